@@ -1,0 +1,273 @@
+import type { KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { AllowList, type AllowEntry } from "./detect/AllowList.js";
+import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
+import { ConfigError } from "./errors.js";
+import { CTS_PUBLIC_KEY_BASE64, loadPublicKey } from "./integrity/signature.js";
+
+export type VerifyMode = "off" | "warn" | "require";
+export type ReportFormat = "text" | "json" | "ndjson";
+export type NotifyTarget =
+  { kind: "none" } | { kind: "stdout" } | { kind: "smn" } | { kind: "file"; path: string };
+
+/** Everything a run needs to know, validated. Entry points build it; the engine never reads argv or env. */
+export interface Config {
+  command: "scan" | "verify";
+  sources: string[];
+  allowList: AllowList;
+  events: string[];
+  since: Date | undefined;
+  until: Date | undefined;
+  verify: VerifyMode;
+  publicKey: KeyObject;
+  notify: NotifyTarget;
+  format: ReportFormat;
+  state: string | undefined;
+  concurrency: number;
+  dryRun: boolean;
+  quiet: boolean;
+  /** Decompressed bytes one object may expand to before it fails (decompression-bomb guard). */
+  maxDecompressedBytes: number;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export const DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024 ** 3;
+
+const OPTIONS = {
+  allow: { type: "string", multiple: true },
+  "allow-file": { type: "string", multiple: true },
+  events: { type: "string" },
+  since: { type: "string" },
+  until: { type: "string" },
+  verify: { type: "string" },
+  "public-key": { type: "string" },
+  notify: { type: "string" },
+  format: { type: "string" },
+  state: { type: "string" },
+  concurrency: { type: "string" },
+  "dry-run": { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  "max-decompressed-bytes": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+export const USAGE = `Usage:
+  cts-audit scan   <source...> [options]   scan traces, verify integrity, alert
+  cts-audit verify <source...> [options]   integrity only, no alerts (behaves as --verify require)
+
+<source>: a local directory laid out like a bucket, a single trace file (.json.gz / .json, also exported
+trace JSON), or obs://bucket[/prefix].
+
+Options:
+  --allow <ip-or-cidr,...>     allowlist entries, repeatable (default: env CTS_AUDIT_ALLOW, else env IP)
+  --allow-file <path>          allowlist file, one entry a line, # comments; repeatable
+  --events <names>             trace names to audit, case-insensitive (default: ${DEFAULT_EVENTS.join(",")})
+  --since <time>               ISO-8601 time or a duration back from now (30m, 24h, 7d, 2w)
+  --until <time>               same forms; the window is [since, until)
+  --verify <off|warn|require>  integrity checking; require exits 3 on violations (default: warn)
+  --public-key <pem|base64>    CTS digest public key, PEM file or base64 SPKI (default: the key CTS publishes;
+                               env CTS_AUDIT_PUBLIC_KEY)
+  --notify <none|stdout|smn|file:PATH>
+                               where the alert digest goes (default: stdout with --format text, else none)
+  --format <text|json|ndjson>  report on stdout (default: text)
+  --state <path|obs://...>     ledger for dedupe and resume (default: none)
+  --concurrency <n>            objects in flight (default: 8)
+  --max-decompressed-bytes <n> per-object cap on decompressed bytes, suffixes K M G (default: 4G)
+  --dry-run                    build the digest, send nothing, write no state
+  -q, --quiet                  no progress output
+  -h, --help                   this help
+  --version                    print the version
+
+Exit codes: 0 completed; 1 objects failed or notification failed; 2 usage error; 3 integrity violations
+under --verify require (and for verify).`;
+
+/** Parses `24h`, `7d`, ... or an ISO-8601 time. */
+export function parseTime(text: string, now: Date): Date | undefined {
+  const duration = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/i.exec(text.trim());
+  if (duration) {
+    const unit = { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[duration[2]!.toLowerCase() as "s"]!;
+    return new Date(now.getTime() - Number(duration[1]) * unit);
+  }
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text.trim())) return undefined;
+  const parsed = Date.parse(text.trim());
+  return Number.isNaN(parsed) ? undefined : new Date(parsed);
+}
+
+function parseSize(text: string): number | undefined {
+  const m = /^(\d+)\s*([kmg]i?b?)?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? "").toLowerCase()[0];
+  const mult = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1;
+  return Number(m[1]) * mult;
+}
+
+function oneOf<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+  option: string,
+  problems: string[],
+): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  problems.push(`${option}: "${value}" is not one of ${allowed.join(", ")}`);
+  return fallback;
+}
+
+/** What the command line asked for when it is not a run. */
+export type CliRequest = { kind: "help" } | { kind: "version" } | { kind: "run"; config: Config };
+
+/**
+ * Builds the Config from argv (without `node` and the script) and the environment. Every problem is collected
+ * and thrown at once in one ConfigError, each naming the option and the fix.
+ */
+export function parseCli(argv: readonly string[], env: Env, now = new Date()): CliRequest {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    const message = err instanceof Error ? err.message.replace(/\. To specify.*$/s, "") : String(err);
+    throw new ConfigError([`${message}: run cts-audit --help for the options`], { cause: err });
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  const problems: string[] = [];
+  const [command, ...sources] = positionals;
+  if (command !== "scan" && command !== "verify") {
+    problems.push(
+      command === undefined
+        ? "missing command: use cts-audit scan <source...> or cts-audit verify <source...>"
+        : `unknown command "${command}": use scan or verify`,
+    );
+  }
+  if (sources.length === 0)
+    problems.push("missing <source>: give a directory, a trace file or obs://bucket/prefix");
+
+  const entries: AllowEntry[] = [];
+  for (const value of values.allow ?? []) entries.push(...AllowList.split(value, "--allow"));
+  for (const file of values["allow-file"] ?? []) {
+    try {
+      readFileSync(file, "utf8")
+        .split(/\r?\n/)
+        .forEach((line, i) =>
+          entries.push(...AllowList.split(line.replace(/#.*$/, ""), `--allow-file ${file}:${i + 1}`)),
+        );
+    } catch {
+      problems.push(
+        `--allow-file: cannot read ${file}: give a readable file with one address or CIDR a line`,
+      );
+    }
+  }
+  if (values.allow === undefined && values["allow-file"] === undefined) {
+    if (env.CTS_AUDIT_ALLOW !== undefined)
+      entries.push(...AllowList.split(env.CTS_AUDIT_ALLOW, "env CTS_AUDIT_ALLOW"));
+    else if (env.IP !== undefined) entries.push(...AllowList.split(env.IP, "env IP"));
+  }
+  let allowList = AllowList.parse([]);
+  try {
+    allowList = AllowList.parse(entries);
+  } catch (err) {
+    problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
+  }
+
+  const events = (values.events ?? DEFAULT_EVENTS.join(","))
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
+  if (events.length === 0)
+    problems.push('--events: give at least one trace name, e.g. "login,logout,loginFailed"');
+  for (const e of events) {
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(e)) problems.push(`--events: "${e}" is not a CTS trace name`);
+  }
+
+  const time = (option: "since" | "until"): Date | undefined => {
+    const text = values[option];
+    if (text === undefined) return undefined;
+    const parsedTime = parseTime(text, now);
+    if (!parsedTime)
+      problems.push(
+        `--${option}: "${text}" is neither ISO-8601 (2024-07-19T00:00:00Z) nor a duration (24h, 7d)`,
+      );
+    return parsedTime;
+  };
+  const since = time("since");
+  const until = time("until");
+  if (since && until && since >= until) problems.push("--since must be before --until");
+
+  const verify =
+    command === "verify"
+      ? "require"
+      : oneOf(values.verify, ["off", "warn", "require"] as const, "warn", "--verify", problems);
+  if (command === "verify" && values.verify === "off")
+    problems.push("--verify off makes no sense with verify: drop it");
+  const format = oneOf(values.format, ["text", "json", "ndjson"] as const, "text", "--format", problems);
+
+  let notify: NotifyTarget =
+    format === "text" && command !== "verify" ? { kind: "stdout" } : { kind: "none" };
+  if (values.notify !== undefined) {
+    const n = values.notify;
+    if (n === "none" || n === "stdout" || n === "smn") notify = { kind: n };
+    else if (n.startsWith("file:") && n.length > 5) notify = { kind: "file", path: n.slice(5) };
+    else problems.push(`--notify: "${n}" is not one of none, stdout, smn, file:PATH`);
+    if (n === "stdout" && format !== "text") {
+      problems.push(
+        `--notify stdout: stdout carries the ${format} report; use --notify file:PATH or --format text`,
+      );
+    }
+  }
+
+  let publicKey: KeyObject | undefined;
+  const keySpec = values["public-key"] ?? env.CTS_AUDIT_PUBLIC_KEY;
+  const keyOrigin = values["public-key"] !== undefined ? "--public-key" : "env CTS_AUDIT_PUBLIC_KEY";
+  try {
+    publicKey = loadPublicKey(
+      keySpec ?? CTS_PUBLIC_KEY_BASE64,
+      keySpec === undefined ? "built-in CTS key" : keyOrigin,
+    );
+  } catch (err) {
+    problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
+  }
+
+  let concurrency = 8;
+  if (values.concurrency !== undefined) {
+    concurrency = Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+      problems.push(`--concurrency: "${values.concurrency}" must be a whole number from 1 to 256`);
+    }
+  }
+  let maxDecompressedBytes = DEFAULT_MAX_DECOMPRESSED_BYTES;
+  if (values["max-decompressed-bytes"] !== undefined) {
+    const size = parseSize(values["max-decompressed-bytes"]);
+    if (size === undefined || size < 1) {
+      problems.push(
+        `--max-decompressed-bytes: "${values["max-decompressed-bytes"]}" must be a size such as 512M or 4G`,
+      );
+    } else maxDecompressedBytes = size;
+  }
+
+  if (problems.length > 0 || !publicKey) throw new ConfigError(problems);
+  return {
+    kind: "run",
+    config: {
+      command: command as "scan" | "verify",
+      sources,
+      allowList,
+      events,
+      since,
+      until,
+      verify,
+      publicKey,
+      notify,
+      format,
+      state: values.state ?? env.CTS_AUDIT_STATE,
+      concurrency,
+      dryRun: values["dry-run"] ?? false,
+      quiet: values.quiet ?? false,
+      maxDecompressedBytes,
+    },
+  };
+}

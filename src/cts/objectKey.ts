@@ -1,0 +1,142 @@
+/**
+ * Object-key parsing for CTS trace and digest files (reference §1.1 and §3.2).
+ *
+ * Keys are recognised by the file name (`_CloudTrace_` / `_CloudTrace-Digest_`), never by folder alone; the folder
+ * layout is read tolerantly: unpadded month/day, a missing service folder, a missing region or tracker segment
+ * (both occur in the documentation's examples), a leading folder before `CloudTraces/`.
+ */
+
+/** What an object is to cts-audit. */
+export type ObjectKind = "trace" | "digest" | "other";
+
+/** The parts of a CTS object key. Fields the key does not carry are empty strings. */
+export interface CtsObjectKey {
+  kind: ObjectKind;
+  key: string;
+  /** Region folder, e.g. `ap-southeast-1`. */
+  region: string;
+  /** Day folder as `YYYY-MM-DD` (zero-padded whatever the key's spelling). */
+  day: string;
+  /** Tracker folder, `system` for the management tracker. */
+  tracker: string;
+  /** Service folder (`IAM`, `ECS`, ...); empty when the tracker does not sort by service. */
+  service: string;
+  /** The user-defined file prefix. */
+  filePrefix: string;
+  /** When CTS uploaded the file, from the name (UTC). */
+  uploadTime: Date | undefined;
+  /** `.json.gz` in the name. Content is still sniffed: the name is not trusted. */
+  gzipName: boolean;
+  /**
+   * For digests: the chain the digest belongs to (one per region, tracker and service folder, across days),
+   * e.g. `CloudTraces/ap-southeast-1/system/Digest/IAM`.
+   */
+  chain: string;
+  /** For `other`: why the key is not a CTS trace or digest file. */
+  reason: string;
+}
+
+const TIME = String.raw`\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z`;
+// The region part may hold a stray `/` (the documentation's own examples do), hence `.*?` and not `[^/]*?`.
+const TRACE_NAME = new RegExp(
+  String.raw`(?:^|/)(?:([A-Za-z0-9._-]{0,64})_)?CloudTrace_(.*?)_(${TIME})_([0-9A-Fa-f]+)\.json(\.gz)?$`,
+);
+const DIGEST_NAME = new RegExp(
+  String.raw`(?:^|/)(?:([A-Za-z0-9._-]{0,64})_)?CloudTrace-Digest_(.*?)_(${TIME})\.json(\.gz)?$`,
+);
+
+/** Parses `2017-03-28T02-09-17Z` (CTS's file-name and digest time format) to a Date. */
+export function parseCtsTime(text: string): Date | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})(?:\.\d+)?Z$/.exec(text);
+  if (!m) return undefined;
+  const date = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+function pad2(text: string): string {
+  return text.length === 1 ? `0${text}` : text;
+}
+
+/** Parses an object key relative to the bucket root. Never throws: unknown keys are `other` with a reason. */
+export function parseObjectKey(key: string): CtsObjectKey {
+  const base: CtsObjectKey = {
+    kind: "other",
+    key,
+    region: "",
+    day: "",
+    tracker: "",
+    service: "",
+    filePrefix: "",
+    uploadTime: undefined,
+    gzipName: false,
+    chain: "",
+    reason: "",
+  };
+  const digest = DIGEST_NAME.exec(key);
+  const trace = digest ? null : TRACE_NAME.exec(key);
+  const match = digest ?? trace;
+  if (!match) {
+    return {
+      ...base,
+      reason: "not a CTS trace or digest file name (no _CloudTrace_ or _CloudTrace-Digest_)",
+    };
+  }
+  const kind: ObjectKind = digest ? "digest" : "trace";
+  const uploadTime = parseCtsTime(match[3]!);
+  if (!uploadTime) return { ...base, reason: `invalid time ${match[3]} in the file name` };
+  const folder = key.slice(0, match.index + (match[0].startsWith("/") ? 1 : 0));
+  const parsed = parseFolder(folder, kind);
+  return {
+    ...base,
+    ...parsed,
+    kind,
+    filePrefix: match[1] ?? "",
+    uploadTime,
+    gzipName: (digest ? match[4] : match[5]) !== undefined,
+  };
+}
+
+function parseFolder(
+  folder: string,
+  kind: ObjectKind,
+): Pick<CtsObjectKey, "region" | "day" | "tracker" | "service" | "chain"> {
+  const segments = folder.split("/").filter((s) => s !== "");
+  const root = segments.lastIndexOf("CloudTraces");
+  const lead = root >= 0 ? segments.slice(0, root + 1).join("/") : "";
+  let rest = root >= 0 ? segments.slice(root + 1) : segments;
+  let region = "";
+  if (rest[0] !== undefined && !/^\d{4}$/.test(rest[0])) {
+    region = rest[0];
+    rest = rest.slice(1);
+  }
+  let day = "";
+  if (
+    rest.length >= 3 &&
+    /^\d{4}$/.test(rest[0]!) &&
+    /^\d{1,2}$/.test(rest[1]!) &&
+    /^\d{1,2}$/.test(rest[2]!)
+  ) {
+    day = `${rest[0]}-${pad2(rest[1]!)}-${pad2(rest[2]!)}`;
+    rest = rest.slice(3);
+  }
+  let tracker = "";
+  let service = "";
+  if (kind === "digest") {
+    const d = rest.indexOf("Digest");
+    if (d >= 0) {
+      tracker = rest.slice(0, d).join("/");
+      service = rest.slice(d + 1).join("/");
+    } else {
+      tracker = rest[0] ?? "";
+      service = rest.slice(1).join("/");
+    }
+  } else {
+    tracker = rest[0] ?? "";
+    service = rest.slice(1).join("/");
+  }
+  const chain =
+    kind === "digest"
+      ? [lead || "CloudTraces", region, tracker, "Digest", service].filter((s) => s !== "").join("/")
+      : "";
+  return { region, day, tracker, service, chain };
+}

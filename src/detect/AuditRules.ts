@@ -1,0 +1,65 @@
+import { normaliseTrace, type Trace } from "../cts/trace.js";
+import type { AllowList } from "./AllowList.js";
+import type { Alert } from "./types.js";
+
+/** Default `--events`: the IAM trace names of a console login, a logout and a failed login. */
+export const DEFAULT_EVENTS = ["login", "logout", "loginFailed"] as const;
+
+/** The result of auditing one raw trace. */
+export type AuditOutcome =
+  | { matched: false }
+  | { matched: true; trace: Trace; alert: Omit<Alert, "object" | "integrity" | "region"> | undefined };
+
+/** Which traces are audited and which source IPs are allowed. */
+export class AuditRules {
+  private readonly events: ReadonlySet<string>;
+
+  constructor(
+    events: readonly string[],
+    readonly allowList: AllowList,
+    private readonly window: { since?: Date; until?: Date } = {},
+  ) {
+    this.events = new Set(events.map((e) => e.toLowerCase()));
+  }
+
+  /**
+   * Audits one raw trace. A trace is audited when its `trace_name` is one of the events (case-insensitive:
+   * `loginFailed` and `loginfailed` both occur), its `service_type` is IAM when present, and its time is inside
+   * the window. It alerts when its source IP is not allowlisted, empty or unparsable.
+   */
+  audit(raw: Record<string, unknown>): AuditOutcome {
+    // Cheap checks on the raw fields first: most traces of a file are not audited and need no normalising.
+    const name = raw.trace_name;
+    if (typeof name !== "string" || !this.events.has(name.toLowerCase())) return { matched: false };
+    const service = raw.service_type;
+    if (
+      service !== undefined &&
+      service !== null &&
+      service !== "" &&
+      String(service).toUpperCase() !== "IAM"
+    ) {
+      return { matched: false };
+    }
+    const trace = normaliseTrace(raw);
+    if (trace.time !== undefined) {
+      if (this.window.since && trace.time < this.window.since.getTime()) return { matched: false };
+      if (this.window.until && trace.time >= this.window.until.getTime()) return { matched: false };
+    }
+    const verdict = this.allowList.check(trace.sourceIp);
+    if (verdict === "allowed") return { matched: true, trace, alert: undefined };
+    return {
+      matched: true,
+      trace,
+      alert: {
+        traceId: trace.traceId,
+        traceName: trace.traceName,
+        user: trace.user.name,
+        userId: trace.user.id,
+        domain: trace.user.domain,
+        sourceIp: trace.sourceIp,
+        time: trace.time === undefined ? "" : new Date(trace.time).toISOString(),
+        reason: verdict,
+      },
+    };
+  }
+}

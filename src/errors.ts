@@ -1,0 +1,45 @@
+/**
+ * The one error base class of cts-audit. `code` is stable and machine-readable; the message is for people.
+ * The cause is always chained so that a report or a log can show where a failure came from.
+ */
+export class CtsAuditError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A usage or configuration error: exit code 2. The message names the option and the fix. */
+export class ConfigError extends CtsAuditError {
+  /** Every problem found, one line each; `message` joins them. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[], options?: { cause?: unknown }) {
+    super("CONFIG", problems.join("\n"), options);
+    this.problems = problems;
+  }
+}
+
+/** A source (directory, file, bucket) could not be listed or an object could not be read. */
+export class SourceError extends CtsAuditError {}
+
+/** An object's bytes are not a trace or digest file of a shape cts-audit understands. */
+export class ParseError extends CtsAuditError {}
+
+/** Sending the alert digest failed. */
+export class NotifyError extends CtsAuditError {}
+
+/** A message for an unknown thrown value, with the causes chained into one line. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    const message = current instanceof Error ? current.message : String(current);
+    if (message && !parts.some((p) => p.includes(message))) parts.push(message);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(": ") || "unknown error";
+}

@@ -1,0 +1,65 @@
+import { createHash } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import { parseDigestFile } from "../cts/digestFile.js";
+import type { CtsObjectKey } from "../cts/objectKey.js";
+import { describeError } from "../errors.js";
+import type { ObjectSource } from "../sources/types.js";
+import type { DigestRead } from "./types.js";
+
+// Digests list one hour of files: even a busy account's are kilobytes. Anything far larger is not a digest.
+const MAX_DIGEST_BYTES = 64 * 1024 * 1024;
+
+/** The digest signature from object metadata: `signature` or `meta-signature`, any case (reference §3.4, Q6). */
+export function signatureFromMetadata(metadata: Readonly<Record<string, string>>): string | undefined {
+  for (const [name, value] of Object.entries(metadata)) {
+    const n = name.toLowerCase().replace(/^x-(?:obs|amz)-meta-/, "");
+    if (n === "signature" || n === "meta-signature") return value.trim().toLowerCase();
+  }
+  return undefined;
+}
+
+/** Reads one digest object once: MD5 of the stored bytes, gunzip, JSON, field validation, metadata signature. */
+export async function readDigest(source: ObjectSource, key: CtsObjectKey): Promise<DigestRead> {
+  const read: DigestRead = {
+    key,
+    md5: undefined,
+    digest: undefined,
+    problem: undefined,
+    metadataSignature: undefined,
+    readFailed: false,
+  };
+  let stored: Buffer;
+  try {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of await source.open(key.key)) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_DIGEST_BYTES) throw new Error(`larger than ${MAX_DIGEST_BYTES} bytes: not a CTS digest`);
+      chunks.push(chunk as Buffer);
+    }
+    stored = Buffer.concat(chunks);
+    read.md5 = createHash("md5").update(stored).digest("hex");
+    const metadata = await source.metadata(key.key);
+    read.metadataSignature = signatureFromMetadata(metadata);
+  } catch (err) {
+    return {
+      ...read,
+      md5: undefined,
+      readFailed: true,
+      problem: `reading the digest failed: ${describeError(err)}`,
+    };
+  }
+  let json: unknown;
+  try {
+    const isGzip = stored[0] === 0x1f && stored[1] === 0x8b;
+    const text = (isGzip ? gunzipSync(stored, { maxOutputLength: MAX_DIGEST_BYTES }) : stored).toString(
+      "utf8",
+    );
+    json = JSON.parse(text.replace(/^\uFEFF/, ""));
+  } catch (err) {
+    return { ...read, problem: `not a gzipped JSON digest: ${describeError(err)}` };
+  }
+  const parsed = parseDigestFile(json);
+  if ("problems" in parsed) return { ...read, problem: parsed.problems.join("; ") };
+  return { ...read, digest: parsed.digest };
+}

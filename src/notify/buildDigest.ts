@@ -1,0 +1,220 @@
+import type { Alert } from "../detect/types.js";
+import type { AlertDigest } from "./types.js";
+
+/** An integrity finding worth telling a person about (a file or a digest that is not valid). */
+export interface IntegrityFinding {
+  object: string;
+  verdict: string;
+  detail: string;
+}
+
+/** Size limits of the sink. */
+export interface DigestLimits {
+  /** Bytes per part of the full text; SMN allows 256 KB a message. */
+  maxPartBytes: number;
+  maxSubjectBytes: number;
+  maxSmsChars: number;
+}
+
+export const SMN_LIMITS: DigestLimits = { maxPartBytes: 256 * 1024, maxSubjectBytes: 512, maxSmsChars: 489 };
+
+interface Group {
+  sourceIp: string;
+  user: string;
+  domain: string;
+  count: number;
+  first: string;
+  last: string;
+  names: string[];
+  integrity: Set<string>;
+  reasons: Set<string>;
+  failed: number;
+}
+
+const REASON_TEXT: Record<string, string> = {
+  "not-allowlisted": "",
+  "missing-source-ip": "no source IP recorded",
+  "invalid-source-ip": "source IP is not a valid address",
+};
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function truncateBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  let out = text;
+  while (Buffer.byteLength(out) > max - 3) out = out.slice(0, -1);
+  return `${out}...`;
+}
+
+function groupAlerts(alerts: readonly Alert[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const a of alerts) {
+    const id = `${a.sourceIp}\u0000${a.user}\u0000${a.domain}`;
+    let g = groups.get(id);
+    if (!g) {
+      g = {
+        sourceIp: a.sourceIp,
+        user: a.user,
+        domain: a.domain,
+        count: 0,
+        first: a.time,
+        last: a.time,
+        names: [],
+        integrity: new Set(),
+        reasons: new Set(),
+        failed: 0,
+      };
+      groups.set(id, g);
+    }
+    g.count++;
+    if (a.time && (!g.first || a.time < g.first)) g.first = a.time;
+    if (a.time > g.last) g.last = a.time;
+    g.names.push(a.traceName);
+    g.integrity.add(a.integrity);
+    if (REASON_TEXT[a.reason]) g.reasons.add(REASON_TEXT[a.reason]!);
+    if (a.fileError) g.failed++;
+  }
+  // Most events first; ties by IP then user, so the digest is the same whatever the read order.
+  return [...groups.values()].sort(
+    (a, b) => b.count - a.count || a.sourceIp.localeCompare(b.sourceIp) || a.user.localeCompare(b.user),
+  );
+}
+
+/** Counts trace names case-insensitively (`loginFailed` and `loginfailed` are one event), keeping the first spelling. */
+function countNames(names: Iterable<string>): Map<string, number> {
+  const spelling = new Map<string, string>();
+  const counts = new Map<string, number>();
+  for (const name of names) {
+    const id = name.toLowerCase();
+    if (!spelling.has(id)) spelling.set(id, name);
+    const shown = spelling.get(id)!;
+    counts.set(shown, (counts.get(shown) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function describeNames(names: Map<string, number>): string {
+  return [...names.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([name, n]) => (n === 1 ? name : `${name} x${n}`))
+    .join(", ");
+}
+
+/**
+ * Builds the one alert digest of a run: a headline, then alerts grouped by source IP and user (counts, first and
+ * last time, trace names, integrity of the files they came from), then integrity findings. Returns undefined when
+ * there is nothing to tell.
+ */
+export function buildDigest(
+  alerts: readonly Alert[],
+  findings: readonly IntegrityFinding[],
+  context: { window?: string; sources: readonly string[] },
+  limits: DigestLimits = SMN_LIMITS,
+): AlertDigest | undefined {
+  if (alerts.length === 0 && findings.length === 0) return undefined;
+  const groups = groupAlerts(alerts);
+  const ips = new Set(alerts.map((a) => a.sourceIp || "(none)"));
+  const times = alerts
+    .map((a) => a.time)
+    .filter((t) => t !== "")
+    .sort();
+  const span = times.length > 0 ? `${times[0]} to ${times[times.length - 1]}` : "";
+  const kinds = countNames(alerts.map((a) => a.traceName));
+  const parts: string[] = [];
+  if (alerts.length > 0) {
+    parts.push(
+      `${plural(alerts.length, "alert")} from ${plural(ips.size, "source IP")} outside the allowlist (${describeNames(kinds)})`,
+    );
+  }
+  if (findings.length > 0) parts.push(`${plural(findings.length, "integrity violation")}`);
+  const headline = `cts-audit: ${parts.join("; ")}${span ? `, ${span}` : ""}`;
+
+  const blocks: string[] = [];
+  const header = [
+    headline,
+    `Sources: ${context.sources.join(", ")}${context.window ? `; window ${context.window}` : ""}`,
+  ];
+  blocks.push(header.join("\n"));
+  if (groups.length > 0) {
+    const lines = ["", "Alerts by source IP and user:"];
+    blocks.push(lines.join("\n"));
+    for (const g of groups) {
+      const who = g.user ? `${g.user}${g.domain ? ` (${g.domain})` : ""}` : "(unknown user)";
+      const when = g.first === g.last ? g.first : `${g.first} to ${g.last}`;
+      const notes = [...g.reasons];
+      if (g.failed > 0) notes.push(`${g.failed} from files that failed to read completely`);
+      blocks.push(
+        [
+          `- ${g.sourceIp || "(no source IP)"}  ${who}: ${plural(g.count, "event")} (${describeNames(countNames(g.names))})`,
+          `    ${when || "time unknown"}; file integrity: ${[...g.integrity].sort().join(", ")}${notes.length ? `; ${notes.join("; ")}` : ""}`,
+        ].join("\n"),
+      );
+    }
+  }
+  if (findings.length > 0) {
+    blocks.push(["", "Integrity violations:"].join("\n"));
+    for (const f of findings) blocks.push(`- ${f.verdict}: ${f.object}${f.detail ? ` (${f.detail})` : ""}`);
+  }
+
+  const subject = truncateBytes(headline, limits.maxSubjectBytes);
+  const topIps = groups
+    .slice(0, 5)
+    .map((g) => `${g.sourceIp || "none"} ${g.user}`.trim())
+    .join("; ");
+  const sms = truncateBytes(
+    `${headline}${topIps ? `. Top: ${topIps}` : ""}${groups.length > 5 ? ` (+${groups.length - 5} more)` : ""}`,
+    limits.maxSmsChars,
+  ).slice(0, limits.maxSmsChars);
+  return {
+    subject,
+    headline,
+    parts: splitParts(blocks, limits.maxPartBytes),
+    sms,
+    alerts: alerts.length,
+    violations: findings.length,
+  };
+}
+
+// Room for the "(part 12/34)\n" marker that every part of a split digest starts with.
+const MARKER_RESERVE = 32;
+
+/**
+ * Packs blocks into parts of at most `maxBytes` bytes each, in order, numbered when there is more than one. A
+ * block larger than a part on its own is cut at line boundaries (and a line at character boundaries): nothing is
+ * dropped.
+ */
+export function splitParts(blocks: readonly string[], maxBytes: number): string[] {
+  const whole = blocks.join("\n");
+  if (Buffer.byteLength(whole) <= maxBytes) return [whole];
+  const budget = maxBytes - MARKER_RESERVE;
+  if (budget < 64) throw new RangeError(`part size ${maxBytes} is too small`);
+  const pieces: string[] = [];
+  for (const block of blocks) {
+    if (Buffer.byteLength(block) <= budget) pieces.push(block);
+    else {
+      for (const line of block.split("\n")) {
+        let rest = line;
+        while (Buffer.byteLength(rest) > budget) {
+          let cut = Math.min(rest.length, budget);
+          while (Buffer.byteLength(rest.slice(0, cut)) > budget) cut--;
+          pieces.push(rest.slice(0, cut));
+          rest = rest.slice(cut);
+        }
+        pieces.push(rest);
+      }
+    }
+  }
+  const parts: string[] = [];
+  let current = "";
+  for (const piece of pieces) {
+    const candidate = current === "" ? piece : `${current}\n${piece}`;
+    if (current !== "" && Buffer.byteLength(candidate) > budget) {
+      parts.push(current);
+      current = piece;
+    } else current = candidate;
+  }
+  if (current !== "") parts.push(current);
+  return parts.map((p, i) => `(part ${i + 1}/${parts.length})\n${p}`);
+}

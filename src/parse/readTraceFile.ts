@@ -1,0 +1,291 @@
+import { createHash, type Hash } from "node:crypto";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { streamArray } from "stream-json/streamers/stream-array.js";
+import { pick } from "stream-json/filters/pick.js";
+import { parser as jsonlParser } from "stream-json/jsonl/parser.js";
+import { parser as jsonParser } from "stream-json";
+import { describeError, ParseError } from "../errors.js";
+import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
+
+const GZIP_MAGIC_0 = 0x1f;
+const GZIP_MAGIC_1 = 0x8b;
+
+/**
+ * Reads one trace file from a stream of its stored bytes, once: hashes the stored bytes, gunzips when the content
+ * is gzip (by magic bytes, not by name), and hands every trace object to `onTrace`.
+ *
+ * Shapes: a top-level array (CTS files), `{"traces": [...]}` (API exports), `{"cts": {...}}` (the CTS trigger
+ * event), a single trace object, and NDJSON. Files up to `bufferLimit` decompressed bytes are parsed with
+ * JSON.parse (fast); larger ones are streamed with stream-json in bounded memory.
+ *
+ * Never throws for bad content: the result carries the error, and the traces delivered before it stand.
+ */
+export async function readTraceFile(input: Readable, options: ReadTraceOptions): Promise<ReadTraceResult> {
+  const hashes: Array<[string, Hash]> = options.hashAlgorithms.map((a) => [a, createHash(a)]);
+  const result: ReadTraceResult = {
+    bytes: 0,
+    decompressedBytes: 0,
+    hashes: {},
+    gzip: false,
+    traces: 0,
+    shape: "",
+  };
+  let inputFailed = false;
+  const source = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let first: IteratorResult<Buffer> | undefined;
+
+  // Stored bytes, hashed as they pass. The iterator is shared so that a parse failure can drain the rest.
+  async function* stored(): AsyncGenerator<Buffer> {
+    if (first && !first.done) {
+      const chunk = first.value;
+      first = undefined;
+      yield chunk;
+    }
+    for (;;) {
+      const next = await source.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  function account(chunk: Buffer): Buffer {
+    result.bytes += chunk.length;
+    for (const [, h] of hashes) h.update(chunk);
+    return chunk;
+  }
+  const hashed = async function* (): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of stored()) yield account(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    } catch (err) {
+      inputFailed = true;
+      throw new ParseError("READ", `reading the object failed: ${describeError(err)}`, { cause: err });
+    }
+  };
+
+  try {
+    first = await source.next();
+    const head = first.done ? Buffer.alloc(0) : first.value;
+    result.gzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
+    const plain = Readable.from(hashed(), { objectMode: false });
+    const decompressed = result.gzip ? plain.pipe(createGunzip()) : plain;
+    if (result.gzip) plain.on("error", (err) => decompressed.destroy(err));
+    await parseContent(capped(decompressed, options.maxDecompressedBytes, result), options, result);
+  } catch (err) {
+    result.error = toError(err);
+  }
+  if (!inputFailed) {
+    // Drain what the parser did not need, so that the hashes cover every stored byte: integrity of a file
+    // that fails to parse is still known (and a failing file is read once, not twice).
+    try {
+      for await (const chunk of stored()) account(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+      for (const [name, h] of hashes) result.hashes[name] = h.digest("hex");
+    } catch (err) {
+      result.error ??= toError(new ParseError("READ", `reading the object failed: ${describeError(err)}`));
+    }
+  }
+  input.destroy();
+  return result;
+}
+
+function toError(err: unknown): { code: string; message: string } {
+  if (err instanceof ParseError) return { code: err.code, message: err.message };
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && code.startsWith("Z_")) {
+    return { code: "GZIP", message: `corrupt or truncated gzip data (${describeError(err)})` };
+  }
+  return { code: "PARSE", message: describeError(err) };
+}
+
+async function* capped(stream: Readable, max: number, result: ReadTraceResult): AsyncGenerator<Buffer> {
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    result.decompressedBytes += chunk.length;
+    if (result.decompressedBytes > max) {
+      stream.destroy();
+      throw new ParseError(
+        "TOO_LARGE",
+        `decompressed size exceeds the limit of ${max} bytes (--max-decompressed-bytes): refusing a possible decompression bomb`,
+      );
+    }
+    yield chunk;
+  }
+}
+
+function firstNonSpace(chunks: readonly Buffer[]): number | undefined {
+  for (const chunk of chunks) {
+    for (const byte of chunk) {
+      // Skip whitespace and a UTF-8 byte-order mark.
+      if (
+        byte === 0x20 ||
+        byte === 0x0a ||
+        byte === 0x0d ||
+        byte === 0x09 ||
+        byte === 0xef ||
+        byte === 0xbb ||
+        byte === 0xbf
+      )
+        continue;
+      return byte;
+    }
+  }
+  return undefined;
+}
+
+async function parseContent(
+  content: AsyncGenerator<Buffer>,
+  options: ReadTraceOptions,
+  result: ReadTraceResult,
+): Promise<void> {
+  const buffered: Buffer[] = [];
+  let size = 0;
+  let overflow = false;
+  for (;;) {
+    const next = await content.next();
+    if (next.done) break;
+    buffered.push(next.value);
+    size += next.value.length;
+    if (size > options.bufferLimit) {
+      overflow = true;
+      break;
+    }
+  }
+  if (!overflow) {
+    parseBuffered(Buffer.concat(buffered, size).toString("utf8"), options, result);
+    return;
+  }
+  const rest = (async function* () {
+    yield* buffered;
+    yield* content;
+  })();
+  await parseStreaming(
+    rest,
+    firstNonSpace(buffered),
+    Buffer.concat(buffered).toString("utf8", 0, 4096),
+    options,
+    result,
+  );
+}
+
+function deliver(value: unknown, where: string, options: ReadTraceOptions, result: ReadTraceResult): void {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new ParseError(
+      "SHAPE",
+      `${where} is not a JSON object (found ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value})`,
+    );
+  }
+  result.traces++;
+  options.onTrace(value as Record<string, unknown>);
+}
+
+function deliverObject(
+  value: Record<string, unknown>,
+  options: ReadTraceOptions,
+  result: ReadTraceResult,
+): void {
+  if (Array.isArray(value.traces)) {
+    result.shape = "traces";
+    value.traces.forEach((t, i) => deliver(t, `traces[${i}]`, options, result));
+  } else if (value.cts !== null && typeof value.cts === "object" && !Array.isArray(value.cts)) {
+    result.shape = "cts";
+    deliver(value.cts, "cts", options, result);
+  } else if ("trace_name" in value || "trace_id" in value) {
+    result.shape = "object";
+    deliver(value, "the object", options, result);
+  } else {
+    throw new ParseError(
+      "SHAPE",
+      `JSON object is not a trace file: expected an array of traces, {"traces": [...]}, {"cts": {...}} or one trace (keys: ${Object.keys(value).slice(0, 5).join(", ") || "none"})`,
+    );
+  }
+}
+
+function parseBuffered(text: string, options: ReadTraceOptions, result: ReadTraceResult): void {
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (body.trim() === "") throw new ParseError("EMPTY", "the object is empty: no JSON content");
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (err) {
+    if (body.trimStart().startsWith("{") && /\}\s*\r?\n\s*\{/.test(body)) {
+      parseNdjsonText(body, options, result);
+      return;
+    }
+    throw new ParseError("JSON", `malformed JSON: ${describeError(err)}`, { cause: err });
+  }
+  if (Array.isArray(value)) {
+    result.shape = "array";
+    value.forEach((t, i) => deliver(t, `element ${i}`, options, result));
+  } else if (value !== null && typeof value === "object") {
+    deliverObject(value as Record<string, unknown>, options, result);
+  } else {
+    throw new ParseError("SHAPE", `JSON ${typeof value} is not a trace file: expected an array or an object`);
+  }
+}
+
+function parseNdjsonText(text: string, options: ReadTraceOptions, result: ReadTraceResult): void {
+  result.shape = "ndjson";
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (err) {
+      throw new ParseError("JSON", `malformed NDJSON at line ${i + 1}: ${describeError(err)}`, {
+        cause: err,
+      });
+    }
+    deliver(value, `line ${i + 1}`, options, result);
+  });
+}
+
+async function parseStreaming(
+  content: AsyncIterable<Buffer>,
+  firstByte: number | undefined,
+  head: string,
+  options: ReadTraceOptions,
+  result: ReadTraceResult,
+): Promise<void> {
+  const source = Readable.from(content, { objectMode: false });
+  const sink = async (items: AsyncIterable<{ key: unknown; value: unknown }>) => {
+    for await (const { key, value } of items) deliver(value, `element ${String(key)}`, options, result);
+  };
+  try {
+    if (firstByte === 0x5b /* [ */) {
+      result.shape = "array";
+      await pipeline(source, streamArray.withParserAsStream(), sink);
+    } else if (firstByte === 0x7b /* { */ && /^\s*\{[^\n]*\}\s*\r?\n/.test(head.replace(/^\uFEFF/, ""))) {
+      // A first line that is a whole object: NDJSON, one trace a line.
+      result.shape = "ndjson";
+      await pipeline(
+        source,
+        jsonlParser.asStream(),
+        async (items: AsyncIterable<{ key: number; value: unknown }>) => {
+          for await (const { key, value } of items) deliver(value, `line ${key + 1}`, options, result);
+        },
+      );
+    } else if (firstByte === 0x7b) {
+      result.shape = "traces";
+      await pipeline(
+        source,
+        jsonParser.asStream(),
+        pick.asStream({ filter: "traces" }),
+        streamArray.asStream(),
+        sink,
+      );
+      if (result.traces === 0) {
+        throw new ParseError("SHAPE", 'large JSON object has no "traces" array: not a trace file export');
+      }
+    } else {
+      throw new ParseError("SHAPE", "content is not JSON: expected an array or an object");
+    }
+  } catch (err) {
+    if (err instanceof ParseError) throw err;
+    if (
+      typeof (err as { code?: unknown }).code === "string" &&
+      String((err as { code: string }).code).startsWith("Z_")
+    )
+      throw err;
+    throw new ParseError("JSON", `malformed JSON: ${describeError(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,25 @@
+/** Options for reading one trace file. */
+export interface ReadTraceOptions {
+  /** Node hash names computed over the stored (compressed) bytes, e.g. `["md5"]`. */
+  hashAlgorithms: readonly string[];
+  /** Decompressed bytes above which the file fails (decompression-bomb guard). */
+  maxDecompressedBytes: number;
+  /** Decompressed size up to which a file is buffered and parsed with JSON.parse (fast path). */
+  bufferLimit: number;
+  /** Called for every trace object, in file order. */
+  onTrace(raw: Record<string, unknown>): void;
+}
+
+/** What reading one file produced. Failures are data: `error` is set and every count up to it stands. */
+export interface ReadTraceResult {
+  /** Stored bytes read (all of them, even after a parse failure, so that the hashes are whole). */
+  bytes: number;
+  decompressedBytes: number;
+  /** Hex digests of the stored bytes by algorithm, only when every byte was read. */
+  hashes: Record<string, string>;
+  gzip: boolean;
+  traces: number;
+  /** `array`, `traces`, `cts`, `object` or `ndjson`. */
+  shape: string;
+  error?: { code: string; message: string };
+}

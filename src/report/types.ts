@@ -1,0 +1,88 @@
+import type { Alert, FileIntegrity } from "../detect/types.js";
+
+/** `digests[].status` (DESIGN "JSON report"). */
+export type DigestStatus =
+  "valid" | "invalid-signature" | "hash-mismatch" | "moved" | "missing" | "invalid-format" | "unanchored";
+
+/** One object's outcome. Every listed object appears exactly once. */
+export interface FileRecord {
+  object: string;
+  kind: "trace" | "digest" | "other";
+  status: "scanned" | "skipped" | "failed";
+  traces: number;
+  /** Traces of this file that the rules audited (inside the window, audited trace names). */
+  matched?: number;
+  integrity: FileIntegrity;
+  /** Why the object failed (empty when it did not). */
+  error: string;
+  /** Why the object was skipped (empty when it was not). */
+  reason?: string;
+  /** Stored size in bytes, when known. */
+  bytes?: number;
+  /** Hex MD5 of the stored bytes, when read or listed. */
+  md5?: string;
+  /** For integrity findings: the digest that lists the file. */
+  digest?: string;
+}
+
+/** One digest file's verdict. */
+export interface DigestRecord {
+  object: string;
+  status: DigestStatus;
+  chain: string;
+  /** The hour the digest covers (ISO-8601), when readable. */
+  start?: string;
+  end?: string;
+  /** Trace files it lists. */
+  files?: number;
+  /** Why the status is not `valid`. */
+  reason?: string;
+}
+
+/** A stretch of time a digest chain does not cover. */
+export interface GapRecord {
+  chain: string;
+  from: string;
+  to: string;
+  reason?: string;
+}
+
+/** One notification sent (or attempted). */
+export interface NotificationRecord {
+  sink: string;
+  parts: number;
+  messageIds: string[];
+  /** Set when sending failed; where the digest was kept instead. */
+  error?: string;
+  savedTo?: string;
+}
+
+/** The run report (`--format json`). Keys are a contract: extend, never rename. */
+export interface Report {
+  version: 1;
+  command: "scan" | "verify";
+  sources: string[];
+  startedAt: string;
+  finishedAt: string;
+  window: { since?: string; until?: string };
+  verify: "off" | "warn" | "require";
+  summary: {
+    objects: number;
+    traceFiles: number;
+    digestFiles: number;
+    traces: number;
+    matched: number;
+    alerts: number;
+    suppressed: number;
+    failed: number;
+    skipped: number;
+    integrityViolations: number;
+  };
+  alerts: Alert[];
+  files: FileRecord[];
+  digests: DigestRecord[];
+  gaps: GapRecord[];
+  notifications: NotificationRecord[];
+  /** Process exit code the run asks for: 0, 1 or 3 (2 is for usage errors, before any run). */
+  exitCode: 0 | 1 | 3;
+}

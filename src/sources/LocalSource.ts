@@ -1,0 +1,111 @@
+import { createReadStream } from "node:fs";
+import { opendir, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { SourceError } from "../errors.js";
+import type { ObjectSource, SourceObject } from "./types.js";
+
+/** Sidecar files keep an object's metadata in a local copy of a bucket; they are not objects themselves. */
+export const SIDECAR_SUFFIX = ".meta.json";
+
+/**
+ * A local directory laid out like a bucket (its root is the bucket root), or a single file.
+ * Object keys are paths relative to the root with `/` separators.
+ */
+export class LocalSource implements ObjectSource {
+  readonly bucket = undefined;
+  private constructor(
+    readonly name: string,
+    private readonly root: string,
+    private readonly single: string | undefined,
+  ) {}
+
+  /** Opens a directory or a file; a missing path is a SourceError naming it. */
+  static async open(location: string): Promise<LocalSource> {
+    let info;
+    try {
+      info = await stat(location);
+    } catch (err) {
+      throw new SourceError("SOURCE_NOT_FOUND", `source ${location} does not exist or cannot be read`, {
+        cause: err,
+      });
+    }
+    if (info.isDirectory()) return new LocalSource(location, path.resolve(location), undefined);
+    const key = location.split(path.sep).join("/").replace(/^\.\//, "");
+    return new LocalSource(location, path.resolve(path.dirname(location)), key);
+  }
+
+  async *list(): AsyncIterable<SourceObject> {
+    if (this.single !== undefined) {
+      const info = await stat(path.join(this.root, path.basename(this.single)));
+      yield { key: this.single, size: info.size, lastModified: info.mtime, explicit: true };
+      return;
+    }
+    yield* this.walk(this.root, "");
+  }
+
+  private async *walk(dir: string, prefix: string): AsyncGenerator<SourceObject> {
+    const entries: Array<{ name: string; isDir: boolean }> = [];
+    for await (const entry of await opendir(dir)) {
+      if (entry.isDirectory()) entries.push({ name: entry.name, isDir: true });
+      else if (entry.isFile() && !entry.name.endsWith(SIDECAR_SUFFIX))
+        entries.push({ name: entry.name, isDir: false });
+    }
+    // Byte order, like an OBS listing, so that local and OBS runs list the same keys in the same order.
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const full = path.join(dir, entry.name);
+      const key = prefix + entry.name;
+      if (entry.isDir) yield* this.walk(full, `${key}/`);
+      else {
+        const info = await stat(full);
+        yield { key, size: info.size, lastModified: info.mtime };
+      }
+    }
+  }
+
+  private resolve(key: string): string {
+    if (this.single !== undefined) return path.join(this.root, path.basename(this.single));
+    const full = path.resolve(this.root, ...key.split("/"));
+    if (!full.startsWith(this.root + path.sep)) {
+      throw new SourceError("BAD_KEY", `object key ${key} points outside the source ${this.name}`);
+    }
+    return full;
+  }
+
+  async open(key: string): Promise<Readable> {
+    const file = this.resolve(key);
+    const stream = createReadStream(file, { highWaterMark: 256 * 1024 });
+    // Surface "not found" now, as a rejected promise, rather than as a stream error later.
+    await new Promise<void>((resolve, reject) => {
+      stream.once("open", () => resolve());
+      stream.once("error", (err) =>
+        reject(new SourceError("OBJECT_NOT_FOUND", `object ${key} cannot be read`, { cause: err })),
+      );
+    });
+    return stream;
+  }
+
+  async metadata(key: string): Promise<Record<string, string>> {
+    let text: string;
+    try {
+      text = await readFile(this.resolve(key) + SIDECAR_SUFFIX, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
+      throw new SourceError("METADATA", `metadata sidecar of ${key} cannot be read`, { cause: err });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new SourceError("METADATA", `metadata sidecar ${key}${SIDECAR_SUFFIX} is not valid JSON`, {
+        cause: err,
+      });
+    }
+    const out: Record<string, string> = {};
+    if (parsed && typeof parsed === "object") {
+      for (const [k, v] of Object.entries(parsed)) if (typeof v === "string") out[k.toLowerCase()] = v;
+    }
+    return out;
+  }
+}

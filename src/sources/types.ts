@@ -1,0 +1,27 @@
+import type { Readable } from "node:stream";
+
+/** One object a source lists. */
+export interface SourceObject {
+  /** Key relative to the bucket root (`/` separators). */
+  key: string;
+  size: number;
+  /** Hex MD5 when the store knows it (the OBS ETag of a non-multipart object), without quotes. */
+  etag?: string;
+  lastModified?: Date;
+  /** The user named this object directly (a single file): read it as a trace file whatever its name. */
+  explicit?: boolean;
+}
+
+/** Where objects come from: a local copy of a bucket, a single file, or an OBS bucket prefix. */
+export interface ObjectSource {
+  /** As the user wrote it, for the report and messages, e.g. `./archive` or `obs://bucket/CloudTraces/`. */
+  readonly name: string;
+  /** Name of the bucket objects belong to (a digest's `digest_bucket`), when known. */
+  readonly bucket: string | undefined;
+  /** Every object under the source, in a stable order. */
+  list(): AsyncIterable<SourceObject>;
+  /** The stored bytes of one object, streamed. */
+  open(key: string): Promise<Readable>;
+  /** User metadata of an object (lower-case keys, without `x-obs-meta-` prefixes); `{}` when it has none. */
+  metadata(key: string): Promise<Record<string, string>>;
+}
