@@ -49,8 +49,19 @@ const DIGEST_NAME = new RegExp(
 export function parseCtsTime(text: string): Date | undefined {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})(?:\.\d+)?Z$/.exec(text);
   if (!m) return undefined;
-  const date = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  // Date.UTC rolls month 13 or hour 99 over into the next unit; a CTS time never does.
+  if (
+    date.getUTCMonth() !== mo - 1 ||
+    date.getUTCDate() !== d ||
+    date.getUTCHours() !== h ||
+    mi > 59 ||
+    s > 59
+  ) {
+    return undefined;
+  }
+  return date;
 }
 
 function pad2(text: string): string {

@@ -4,7 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { streamArray } from "stream-json/streamers/stream-array.js";
 import { pick } from "stream-json/filters/pick.js";
-import { parser as jsonlParser } from "stream-json/jsonl/parser.js";
+import { streamValues } from "stream-json/streamers/stream-values.js";
 import { parser as jsonParser } from "stream-json";
 import { describeError, ParseError } from "../errors.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
@@ -131,6 +131,10 @@ function firstNonSpace(chunks: readonly Buffer[]): number | undefined {
   return undefined;
 }
 
+// Bytes of content read before choosing a streaming parser: enough to see the shape (`[`, `{"traces"`, a first
+// NDJSON line) even when the buffer limit is tiny.
+const HEAD_BYTES = 64 * 1024;
+
 async function parseContent(
   content: AsyncGenerator<Buffer>,
   options: ReadTraceOptions,
@@ -138,32 +142,66 @@ async function parseContent(
 ): Promise<void> {
   const buffered: Buffer[] = [];
   let size = 0;
-  let overflow = false;
-  for (;;) {
-    const next = await content.next();
-    if (next.done) break;
-    buffered.push(next.value);
-    size += next.value.length;
-    if (size > options.bufferLimit) {
-      overflow = true;
-      break;
+  let ended = false;
+  try {
+    while (size <= options.bufferLimit || size < HEAD_BYTES) {
+      const next = await content.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      buffered.push(next.value);
+      size += next.value.length;
     }
+  } catch (err) {
+    // The bytes stopped (truncated gzip, read error) before the content ended: deliver the traces that are whole
+    // in what did arrive, then report the failure. Alerts read before a failure are never lost.
+    await salvage(Buffer.concat(buffered, size), options, result);
+    throw err;
   }
-  if (!overflow) {
-    parseBuffered(Buffer.concat(buffered, size).toString("utf8"), options, result);
+  const head = Buffer.concat(buffered, size);
+  if (ended && size <= options.bufferLimit) {
+    try {
+      parseBuffered(head.toString("utf8"), options, result);
+    } catch (err) {
+      if (!(err instanceof ParseError) || err.code !== "JSON" || result.traces > 0) throw err;
+      // JSON.parse saw an error somewhere: stream the same bytes, to deliver what stands before it, exactly as
+      // the streaming path would for a large file. Its error (with position) is the one reported.
+      await parseStreaming(
+        single(head),
+        firstNonSpace([head]),
+        head.toString("utf8", 0, HEAD_BYTES),
+        options,
+        result,
+      );
+      throw err;
+    }
     return;
   }
   const rest = (async function* () {
-    yield* buffered;
+    yield head;
     yield* content;
   })();
-  await parseStreaming(
-    rest,
-    firstNonSpace(buffered),
-    Buffer.concat(buffered).toString("utf8", 0, 4096),
-    options,
-    result,
-  );
+  await parseStreaming(rest, firstNonSpace([head]), head.toString("utf8", 0, HEAD_BYTES), options, result);
+}
+
+async function* single(buffer: Buffer): AsyncGenerator<Buffer> {
+  yield buffer;
+}
+
+async function salvage(partial: Buffer, options: ReadTraceOptions, result: ReadTraceResult): Promise<void> {
+  if (partial.length === 0) return;
+  try {
+    await parseStreaming(
+      single(partial),
+      firstNonSpace([partial]),
+      partial.toString("utf8", 0, HEAD_BYTES),
+      options,
+      result,
+    );
+  } catch {
+    // Expected: the partial content ends mid-value. The caller reports the original failure.
+  }
 }
 
 function deliver(value: unknown, where: string, options: ReadTraceOptions, result: ReadTraceResult): void {
@@ -247,45 +285,64 @@ async function parseStreaming(
   result: ReadTraceResult,
 ): Promise<void> {
   const source = Readable.from(content, { objectMode: false });
-  const sink = async (items: AsyncIterable<{ key: unknown; value: unknown }>) => {
-    for await (const { key, value } of items) deliver(value, `element ${String(key)}`, options, result);
+  // An error thrown in a sink reaches pipeline() as an abort; keep ours so the message says what was wrong.
+  let failure: unknown;
+  const guard = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      failure = err;
+      throw err;
+    }
+  };
+  const elements = async (items: AsyncIterable<{ key: unknown; value: unknown }>) => {
+    for await (const { key, value } of items)
+      guard(() => deliver(value, `element ${String(key)}`, options, result));
   };
   try {
     if (firstByte === 0x5b /* [ */) {
       result.shape = "array";
-      await pipeline(source, streamArray.withParserAsStream(), sink);
-    } else if (firstByte === 0x7b /* { */ && /^\s*\{[^\n]*\}\s*\r?\n/.test(head.replace(/^\uFEFF/, ""))) {
-      // A first line that is a whole object: NDJSON, one trace a line.
-      result.shape = "ndjson";
-      await pipeline(
-        source,
-        jsonlParser.asStream(),
-        async (items: AsyncIterable<{ key: number; value: unknown }>) => {
-          for await (const { key, value } of items) deliver(value, `line ${key + 1}`, options, result);
-        },
-      );
-    } else if (firstByte === 0x7b) {
+      await pipeline(source, streamArray.withParserAsStream(), elements);
+    } else if (firstByte === 0x7b /* { */ && /^\uFEFF?\s*\{\s*"traces"\s*:/.test(head)) {
+      // An API export with "traces" first: stream its elements in bounded memory.
       result.shape = "traces";
       await pipeline(
         source,
         jsonParser.asStream(),
         pick.asStream({ filter: "traces" }),
         streamArray.asStream(),
-        sink,
+        elements,
       );
-      if (result.traces === 0) {
-        throw new ParseError("SHAPE", 'large JSON object has no "traces" array: not a trace file export');
-      }
+    } else if (firstByte === 0x7b) {
+      // NDJSON (one trace a line), or one large object: each top-level value in turn.
+      let values = 0;
+      await pipeline(
+        source,
+        streamValues.withParserAsStream({ jsonStreaming: true }),
+        async (items: AsyncIterable<{ key: number; value: unknown }>) => {
+          for await (const { value } of items) {
+            values++;
+            guard(() => {
+              if (value === null || typeof value !== "object" || Array.isArray(value)) {
+                deliver(value, `value ${values}`, options, result);
+              } else if (values > 1 || result.shape === "ndjson") {
+                result.shape = "ndjson";
+                deliver(value, `line ${values}`, options, result);
+              } else deliverObject(value as Record<string, unknown>, options, result);
+            });
+            // A second top-level object means NDJSON: the first was a trace, not a wrapper.
+            if (values === 2) result.shape = "ndjson";
+          }
+        },
+      );
     } else {
       throw new ParseError("SHAPE", "content is not JSON: expected an array or an object");
     }
   } catch (err) {
-    if (err instanceof ParseError) throw err;
-    if (
-      typeof (err as { code?: unknown }).code === "string" &&
-      String((err as { code: string }).code).startsWith("Z_")
-    )
-      throw err;
-    throw new ParseError("JSON", `malformed JSON: ${describeError(err)}`, { cause: err });
+    const cause = failure ?? err;
+    if (cause instanceof ParseError) throw cause;
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("Z_")) throw cause;
+    throw new ParseError("JSON", `malformed JSON: ${describeError(cause)}`, { cause });
   }
 }

@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { parseObjectKey } from "../../src/cts/objectKey.js";
+
+describe("parseObjectKey", () => {
+  it.each([
+    {
+      name: "real console key (padded, prefix file, service CTS)",
+      key: "CloudTraces/cn-southwest-237/2023/08/30/system/CTS/file_CloudTrace_cn-southwest-237_2023-08-30T01-50-12Z_d22ef9d12629392c.json.gz",
+      want: {
+        kind: "trace",
+        region: "cn-southwest-237",
+        day: "2023-08-30",
+        tracker: "system",
+        service: "CTS",
+        filePrefix: "file",
+        gzipName: true,
+      },
+      upload: "2023-08-30T01:50:12.000Z",
+    },
+    {
+      name: "documented unpadded month and day",
+      key: "CloudTraces/eu-de/2016/5/9/system/IAM/pre_CloudTrace_eu-de_2016-05-09T16-20-56Z_21d36ced8c8af71e.json.gz",
+      want: { kind: "trace", region: "eu-de", day: "2016-05-09", tracker: "system", service: "IAM" },
+      upload: "2016-05-09T16:20:56.000Z",
+    },
+    {
+      name: "no service folder (Sort by Cloud Service off)",
+      key: "CloudTraces/ap-southeast-1/2024/12/13/system/FilePrefix_CloudTrace_ap-southeast-1_2024-12-13T01-29-19Z_47b9d51830deff47.json.gz",
+      want: { kind: "trace", tracker: "system", service: "", filePrefix: "FilePrefix" },
+      upload: "2024-12-13T01:29:19.000Z",
+    },
+    {
+      name: "region-project in the name, uncompressed",
+      key: "CloudTraces/eu-de/2016/05/30/system/ECS/my.log-1_CloudTrace_eu-de-project_2016-05-30T16-20-56Z_21d36ced8c8af71e.json",
+      want: { kind: "trace", service: "ECS", filePrefix: "my.log-1", gzipName: false },
+      upload: "2016-05-30T16:20:56.000Z",
+    },
+    {
+      name: "stray slash after the region (documentation example)",
+      key: "CloudTraces/eu-de-01/2017/3/28/ECS/mylog_CloudTrace_eu-de-01/_2017-03-28T02-09-17Z_0faa86bc40071242.json.gz",
+      want: { kind: "trace", region: "eu-de-01", day: "2017-03-28" },
+      upload: "2017-03-28T02:09:17.000Z",
+    },
+    {
+      name: "leading folder before CloudTraces",
+      key: "archive/2024/CloudTraces/ap-southeast-1/2024/07/19/system/IAM/cts_CloudTrace_ap-southeast-1_2024-07-19T00-14-12Z_8b53c3c10aff5a49.json.gz",
+      want: { kind: "trace", region: "ap-southeast-1", service: "IAM" },
+      upload: "2024-07-19T00:14:12.000Z",
+    },
+    {
+      name: "digest with tracker",
+      key: "CloudTraces/ap-southeast-1/2024/07/19/system/Digest/IAM/cts_CloudTrace-Digest_ap-southeast-1_2024-07-19T01-00-00Z.json.gz",
+      want: {
+        kind: "digest",
+        tracker: "system",
+        service: "IAM",
+        chain: "CloudTraces/ap-southeast-1/system/Digest/IAM",
+      },
+      upload: "2024-07-19T01:00:00.000Z",
+    },
+    {
+      name: "digest without tracker segment, stray slash (documentation example)",
+      key: "CloudTraces/eu-de-01/2017/3/28/Digest/EVS/mylog_CloudTrace-Digest_eu-de-01/_2017-03-28T02-09-17Z.json.gz",
+      want: {
+        kind: "digest",
+        region: "eu-de-01",
+        tracker: "",
+        service: "EVS",
+        chain: "CloudTraces/eu-de-01/Digest/EVS",
+      },
+      upload: "2017-03-28T02:09:17.000Z",
+    },
+    {
+      name: "digest with an empty region (ME-Abu Dhabi documentation copy)",
+      key: "CloudTraces/2017/3/28/Digest/EVS/mylog_CloudTrace-Digest__2017-03-28T02-09-17Z.json.gz",
+      want: { kind: "digest", region: "", day: "2017-03-28", service: "EVS" },
+      upload: "2017-03-28T02:09:17.000Z",
+    },
+    {
+      name: "empty file prefix",
+      key: "CloudTraces/eu-de/2024/01/02/system/IAM/CloudTrace_eu-de_2024-01-02T03-04-05Z_abcdef0123456789.json.gz",
+      want: { kind: "trace", filePrefix: "" },
+      upload: "2024-01-02T03:04:05.000Z",
+    },
+  ])("$name", ({ key, want, upload }) => {
+    const parsed = parseObjectKey(key);
+    expect(parsed).toMatchObject({ key, ...want });
+    expect(parsed.uploadTime?.toISOString()).toBe(upload);
+  });
+
+  it.each([
+    ["README.md"],
+    ["CloudTraces/ap-southeast-1/2024/07/19/system/IAM/notes.json.gz"],
+    ["cts-audit-state/ledger.json"],
+    ["CloudTraces/eu-de/2024/01/02/system/IAM/x_CloudTrace_eu-de_2024-13-45T99-04-05Z_abcdef.json.gz"],
+  ])("%s is not a CTS file, with a reason", (key) => {
+    const parsed = parseObjectKey(key);
+    expect(parsed.kind).toBe("other");
+    expect(parsed.reason).not.toBe("");
+  });
+});

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { AllowList } from "../../src/detect/AllowList.js";
+import { AuditRules, DEFAULT_EVENTS } from "../../src/detect/AuditRules.js";
+
+const allow = AllowList.parse([{ value: "192.0.2.0/24", origin: "test" }]);
+const rules = new AuditRules([...DEFAULT_EVENTS], allow);
+const trace = (over: Record<string, unknown>) => ({
+  trace_id: "t1",
+  trace_name: "login",
+  service_type: "IAM",
+  source_ip: "203.0.113.7",
+  time: 1721358527589,
+  user: { name: "alice", id: "u1", domain: { name: "acme", id: "d" } },
+  ...over,
+});
+
+describe("AuditRules.audit", () => {
+  it.each([
+    ["login", true],
+    ["LOGIN", true],
+    ["logout", true],
+    ["loginFailed", true],
+    ["loginfailed", true],
+    ["LoginFailed", true],
+    ["createUser", false],
+    ["log", false],
+    ["in", false],
+    ["loginFailedX", false],
+  ])("trace name %s audited: %s", (name, audited) => {
+    expect(rules.audit(trace({ trace_name: name })).matched).toBe(audited);
+  });
+
+  it.each([
+    [{ service_type: "IAM" }, true],
+    [{ service_type: "iam" }, true],
+    [{ service_type: undefined }, true],
+    [{ service_type: "" }, true],
+    [{ service_type: "ECS" }, false],
+    [{ service_type: "OBS" }, false],
+  ])("service %j audited: %s", (over, audited) => {
+    expect(rules.audit(trace(over)).matched).toBe(audited);
+  });
+
+  it("alerts on a login from outside the allowlist, with the report's fields", () => {
+    const out = rules.audit(trace({}));
+    expect(out.matched && out.alert).toEqual({
+      traceId: "t1",
+      traceName: "login",
+      user: "alice",
+      userId: "u1",
+      domain: "acme",
+      sourceIp: "203.0.113.7",
+      time: "2024-07-19T03:08:47.589Z",
+      reason: "not-allowlisted",
+    });
+  });
+
+  it("does not alert on an allowlisted IP but counts it as matched", () => {
+    const out = rules.audit(trace({ source_ip: "192.0.2.5" }));
+    expect(out.matched).toBe(true);
+    expect(out.matched && out.alert).toBeUndefined();
+  });
+
+  it.each([
+    ["", "missing-source-ip"],
+    ["garbage", "invalid-source-ip"],
+  ])("source_ip %j alerts as %s", (ip, reason) => {
+    const out = rules.audit(trace({ source_ip: ip }));
+    expect(out.matched && out.alert?.reason).toBe(reason);
+  });
+
+  it("honours a custom event list, case-insensitively", () => {
+    const custom = new AuditRules(["scanQRCodeLogin"], allow);
+    expect(custom.audit(trace({ trace_name: "scanqrcodelogin" })).matched).toBe(true);
+    expect(custom.audit(trace({ trace_name: "login" })).matched).toBe(false);
+  });
+
+  it("drops traces outside the window [since, until)", () => {
+    const since = new Date("2024-07-19T03:00:00Z");
+    const until = new Date("2024-07-19T04:00:00Z");
+    const windowed = new AuditRules(["login"], allow, { since, until });
+    expect(windowed.audit(trace({ time: since.getTime() })).matched).toBe(true);
+    expect(windowed.audit(trace({ time: since.getTime() - 1 })).matched).toBe(false);
+    expect(windowed.audit(trace({ time: until.getTime() })).matched).toBe(false);
+  });
+});

@@ -1,0 +1,140 @@
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { readTraceFile } from "../../src/parse/readTraceFile.js";
+
+const traces = [
+  { trace_id: "a", trace_name: "login", source_ip: "203.0.113.7", time: 1 },
+  {
+    trace_id: "b",
+    trace_name: "logout",
+    source_ip: "2001:db8::1",
+    message: 'quote " brace } [ ] \\u00e9',
+    time: 2,
+  },
+  { trace_id: "c", trace_name: "loginFailed", user: '{"name":"x"}', time: 3 },
+];
+
+/** Feeds bytes in small chunks, so that elements and gzip members straddle chunk boundaries. */
+function chunked(bytes: Buffer, size = 7): Readable {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+  return Readable.from(parts, { objectMode: false });
+}
+
+async function read(bytes: Buffer, bufferLimit: number, chunkSize = 7) {
+  const seen: Array<Record<string, unknown>> = [];
+  const result = await readTraceFile(chunked(bytes, chunkSize), {
+    hashAlgorithms: ["md5", "sha256"],
+    maxDecompressedBytes: 1024 * 1024,
+    bufferLimit,
+    onTrace: (t) => seen.push(t),
+  });
+  return { result, seen };
+}
+
+const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
+const ndjson = traces.map((t) => JSON.stringify(t)).join("\n") + "\n";
+
+const shapes: Array<[string, string, number]> = [
+  ["array", JSON.stringify(traces), 3],
+  ["array, pretty-printed with CRLF", JSON.stringify(traces, null, 2).replace(/\n/g, "\r\n"), 3],
+  ["traces", JSON.stringify({ traces, meta_data: { count: 3 } }), 3],
+  ["cts", JSON.stringify({ cts: traces[0] }), 1],
+  ["object", JSON.stringify(traces[1]), 1],
+  ["ndjson", ndjson, 3],
+];
+
+describe("readTraceFile", () => {
+  // bufferLimit 1 MB: the JSON.parse fast path; 0: the stream-json path. Both must give the same traces.
+  describe.each([
+    ["buffered", 1024 * 1024],
+    ["streaming", 0],
+  ])("%s", (_mode, bufferLimit) => {
+    it.each(shapes)("reads shape %s (gzip and plain, decided by content)", async (_name, json, count) => {
+      for (const bytes of [gzipSync(Buffer.from(json)), Buffer.from(json)]) {
+        const { result, seen } = await read(bytes, bufferLimit);
+        expect(result.error).toBeUndefined();
+        expect(result.traces).toBe(count);
+        expect(seen).toEqual(
+          _name === "cts" ? [traces[0]] : _name === "object" ? [traces[1]] : traces.slice(0, count),
+        );
+        expect(result.hashes.md5).toBe(md5(bytes));
+        expect(result.hashes.sha256).toBe(createHash("sha256").update(bytes).digest("hex"));
+        expect(result.bytes).toBe(bytes.length);
+        expect(result.gzip).toBe(bytes[0] === 0x1f);
+        expect(result.decompressedBytes).toBe(Buffer.byteLength(json));
+      }
+    });
+
+    it("reports a truncated gzip, keeps the traces read before it, and still hashes every byte", async () => {
+      const many = Array.from({ length: 2000 }, (_, i) => ({
+        trace_id: `id${i}`,
+        trace_name: "login",
+        pad: "x".repeat(i % 50),
+      }));
+      const whole = gzipSync(Buffer.from(JSON.stringify(many)), { level: 1 });
+      const truncated = whole.subarray(0, Math.floor(whole.length * 0.6));
+      const { result, seen } = await read(truncated, bufferLimit, 1024);
+      expect(result.error?.code).toMatch(/GZIP|JSON/);
+      expect(result.error?.message).toMatch(/gzip|JSON|end/i);
+      expect(result.hashes.md5).toBe(md5(truncated));
+      expect(result.bytes).toBe(truncated.length);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.length).toBe(result.traces);
+    });
+
+    it.each([
+      ["malformed JSON", '[{"trace_id": "a"}, {"trace_id": ', /malformed JSON|JSON/],
+      ["a JSON string", '"hello"', /not a trace file|not JSON|expected/],
+      ["an object that is not a trace", '{"foo": 1, "bar": 2}', /not a trace file|no "traces" array/],
+      ["an array of non-objects", "[1, 2]", /not a JSON object/],
+    ])("fails on %s with a clear message", async (_name, text, pattern) => {
+      const { result } = await read(gzipSync(Buffer.from(text)), bufferLimit);
+      expect(result.error?.message).toMatch(pattern);
+    });
+  });
+
+  it("fails an empty object", async () => {
+    const { result } = await read(Buffer.alloc(0), 1024);
+    expect(result.error?.code).toBe("EMPTY");
+    expect(result.hashes.md5).toBe(md5(Buffer.alloc(0)));
+  });
+
+  it("fails a non-gzip binary named anything", async () => {
+    const { result } = await read(Buffer.from([0x00, 0x01, 0x02, 0xff]), 1024);
+    expect(result.error).toBeDefined();
+  });
+
+  it("enforces the decompressed-size cap (decompression bomb guard)", async () => {
+    const bomb = gzipSync(Buffer.concat([Buffer.from("["), Buffer.alloc(5 * 1024 * 1024, 0x20)]));
+    const seen: unknown[] = [];
+    const result = await readTraceFile(Readable.from([bomb]), {
+      hashAlgorithms: ["md5"],
+      maxDecompressedBytes: 1024 * 1024,
+      bufferLimit: 64 * 1024,
+      onTrace: (t) => seen.push(t),
+    });
+    expect(result.error?.code).toBe("TOO_LARGE");
+    expect(result.error?.message).toContain("--max-decompressed-bytes");
+    expect(result.hashes.md5).toBe(md5(bomb));
+  });
+
+  it("streams a file larger than the buffer limit and yields every element in order", async () => {
+    const many = Array.from({ length: 5000 }, (_, i) => ({
+      trace_id: `id${i}`,
+      trace_name: i % 7 ? "x" : "login",
+      s: 'é}"]',
+    }));
+    const { result, seen } = await read(gzipSync(Buffer.from(JSON.stringify(many))), 16 * 1024, 4096);
+    expect(result.error).toBeUndefined();
+    expect(seen.map((t) => t.trace_id)).toEqual(many.map((t) => t.trace_id));
+  });
+
+  it("reports the NDJSON line that is malformed", async () => {
+    const { result, seen } = await read(Buffer.from(`${ndjson}{"trace_id": oops}\n`), 1024 * 1024);
+    expect(result.error?.message).toContain("line 4");
+    expect(seen).toHaveLength(3);
+  });
+});
