@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { parseCli, USAGE, type Config } from "./config.js";
 import { ConfigError, CtsAuditError, describeError } from "./errors.js";
 import { FileNotifier } from "./notify/FileNotifier.js";
-import { StreamNotifier } from "./notify/StreamNotifier.js";
-import type { Notifier } from "./notify/types.js";
+import { SmnClient } from "./notify/SmnClient.js";
+import { SmnNotifier } from "./notify/SmnNotifier.js";
+import { StreamNotifier, digestText } from "./notify/StreamNotifier.js";
+import { ObsSource } from "./sources/ObsSource.js";
+import type { AlertDigest, Notifier } from "./notify/types.js";
 import { formatJson, formatNdjson, formatText } from "./report/formatReport.js";
 import { run } from "./run.js";
 import { LocalSource } from "./sources/LocalSource.js";
@@ -15,8 +20,16 @@ async function buildSources(config: Config): Promise<ObjectSource[]> {
   const problems: string[] = [];
   for (const location of config.sources) {
     if (location.startsWith("obs://")) {
-      problems.push(
-        `<source> ${location}: obs:// sources are not available in this build; copy the bucket locally`,
+      // parseCli has checked that the endpoint and credentials an obs:// source needs are set.
+      const { obsEndpoint, credentials } = config.cloud;
+      sources.push(
+        new ObsSource(location, {
+          endpoint: obsEndpoint!,
+          accessKeyId: credentials!.accessKeyId,
+          secretAccessKey: credentials!.secretAccessKey,
+          securityToken: credentials!.securityToken,
+          window: { since: config.since, until: config.until },
+        }),
       );
       continue;
     }
@@ -38,11 +51,19 @@ function buildNotifier(config: Config): Notifier | undefined {
       return new StreamNotifier("stdout", process.stdout);
     case "file":
       return new FileNotifier(config.notify.path);
-    case "smn":
-      throw new ConfigError([
-        "--notify smn: the SMN notifier is not available in this build; use file:PATH or stdout",
-      ]);
+    case "smn": {
+      const { smnEndpoint, credentials, smnTopic } = config.cloud;
+      return new SmnNotifier(new SmnClient(smnEndpoint!, credentials!), smnTopic!);
+    }
   }
+}
+
+/** Keeps a digest that could not be sent as a text file; returns its path. */
+async function saveUnsentDigest(dir: string, digest: AlertDigest): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `cts-audit-unsent-${new Date().toISOString().replace(/[:.]/g, "-")}.txt`);
+  await writeFile(file, `${digest.subject}\n\n${digestText(digest)}`, { encoding: "utf8", flag: "wx" });
+  return file;
 }
 
 function write(text: string): Promise<void> {
@@ -72,6 +93,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const report = await run(config, {
       sources,
       notifier,
+      saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
       warn: (message) => process.stderr.write(`cts-audit: warning: ${message}\n`),
     });
     const text =

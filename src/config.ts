@@ -5,6 +5,9 @@ import { AllowList, type AllowEntry } from "./detect/AllowList.js";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
 import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64, loadPublicKey } from "./integrity/signature.js";
+import type { CloudCredentials } from "./notify/SmnClient.js";
+import type { TopicRef } from "./notify/SmnNotifier.js";
+import { parseObsUrl } from "./sources/obsUrl.js";
 
 export type VerifyMode = "off" | "warn" | "require";
 export type ReportFormat = "text" | "json" | "ndjson";
@@ -29,6 +32,19 @@ export interface Config {
   quiet: boolean;
   /** Decompressed bytes one object may expand to before it fails (decompression-bomb guard). */
   maxDecompressedBytes: number;
+  /** Huawei Cloud settings, validated when an obs:// source or --notify smn needs them. Holds secrets: never print. */
+  cloud: CloudConfig;
+}
+
+/** Endpoints, topic and credentials for OBS and SMN. */
+export interface CloudConfig {
+  region: string | undefined;
+  obsEndpoint: string | undefined;
+  smnEndpoint: string | undefined;
+  smnTopic: TopicRef | undefined;
+  credentials: CloudCredentials | undefined;
+  /** Where a digest that could not be sent is kept. */
+  unsentDir: string;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -50,6 +66,11 @@ const OPTIONS = {
   "dry-run": { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   "max-decompressed-bytes": { type: "string" },
+  region: { type: "string" },
+  "obs-endpoint": { type: "string" },
+  "smn-endpoint": { type: "string" },
+  "smn-topic": { type: "string" },
+  "unsent-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -77,9 +98,17 @@ Options:
   --concurrency <n>            objects in flight (default: 8)
   --max-decompressed-bytes <n> per-object cap on decompressed bytes, suffixes K M G (default: 4G)
   --dry-run                    build the digest, send nothing, write no state
+  --region <id>                Huawei Cloud region, for default endpoints (env RegionName)
+  --obs-endpoint <url>         OBS endpoint (env OBS_ENDPOINT; default https://obs.<region>.myhuaweicloud.com)
+  --smn-endpoint <url>         SMN endpoint (env SMN_ENDPOINT; default https://smn.<region>.myhuaweicloud.com)
+  --smn-topic <urn|name>       SMN topic (env SMN_TOPIC_URN, else SMN_Topic: a name resolved by listing topics)
+  --unsent-dir <dir>           where a digest that could not be sent is saved (default: current directory)
   -q, --quiet                  no progress output
   -h, --help                   this help
   --version                    print the version
+
+Credentials (obs:// sources, --notify smn): env HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK,
+HUAWEICLOUD_SDK_SECURITY_TOKEN (temporary credentials), HUAWEICLOUD_SDK_PROJECT_ID (SMN).
 
 Exit codes: 0 completed; 1 objects failed or notification failed; 2 usage error; 3 integrity violations
 under --verify require (and for verify).`;
@@ -249,6 +278,8 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     } else maxDecompressedBytes = size;
   }
 
+  const cloud = parseCloud(values, env, sources, notify, problems);
+
   if (problems.length > 0 || !publicKey) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -268,6 +299,80 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       dryRun: values["dry-run"] ?? false,
       quiet: values.quiet ?? false,
       maxDecompressedBytes,
+      cloud,
     },
   };
+}
+
+function parseCloud(
+  values: {
+    region?: string;
+    "obs-endpoint"?: string;
+    "smn-endpoint"?: string;
+    "smn-topic"?: string;
+    "unsent-dir"?: string;
+  },
+  env: Env,
+  sources: readonly string[],
+  notify: NotifyTarget,
+  problems: string[],
+): CloudConfig {
+  // An empty variable counts as unset: `OBS_ENDPOINT=` in a job file means "not configured".
+  const get = (name: string) => (env[name] === "" ? undefined : env[name]);
+  const region = values.region ?? get("RegionName");
+  const endpoint = (flag: string | undefined, envName: string, service: string): string | undefined => {
+    const value =
+      flag ?? get(envName) ?? (region ? `https://${service}.${region}.myhuaweicloud.com` : undefined);
+    if (value !== undefined && !/^https?:\/\/[^/\s]+/.test(value)) {
+      problems.push(`--${service}-endpoint (env ${envName}): "${value}" is not an http(s) URL`);
+    }
+    return value;
+  };
+  const obsEndpoint = endpoint(values["obs-endpoint"], "OBS_ENDPOINT", "obs");
+  const smnEndpoint = endpoint(values["smn-endpoint"], "SMN_ENDPOINT", "smn");
+  const topicText = values["smn-topic"] ?? get("SMN_TOPIC_URN") ?? get("SMN_Topic");
+  const smnTopic: TopicRef | undefined =
+    topicText === undefined
+      ? undefined
+      : topicText.startsWith("urn:smn:")
+        ? { urn: topicText }
+        : { name: topicText };
+  const ak = get("HUAWEICLOUD_SDK_AK");
+  const sk = get("HUAWEICLOUD_SDK_SK");
+  const credentials: CloudCredentials | undefined =
+    ak && sk
+      ? {
+          accessKeyId: ak,
+          secretAccessKey: sk,
+          securityToken: get("HUAWEICLOUD_SDK_SECURITY_TOKEN"),
+          projectId: get("HUAWEICLOUD_SDK_PROJECT_ID") ?? "",
+        }
+      : undefined;
+
+  const obsSources = sources.filter((s) => s.startsWith("obs://"));
+  for (const s of obsSources) {
+    if (!parseObsUrl(s)) problems.push(`<source> ${s}: write obs://bucket or obs://bucket/prefix`);
+  }
+  const needs = (what: string) => {
+    if (!credentials)
+      problems.push(`${what}: credentials missing, set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK`);
+  };
+  if (obsSources.length > 0) {
+    if (!obsEndpoint)
+      problems.push(
+        "obs:// sources need an endpoint: set --obs-endpoint, OBS_ENDPOINT, or --region / RegionName",
+      );
+    needs("obs:// sources");
+  }
+  if (notify.kind === "smn") {
+    if (!smnEndpoint)
+      problems.push(
+        "--notify smn needs an endpoint: set --smn-endpoint, SMN_ENDPOINT, or --region / RegionName",
+      );
+    if (!smnTopic) problems.push("--notify smn needs a topic: set --smn-topic, SMN_TOPIC_URN or SMN_Topic");
+    needs("--notify smn");
+    if (credentials && !credentials.projectId)
+      problems.push("--notify smn needs the project: set HUAWEICLOUD_SDK_PROJECT_ID");
+  }
+  return { region, obsEndpoint, smnEndpoint, smnTopic, credentials, unsentDir: values["unsent-dir"] ?? "." };
 }

@@ -4,6 +4,7 @@ import { parseObjectKey, type CtsObjectKey } from "./cts/objectKey.js";
 import { AuditRules } from "./detect/AuditRules.js";
 import type { Alert, FileIntegrity } from "./detect/types.js";
 import { describeError, NotifyError } from "./errors.js";
+import { backoffDelay, DEFAULT_RETRY } from "./retry.js";
 import { DigestChains } from "./integrity/DigestChains.js";
 import { readDigest } from "./integrity/readDigest.js";
 import type { DigestRead } from "./integrity/types.js";
@@ -12,6 +13,7 @@ import type { AlertDigest, Notifier } from "./notify/types.js";
 import { readTraceFile } from "./parse/readTraceFile.js";
 import type { ReadTraceResult } from "./parse/types.js";
 import type { FileRecord, NotificationRecord, Report } from "./report/types.js";
+import { parseObsUrl } from "./sources/obsUrl.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
 
 export type { Config } from "./config.js";
@@ -29,6 +31,8 @@ export interface RunDeps {
   digestLimits?: DigestLimits;
   /** Decompressed size up to which a trace file is parsed in one piece (fast path); larger ones stream. */
   bufferLimit?: number;
+  /** Keeps a digest that could not be sent; returns where (a file path or a state key). */
+  saveUnsent?: (digest: AlertDigest) => Promise<string>;
   /** Warnings for a person (stderr on the command line, the log in the function). */
   warn?: (message: string) => void;
 }
@@ -263,9 +267,11 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
 }
 
 function sourcePrefix(source: ObjectSource): string {
-  const m = /^obs:\/\/[^/]+\/?(.*)$/.exec(source.name);
-  return m ? m[1]! : "";
+  return parseObsUrl(source.name)?.prefix ?? "";
 }
+
+// A stream that breaks mid-object (connection reset) is read again from the start, this many times in all.
+const READ_ATTEMPTS = 3;
 
 async function scanFile(
   source: ObjectSource,
@@ -276,33 +282,42 @@ async function scanFile(
   deps: RunDeps,
 ): Promise<void> {
   const record = slot.record;
-  let result: ReadTraceResult;
+  let result: ReadTraceResult | undefined;
   let matched = 0;
-  try {
-    const stream = await source.open(slot.object.key);
-    result = await readTraceFile(stream, {
-      hashAlgorithms: chains ? chains.algorithmsFor(slot.object.key) : ["md5"],
-      maxDecompressedBytes: config.maxDecompressedBytes,
-      bufferLimit: deps.bufferLimit ?? DEFAULT_BUFFER_LIMIT,
-      onTrace: (raw) => {
-        const outcome = rules.audit(raw);
-        if (!outcome.matched) return;
-        matched++;
-        if (outcome.alert) {
-          slot.alerts.push({
-            ...outcome.alert,
-            region: typeof raw.region === "string" ? raw.region : slot.key.region,
-            object: slot.object.key,
-            integrity: "unverified",
-          });
-        }
-      },
-    });
-  } catch (err) {
-    record.status = "failed";
-    record.error = describeError(err);
-    return;
+  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+    // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
+    slot.alerts = [];
+    matched = 0;
+    try {
+      const stream = await source.open(slot.object.key);
+      result = await readTraceFile(stream, {
+        hashAlgorithms: chains ? chains.algorithmsFor(slot.object.key) : ["md5"],
+        maxDecompressedBytes: config.maxDecompressedBytes,
+        bufferLimit: deps.bufferLimit ?? DEFAULT_BUFFER_LIMIT,
+        onTrace: (raw) => {
+          const outcome = rules.audit(raw);
+          if (!outcome.matched) return;
+          matched++;
+          if (outcome.alert) {
+            slot.alerts.push({
+              ...outcome.alert,
+              region: typeof raw.region === "string" ? raw.region : slot.key.region,
+              object: slot.object.key,
+              integrity: "unverified",
+            });
+          }
+        },
+      });
+    } catch (err) {
+      record.status = "failed";
+      record.error = describeError(err);
+      return;
+    }
+    if (result.error?.code !== "READ" || attempt === READ_ATTEMPTS) break;
+    deps.warn?.(`${slot.object.key}: ${result.error.message}; reading it again (attempt ${attempt + 1})`);
+    await new Promise((resolve) => setTimeout(resolve, backoffDelay(DEFAULT_RETRY, attempt)));
   }
+  if (!result) return;
   record.traces = result.traces;
   record.matched = matched;
   record.bytes = result.bytes;
@@ -312,6 +327,12 @@ async function scanFile(
     record.status = "failed";
     record.error = `${result.error.message}${result.traces > 0 ? ` (after ${result.traces} traces)` : ""}`;
     for (const alert of slot.alerts) alert.fileError = record.error;
+  }
+  // OBS's ETag of a non-multipart object is the MD5 of its bytes: a mismatch means the bytes changed in transit.
+  const etag = slot.object.etag;
+  if (!result.error && etag && MD5_HEX.test(etag) && result.hashes.md5 && etag !== result.hashes.md5) {
+    record.status = "failed";
+    record.error = `downloaded bytes have MD5 ${result.hashes.md5} but the listing's ETag is ${etag}: read again`;
   }
 }
 
@@ -395,8 +416,22 @@ async function notify(
   } catch (err) {
     const message =
       err instanceof NotifyError ? describeError(err) : `notification failed: ${describeError(err)}`;
-    deps.warn?.(message);
-    return { sink: notifier.sink, parts: digest.parts.length, messageIds: [], error: message };
+    const record: NotificationRecord = {
+      sink: notifier.sink,
+      parts: digest.parts.length,
+      messageIds: [],
+      error: message,
+    };
+    // Nothing is lost: the digest that could not be sent is kept where the next run (or a person) finds it.
+    if (deps.saveUnsent) {
+      try {
+        record.savedTo = await deps.saveUnsent(digest);
+      } catch (saveErr) {
+        record.error = `${message}; saving the digest failed too: ${describeError(saveErr)}`;
+      }
+    }
+    deps.warn?.(`${record.error}${record.savedTo ? `; digest saved to ${record.savedTo}` : ""}`);
+    return record;
   }
 }
 

@@ -16,7 +16,8 @@ export interface DigestLimits {
   maxSmsChars: number;
 }
 
-export const SMN_LIMITS: DigestLimits = { maxPartBytes: 256 * 1024, maxSubjectBytes: 512, maxSmsChars: 489 };
+/** SMN's limits; parts keep 6 KB of headroom under the 256 KB message limit for JSON escaping. */
+export const SMN_LIMITS: DigestLimits = { maxPartBytes: 250 * 1024, maxSubjectBytes: 512, maxSmsChars: 489 };
 
 interface Group {
   sourceIp: string;

@@ -41,7 +41,11 @@ export class LocalSource implements ObjectSource {
       yield { key: this.single, size: info.size, lastModified: info.mtime, explicit: true };
       return;
     }
-    yield* this.walk(this.root, "");
+    // Sorted by whole key in byte order, like an OBS listing: local and OBS runs then report in the same order.
+    const all: SourceObject[] = [];
+    for await (const object of this.walk(this.root, "")) all.push(object);
+    all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    yield* all;
   }
 
   private async *walk(dir: string, prefix: string): AsyncGenerator<SourceObject> {
@@ -51,8 +55,6 @@ export class LocalSource implements ObjectSource {
       else if (entry.isFile() && !entry.name.endsWith(SIDECAR_SUFFIX))
         entries.push({ name: entry.name, isDir: false });
     }
-    // Byte order, like an OBS listing, so that local and OBS runs list the same keys in the same order.
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const full = path.join(dir, entry.name);
       const key = prefix + entry.name;

@@ -1,0 +1,175 @@
+/**
+ * A real S3-compatible server (s3rver) on 127.0.0.1, reached through a small HTTP proxy that can inject faults:
+ * 503 bursts, connection resets mid-body, and slow answers. OBS is then used through esdk-obs-nodejs exactly as
+ * in production.
+ */
+import http from "node:http";
+import { Readable } from "node:stream";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import ObsClient from "esdk-obs-nodejs";
+import pLimit from "p-limit";
+import S3rver from "s3rver";
+import type { CtsBucket } from "./ctsBucket.js";
+
+/** s3rver's fixed credentials. */
+export const S3_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+
+export interface Fault {
+  /** Which requests: method and a key substring. */
+  method?: string;
+  match?: string;
+  /** How many matching requests it hits. */
+  times: number;
+  kind: "status" | "reset" | "delay";
+  /** For `status`. */
+  status?: number;
+  /** For `reset`: bytes of body passed on before the connection is cut. */
+  afterBytes?: number;
+  /** For `delay`. */
+  delayMs?: number;
+}
+
+export class S3TestServer {
+  readonly requests: Array<{ method: string; url: string; status: number; bytes: number }> = [];
+  private readonly faults: Fault[] = [];
+  private constructor(
+    private readonly s3: S3rver,
+    private readonly proxy: http.Server,
+    private readonly dir: string,
+    readonly endpoint: string,
+    readonly directEndpoint: string,
+  ) {}
+
+  /** Starts s3rver and the proxy, each on a random port of 127.0.0.1, with the given buckets. */
+  static async start(buckets: string[]): Promise<S3TestServer> {
+    const dir = mkdtempSync(path.join(tmpdir(), "cts-audit-s3rver-"));
+    // s3rver omits the Date header from its v2 string-to-sign, so it rejects every correctly signed v2 request
+    // (the OBS SDK always signs v2 or OBS-style against an IP address): signatures are not checked.
+    const s3 = new S3rver({
+      address: "127.0.0.1",
+      port: 0,
+      silent: true,
+      directory: dir,
+      allowMismatchedSignatures: true,
+      configureBuckets: buckets.map((name) => ({ name, configs: [] })),
+    });
+    const { port } = await s3.run();
+    const proxy = http.createServer();
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    const server = new S3TestServer(s3, proxy, dir, `http://127.0.0.1:${proxyPort}`, `http://127.0.0.1:${port}`);
+    proxy.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => server.forward(port, req, res));
+    return server;
+  }
+
+  /** Adds a fault for the next matching requests. */
+  inject(fault: Fault): void {
+    this.faults.push({ ...fault });
+  }
+
+  private takeFault(req: http.IncomingMessage): Fault | undefined {
+    const fault = this.faults.find(
+      (f) =>
+        f.times > 0 &&
+        (!f.method || f.method === req.method) &&
+        (!f.match || decodeURIComponent(req.url ?? "").includes(f.match)),
+    );
+    if (fault) fault.times--;
+    return fault;
+  }
+
+  private forward(port: number, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const fault = this.takeFault(req);
+    const record = { method: req.method ?? "", url: req.url ?? "", status: 0, bytes: 0 };
+    this.requests.push(record);
+    if (fault?.kind === "status") {
+      record.status = fault.status ?? 503;
+      req.resume();
+      res.writeHead(record.status, { "Content-Type": "application/xml" });
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>`,
+      );
+      return;
+    }
+    const go = () => {
+      const upstream = http.request(
+        { host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          record.status = up.statusCode ?? 0;
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          if (fault?.kind === "reset") {
+            let sent = 0;
+            up.on("data", (chunk: Buffer) => {
+              if (sent >= (fault.afterBytes ?? 0)) return;
+              const part = chunk.subarray(0, (fault.afterBytes ?? 0) - sent);
+              sent += part.length;
+              record.bytes += part.length;
+              res.write(part);
+              if (sent >= (fault.afterBytes ?? 0)) {
+                up.destroy();
+                res.socket?.destroy();
+              }
+            });
+            return;
+          }
+          up.on("data", (chunk: Buffer) => (record.bytes += chunk.length));
+          up.pipe(res);
+        },
+      );
+      upstream.on("error", () => res.destroy());
+      req.pipe(upstream);
+    };
+    if (fault?.kind === "delay") setTimeout(go, fault.delayMs ?? 1000);
+    else go();
+  }
+
+  /** Uploads a CtsBucket's objects with esdk-obs-nodejs, metadata included, straight to s3rver (no faults). */
+  async seed(bucketName: string, bucket: CtsBucket): Promise<void> {
+    const client = new ObsClient({
+      access_key_id: "S3RVER",
+      secret_access_key: "S3RVER",
+      server: this.directEndpoint,
+      max_retry_count: 0,
+    });
+    // The SDK finishes initialising asynchronously (see ObsSource).
+    while (!client.util?.server) await new Promise((resolve) => setTimeout(resolve, 5));
+    const limit = pLimit(16);
+    await Promise.all(
+      [...bucket.objects].map(([key, bytes]) =>
+        limit(async () => {
+          // A Buffer body is sent as text by the SDK (binary bytes come out mangled): a stream goes as is.
+          const r = await client.putObject({
+            Bucket: bucketName,
+            Key: key,
+            Body: Readable.from([bytes]),
+            Metadata: bucket.metadata.get(key),
+          });
+          if (r.CommonMsg.Status !== 200)
+            throw new Error(`seed ${key}: ${r.CommonMsg.Status} ${r.CommonMsg.Code}`);
+        }),
+      ),
+    );
+    client.close();
+  }
+
+  /** Requests seen so far, by kind, and body bytes sent: `/bucket?...` lists, `/bucket/key` gets and heads. */
+  counts(): { list: number; get: number; head: number; bytes: number } {
+    const hasKey = (url: string) => /^\/[^/?]+\/[^?]+/.test(url);
+    return {
+      list: this.requests.filter((r) => r.method === "GET" && !hasKey(r.url)).length,
+      get: this.requests.filter((r) => r.method === "GET" && hasKey(r.url)).length,
+      head: this.requests.filter((r) => r.method === "HEAD").length,
+      bytes: this.requests.reduce((n, r) => n + r.bytes, 0),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.proxy.close(() => resolve()));
+    this.proxy.closeAllConnections();
+    await this.s3.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
