@@ -1,70 +1,11 @@
 #!/usr/bin/env node
+import { SingleBar } from "cli-progress";
 import { readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import path from "node:path";
-import { parseCli, USAGE, type Config } from "./config.js";
+import { buildNotifier, buildSources, buildState, saveUnsentDigest } from "./adapters.js";
+import { parseCli, USAGE } from "./config.js";
 import { ConfigError, CtsAuditError, describeError } from "./errors.js";
-import { FileNotifier } from "./notify/FileNotifier.js";
-import { SmnClient } from "./notify/SmnClient.js";
-import { SmnNotifier } from "./notify/SmnNotifier.js";
-import { StreamNotifier, digestText } from "./notify/StreamNotifier.js";
-import { ObsSource } from "./sources/ObsSource.js";
-import type { AlertDigest, Notifier } from "./notify/types.js";
 import { formatJson, formatNdjson, formatText } from "./report/formatReport.js";
-import { run } from "./run.js";
-import { LocalSource } from "./sources/LocalSource.js";
-import type { ObjectSource } from "./sources/types.js";
-
-async function buildSources(config: Config): Promise<ObjectSource[]> {
-  const sources: ObjectSource[] = [];
-  const problems: string[] = [];
-  for (const location of config.sources) {
-    if (location.startsWith("obs://")) {
-      // parseCli has checked that the endpoint and credentials an obs:// source needs are set.
-      const { obsEndpoint, credentials } = config.cloud;
-      sources.push(
-        new ObsSource(location, {
-          endpoint: obsEndpoint!,
-          accessKeyId: credentials!.accessKeyId,
-          secretAccessKey: credentials!.secretAccessKey,
-          securityToken: credentials!.securityToken,
-          window: { since: config.since, until: config.until },
-        }),
-      );
-      continue;
-    }
-    try {
-      sources.push(await LocalSource.open(location));
-    } catch (err) {
-      problems.push(`<source> ${describeError(err)}: give an existing directory or file`);
-    }
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return sources;
-}
-
-function buildNotifier(config: Config): Notifier | undefined {
-  switch (config.notify.kind) {
-    case "none":
-      return undefined;
-    case "stdout":
-      return new StreamNotifier("stdout", process.stdout);
-    case "file":
-      return new FileNotifier(config.notify.path);
-    case "smn": {
-      const { smnEndpoint, credentials, smnTopic } = config.cloud;
-      return new SmnNotifier(new SmnClient(smnEndpoint!, credentials!), smnTopic!);
-    }
-  }
-}
-
-/** Keeps a digest that could not be sent as a text file; returns its path. */
-async function saveUnsentDigest(dir: string, digest: AlertDigest): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `cts-audit-unsent-${new Date().toISOString().replace(/[:.]/g, "-")}.txt`);
-  await writeFile(file, `${digest.subject}\n\n${digestText(digest)}`, { encoding: "utf8", flag: "wx" });
-  return file;
-}
+import { run, type Progress } from "./run.js";
 
 function write(text: string): Promise<void> {
   return new Promise((resolve, reject) =>
@@ -72,8 +13,50 @@ function write(text: string): Promise<void> {
   );
 }
 
+/** A progress bar on stderr when it is a terminal: objects, bytes, alerts, ETA. */
+function progressBar(enabled: boolean): { update: (p: Progress) => void; stop: () => void } {
+  if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: "{bar} {value}/{total} objects | {mb}/{totalMb} MB | {alerts} alerts | ETA {eta_formatted}",
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    undefined,
+  );
+  let started = false;
+  return {
+    update: (p) => {
+      const payload = {
+        mb: (p.bytesDone / 1e6).toFixed(1),
+        totalMb: (p.bytesTotal / 1e6).toFixed(1),
+        alerts: p.alerts,
+      };
+      if (!started) {
+        bar.start(p.objectsTotal, 0, payload);
+        started = true;
+      }
+      bar.update(p.objectsDone, payload);
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
 /** The command line: argv -> Config -> run -> report on stdout, exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  let stopReason: string | undefined;
+  let exitForSignal: number | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopReason) process.exit(128 + (signal === "SIGINT" ? 2 : 15)); // a second signal: stop now
+    stopReason = `interrupted by ${signal}`;
+    exitForSignal = 128 + (signal === "SIGINT" ? 2 : 15);
+    process.stderr.write(
+      `cts-audit: ${signal}: finishing objects in flight and saving state; send again to stop at once\n`,
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     const request = parseCli(argv, process.env);
     if (request.kind === "help") {
@@ -88,14 +71,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const { config } = request;
-    const sources = await buildSources(config);
-    const notifier = buildNotifier(config);
+    const bar = progressBar(process.stderr.isTTY === true && !config.quiet);
     const report = await run(config, {
-      sources,
-      notifier,
+      sources: await buildSources(config),
+      notifier: buildNotifier(config),
+      state: buildState(config),
       saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
       warn: (message) => process.stderr.write(`cts-audit: warning: ${message}\n`),
-    });
+      onProgress: bar.update,
+      shouldStop: () => stopReason,
+    }).finally(() => bar.stop());
     const text =
       config.format === "json"
         ? formatJson(report)
@@ -103,7 +88,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           ? formatNdjson(report)
           : formatText(report);
     await write(text);
-    return report.exitCode;
+    return exitForSignal ?? report.exitCode;
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`cts-audit: error: ${problem}\n`);
@@ -113,6 +98,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const code = err instanceof CtsAuditError ? ` [${err.code}]` : "";
     process.stderr.write(`cts-audit: error${code}: ${describeError(err)}\n`);
     return 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
 

@@ -27,6 +27,8 @@ export interface Config {
   notify: NotifyTarget;
   format: ReportFormat;
   state: string | undefined;
+  /** How long the state store keeps completed objects and sent alerts. */
+  stateRetentionMs: number;
   concurrency: number;
   dryRun: boolean;
   quiet: boolean;
@@ -71,6 +73,7 @@ const OPTIONS = {
   "smn-endpoint": { type: "string" },
   "smn-topic": { type: "string" },
   "unsent-dir": { type: "string" },
+  "state-retention": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -95,6 +98,7 @@ Options:
                                where the alert digest goes (default: stdout with --format text, else none)
   --format <text|json|ndjson>  report on stdout (default: text)
   --state <path|obs://...>     ledger for dedupe and resume (default: none)
+  --state-retention <dur>      how long the state keeps done objects and sent alerts (default: 90d)
   --concurrency <n>            objects in flight (default: 8)
   --max-decompressed-bytes <n> per-object cap on decompressed bytes, suffixes K M G (default: 4G)
   --dry-run                    build the digest, send nothing, write no state
@@ -278,7 +282,25 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     } else maxDecompressedBytes = size;
   }
 
-  const cloud = parseCloud(values, env, sources, notify, problems);
+  let stateRetentionMs = 90 * 864e5;
+  if (values["state-retention"] !== undefined) {
+    const back = parseTime(values["state-retention"], new Date(0));
+    if (!back || !/^\d/.test(values["state-retention"]) || values["state-retention"].includes("-")) {
+      problems.push(
+        `--state-retention: "${values["state-retention"]}" must be a duration such as 30d or 26w`,
+      );
+    } else stateRetentionMs = -back.getTime();
+  }
+  const state = values.state ?? (env.CTS_AUDIT_STATE || undefined);
+  if (state?.startsWith("obs://") && !parseObsUrl(state))
+    problems.push(`--state: write obs://bucket/prefix, not ${state}`);
+  const cloud = parseCloud(
+    values,
+    env,
+    [...sources, ...(state?.startsWith("obs://") ? [state] : [])],
+    notify,
+    problems,
+  );
 
   if (problems.length > 0 || !publicKey) throw new ConfigError(problems);
   return {
@@ -294,7 +316,8 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       publicKey,
       notify,
       format,
-      state: values.state ?? env.CTS_AUDIT_STATE,
+      state,
+      stateRetentionMs,
       concurrency,
       dryRun: values["dry-run"] ?? false,
       quiet: values.quiet ?? false,

@@ -4,20 +4,29 @@ import { parseObjectKey, type CtsObjectKey } from "./cts/objectKey.js";
 import { AuditRules } from "./detect/AuditRules.js";
 import type { Alert, FileIntegrity } from "./detect/types.js";
 import { describeError, NotifyError } from "./errors.js";
-import { backoffDelay, DEFAULT_RETRY } from "./retry.js";
 import { DigestChains } from "./integrity/DigestChains.js";
 import { readDigest } from "./integrity/readDigest.js";
 import type { DigestRead } from "./integrity/types.js";
 import { buildDigest, SMN_LIMITS, type DigestLimits, type IntegrityFinding } from "./notify/buildDigest.js";
 import type { AlertDigest, Notifier } from "./notify/types.js";
-import { readTraceFile } from "./parse/readTraceFile.js";
-import type { ReadTraceResult } from "./parse/types.js";
-import type { FileRecord, NotificationRecord, Report } from "./report/types.js";
+import type { NotificationRecord, Report } from "./report/types.js";
+import { hashFile, scanFile, type ScanContext, type Slot } from "./scanObject.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
+import { alertKey } from "./state/alertKey.js";
+import type { StateStore } from "./state/types.js";
 
 export type { Config } from "./config.js";
 export type { Report } from "./report/types.js";
+
+/** Progress of a run, for a progress bar. */
+export interface Progress {
+  objectsDone: number;
+  objectsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  alerts: number;
+}
 
 /** Adapters the engine runs with. Entry points build them; tests pass real ones or in-memory ones. */
 export interface RunDeps {
@@ -25,22 +34,32 @@ export interface RunDeps {
   sources: ObjectSource[];
   /** Where the alert digest goes; undefined for `--notify none`. */
   notifier?: Notifier;
+  /** The ledger for dedupe and resume; undefined for a stateless run. */
+  state?: StateStore;
   /** Now, for the report's times. */
   clock?: () => Date;
   /** Size limits for the digest's parts (the notifier's). */
   digestLimits?: DigestLimits;
   /** Decompressed size up to which a trace file is parsed in one piece (fast path); larger ones stream. */
   bufferLimit?: number;
-  /** Keeps a digest that could not be sent; returns where (a file path or a state key). */
+  /** Keeps a digest that could not be sent; returns where (a file path). */
   saveUnsent?: (digest: AlertDigest) => Promise<string>;
   /** Warnings for a person (stderr on the command line, the log in the function). */
   warn?: (message: string) => void;
+  /** Called as objects complete. */
+  onProgress?: (progress: Progress) => void;
+  /**
+   * Asked before each object starts: true stops the run from starting more (time running out in the function,
+   * SIGINT/SIGTERM on the command line). What did not start is reported as skipped, with the reason.
+   */
+  shouldStop?: () => string | undefined;
 }
 
 const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
 // A trace reaches OBS minutes after it happened: files uploaded up to this long after --until may still hold it.
 const UPLOAD_GRACE_MS = 60 * 60 * 1000;
-const MD5_HEX = /^[0-9a-f]{32}$/;
+// How often completed objects are made durable during a long run: a crash loses at most this much work.
+const FLUSH_INTERVAL_MS = 1000;
 
 /** How the run treats one listed object. */
 type Plan =
@@ -49,23 +68,19 @@ type Plan =
   | { action: "digest" }
   | { action: "skip"; reason: string };
 
-interface Slot {
-  object: SourceObject;
-  key: CtsObjectKey;
-  plan: Plan;
-  record: FileRecord;
-  alerts: Alert[];
-  hashes?: Record<string, string>;
-}
-
 function sortKey(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A cheap identity of an object's content: the ETag when the store has one, else size and modification time. */
+function fingerprint(object: SourceObject): string {
+  return object.etag ?? `${object.size}:${object.lastModified?.getTime() ?? 0}`;
 }
 
 /**
  * The engine: plan -> read -> verify -> parse -> detect -> notify -> report. Every listed object appears in the
  * report exactly once; per-object failures are data in the report, never exceptions. Throws only when a source
- * cannot be listed at all.
+ * cannot be listed or the state store cannot be opened.
  */
 export async function run(config: Config, deps: RunDeps): Promise<Report> {
   const clock = deps.clock ?? (() => new Date());
@@ -73,6 +88,10 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
   const rules = new AuditRules(config.events, config.allowList, { since: config.since, until: config.until });
   const limit = pLimit(config.concurrency);
   const verifyOn = config.verify !== "off";
+  // A dry run writes no state; it still reads it, to show what would be suppressed.
+  const state = deps.state;
+  const writeState = state !== undefined && !config.dryRun;
+  if (state) await state.open();
   const report: Report = {
     version: 1,
     command: config.command,
@@ -92,6 +111,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
       failed: 0,
       skipped: 0,
       integrityViolations: 0,
+      reused: 0,
     },
     alerts: [],
     files: [],
@@ -114,12 +134,12 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     if (key.kind === "other") return { action: "skip", reason: key.reason };
     if (key.kind === "digest") {
       if (!verifyOn) return { action: "skip", reason: "integrity verification is off (--verify off)" };
-      // A digest is needed if the hour it covers (up to an hour before its upload) touches the window.
+      // A digest is needed when the hour it covers (the hour before its upload) touches the window.
+      const up = key.uploadTime?.getTime();
       if (
-        !inWindow(key.uploadTime, 2 * UPLOAD_GRACE_MS) ||
-        (config.since &&
-          key.uploadTime &&
-          key.uploadTime.getTime() + UPLOAD_GRACE_MS < config.since.getTime())
+        up !== undefined &&
+        ((config.since && up + UPLOAD_GRACE_MS < config.since.getTime()) ||
+          !inWindow(key.uploadTime, 2 * UPLOAD_GRACE_MS))
       ) {
         return { action: "skip", reason: "digest outside the --since/--until window" };
       }
@@ -134,20 +154,30 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     return { action: "parse" };
   };
 
+  // Durable progress: completed objects are flushed at most every second, one flush at a time.
+  let lastFlush = Date.now();
+  let flushing: Promise<void> = Promise.resolve();
+  const maybeFlush = () => {
+    if (!writeState || Date.now() - lastFlush < FLUSH_INTERVAL_MS) return flushing;
+    lastFlush = Date.now();
+    flushing = flushing.then(() => state.flush());
+    return flushing;
+  };
+
+  const allSlots: Slot[][] = [];
+  const plans = new Map<Slot, Plan>();
   for (const source of deps.sources) {
     const slots: Slot[] = [];
     for await (const object of source.list()) {
       const key = parseObjectKey(object.key);
       const p = plan(object, key);
-      const kind = object.explicit ? "trace" : key.kind;
-      slots.push({
+      const slot: Slot = {
         object,
         key,
-        plan: p,
         alerts: [],
         record: {
           object: object.key,
-          kind,
+          kind: object.explicit ? "trace" : key.kind,
           status: p.action === "skip" ? "skipped" : "scanned",
           traces: 0,
           integrity: "unverified",
@@ -155,14 +185,43 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
           ...(p.action === "skip" || (p.action === "hash" && p.reason) ? { reason: p.reason } : {}),
           bytes: object.size,
         },
-      });
+      };
+      plans.set(slot, p);
+      slots.push(slot);
     }
+    allSlots.push(slots);
+  }
+  const work = allSlots.flat().filter((s) => plans.get(s)!.action !== "skip");
+  const progress: Progress = {
+    objectsDone: 0,
+    objectsTotal: work.length,
+    bytesDone: 0,
+    bytesTotal: work.reduce((n, s) => n + s.object.size, 0),
+    alerts: 0,
+  };
+  const done = (slot: Slot) => {
+    progress.objectsDone++;
+    progress.bytesDone += slot.object.size;
+    progress.alerts += slot.alerts.length;
+    deps.onProgress?.({ ...progress });
+  };
+
+  for (const [index, source] of deps.sources.entries()) {
+    const slots = allSlots[index]!;
+    const slotOf = new Map(slots.map((s) => [s.object.key, s]));
 
     // Digests first: they are small, and they say which hash each trace file needs.
     const digestReads: DigestRead[] = await Promise.all(
-      slots.filter((s) => s.plan.action === "digest").map((s) => limit(() => readDigest(source, s.key))),
+      slots
+        .filter((s) => plans.get(s)!.action === "digest")
+        .map((s) =>
+          limit(async () => {
+            const read = await readDigest(source, s.key);
+            done(s);
+            return read;
+          }),
+        ),
     );
-    const slotOf = new Map(slots.map((s) => [s.object.key, s]));
     for (const read of digestReads) {
       const slot = slotOf.get(read.key.key)!;
       slot.hashes = read.md5 ? { md5: read.md5 } : undefined;
@@ -172,7 +231,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
         slot.record.error = read.problem ?? "digest could not be read";
       }
     }
-    const prefix = sourcePrefix(source);
+    const prefix = parseObsUrl(source.name)?.prefix ?? "";
     const chains = verifyOn
       ? new DigestChains(
           digestReads,
@@ -181,41 +240,72 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
         )
       : undefined;
 
+    const ctx: ScanContext = {
+      source,
+      chains,
+      rules,
+      config,
+      bufferLimit: deps.bufferLimit ?? DEFAULT_BUFFER_LIMIT,
+      warn: deps.warn,
+    };
     await Promise.all(
       slots.map((slot) => {
-        if (slot.plan.action === "parse")
-          return limit(() => scanFile(source, slot, chains, rules, config, deps));
-        if (slot.plan.action === "hash" && verifyOn && slot.object.explicit !== true) {
-          return limit(() => hashFile(source, slot, chains!, config));
-        }
-        if (slot.plan.action === "hash") {
-          slot.record.status = "skipped";
-        }
-        return undefined;
+        const p = plans.get(slot)!;
+        if (p.action !== "parse" && p.action !== "hash") return undefined;
+        return limit(async () => {
+          const stop = deps.shouldStop?.();
+          if (stop) {
+            slot.record.status = "skipped";
+            slot.record.reason = `not started: ${stop}`;
+            return;
+          }
+          const fp = fingerprint(slot.object);
+          const kept = state ? await state.getObject(slot.object.key, fp) : undefined;
+          if (kept) {
+            // Done by an earlier run: its outcome stands, the object is not read again.
+            slot.record = { ...kept.record };
+            slot.alerts = kept.alerts.map((a) => ({ ...a }));
+            slot.hashes = kept.hashes;
+            report.summary.reused++;
+          } else if (p.action === "parse") await scanFile(slot, ctx);
+          else if (chains && !slot.object.explicit) await hashFile(slot, { ...ctx, chains });
+          else slot.record.status = "skipped";
+          if (!kept && writeState && slot.record.status !== "failed") {
+            await state.putObject(slot.object.key, {
+              fingerprint: fp,
+              record: { ...slot.record },
+              alerts: slot.alerts,
+              hashes: slot.hashes,
+              at: clock().toISOString(),
+            });
+          }
+          done(slot);
+          await maybeFlush();
+        });
       }),
     );
 
     // Integrity verdicts, now that every hash is known.
     const digestStatus = new Map((chains?.digests ?? []).map((d) => [d.object, d]));
     for (const slot of slots) {
-      if (slot.record.kind === "digest") {
+      const record = slot.record;
+      if (record.kind === "digest") {
         const d = digestStatus.get(slot.object.key);
-        slot.record.integrity = d?.status === "valid" ? "valid" : "unverified";
-        if (d && d.status !== "valid" && slot.record.status !== "failed")
-          slot.record.reason = `${d.status}: ${d.reason ?? ""}`;
-      } else if (
-        slot.record.kind === "trace" &&
-        chains &&
-        (slot.record.status !== "skipped" || slot.hashes)
-      ) {
+        record.integrity = d?.status === "valid" ? "valid" : "unverified";
+        if (d && d.status !== "valid" && record.status !== "failed")
+          record.reason = `${d.status}: ${d.reason ?? ""}`;
+      } else if (record.kind === "trace" && chains && (record.status !== "skipped" || slot.hashes)) {
         const v = chains.verdict(slot.key, slot.hashes);
-        slot.record.integrity = v.integrity;
-        if (v.digest) slot.record.digest = v.digest;
-        if (v.integrity !== "valid" && v.detail) {
-          slot.record.reason = slot.record.reason ? `${slot.record.reason}; ${v.detail}` : v.detail;
+        // The function sees one new object: with no digest of its chain in view, the digest is still to come.
+        record.integrity =
+          v.integrity === "unverified" && source.partial && !v.digest ? "pending" : v.integrity;
+        if (v.digest) record.digest = v.digest;
+        if (record.integrity !== "valid" && v.detail && record.integrity !== "pending") {
+          record.reason =
+            record.reason && !record.reason.includes(v.detail) ? `${record.reason}; ${v.detail}` : v.detail;
         }
       }
-      for (const alert of slot.alerts) alert.integrity = slot.record.integrity;
+      for (const alert of slot.alerts) alert.integrity = record.integrity;
     }
 
     for (const slot of slots) {
@@ -240,136 +330,56 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     }
     report.summary.objects += slots.length;
   }
+  await flushing;
 
+  // Alerts found by earlier runs whose digest was never sent go out with this one.
+  const pending = state ? await state.pending() : [];
+  const seen = new Set(report.alerts.map(alertKey));
+  for (const a of pending) if (!seen.has(alertKey(a))) report.alerts.push({ ...a, pending: true });
   report.alerts.sort(
     (a, b) => sortKey(a.time, b.time) || sortKey(a.traceId, b.traceId) || sortKey(a.object, b.object),
   );
+
+  // Dedupe: what an earlier run already sent is reported, marked, and not sent again.
+  const findings = integrityFindings(report);
+  const findingKey = (f: IntegrityFinding) => `integrity:${f.verdict}:${f.object}:${f.detail}`;
+  const sentBefore = state
+    ? await state.alerted([...report.alerts.map(alertKey), ...findings.map(findingKey)])
+    : new Set<string>();
+  for (const a of report.alerts) if (sentBefore.has(alertKey(a))) a.suppressed = true;
+  const newAlerts = report.alerts.filter((a) => !a.suppressed);
+  const newFindings = findings.filter((f) => !sentBefore.has(findingKey(f)));
   finishSummary(report);
 
-  if (config.command === "scan") {
-    const findings = integrityFindings(report);
-    const windowText = [report.window.since, report.window.until].some(Boolean)
-      ? `${report.window.since ?? "start"} to ${report.window.until ?? "now"}`
-      : undefined;
-    const digest = buildDigest(
-      report.alerts,
-      findings,
-      { sources: report.sources, window: windowText },
-      deps.digestLimits ?? SMN_LIMITS,
-    );
-    if (digest && deps.notifier) {
-      report.notifications.push(await notify(deps.notifier, digest, config, deps));
+  const windowText = [report.window.since, report.window.until].some(Boolean)
+    ? `${report.window.since ?? "start"} to ${report.window.until ?? "now"}`
+    : undefined;
+  const digest = buildDigest(
+    newAlerts,
+    newFindings,
+    { sources: report.sources, window: windowText },
+    deps.digestLimits ?? SMN_LIMITS,
+  );
+  if (digest && deps.notifier) {
+    const record = await notify(deps.notifier, digest, config, deps);
+    report.notifications.push(record);
+    if (writeState) {
+      if (!record.error) {
+        await state.markAlerted(
+          [...newAlerts.map(alertKey), ...newFindings.map(findingKey)],
+          record.messageIds[0] ?? record.sink,
+        );
+        await state.setPending([]);
+      } else {
+        // Not sent: keep the alerts for the next run (integrity findings are found again by it).
+        await state.setPending(newAlerts.map(({ pending: _p, suppressed: _s, ...a }) => a));
+      }
     }
   }
+  if (writeState) await state.flush();
   report.exitCode = exitCode(report, config);
   report.finishedAt = clock().toISOString();
   return report;
-}
-
-function sourcePrefix(source: ObjectSource): string {
-  return parseObsUrl(source.name)?.prefix ?? "";
-}
-
-// A stream that breaks mid-object (connection reset) is read again from the start, this many times in all.
-const READ_ATTEMPTS = 3;
-
-async function scanFile(
-  source: ObjectSource,
-  slot: Slot,
-  chains: DigestChains | undefined,
-  rules: AuditRules,
-  config: Config,
-  deps: RunDeps,
-): Promise<void> {
-  const record = slot.record;
-  let result: ReadTraceResult | undefined;
-  let matched = 0;
-  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
-    // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
-    slot.alerts = [];
-    matched = 0;
-    try {
-      const stream = await source.open(slot.object.key);
-      result = await readTraceFile(stream, {
-        hashAlgorithms: chains ? chains.algorithmsFor(slot.object.key) : ["md5"],
-        maxDecompressedBytes: config.maxDecompressedBytes,
-        bufferLimit: deps.bufferLimit ?? DEFAULT_BUFFER_LIMIT,
-        onTrace: (raw) => {
-          const outcome = rules.audit(raw);
-          if (!outcome.matched) return;
-          matched++;
-          if (outcome.alert) {
-            slot.alerts.push({
-              ...outcome.alert,
-              region: typeof raw.region === "string" ? raw.region : slot.key.region,
-              object: slot.object.key,
-              integrity: "unverified",
-            });
-          }
-        },
-      });
-    } catch (err) {
-      record.status = "failed";
-      record.error = describeError(err);
-      return;
-    }
-    if (result.error?.code !== "READ" || attempt === READ_ATTEMPTS) break;
-    deps.warn?.(`${slot.object.key}: ${result.error.message}; reading it again (attempt ${attempt + 1})`);
-    await new Promise((resolve) => setTimeout(resolve, backoffDelay(DEFAULT_RETRY, attempt)));
-  }
-  if (!result) return;
-  record.traces = result.traces;
-  record.matched = matched;
-  record.bytes = result.bytes;
-  slot.hashes = result.hashes;
-  if (result.hashes.md5) record.md5 = result.hashes.md5;
-  if (result.error) {
-    record.status = "failed";
-    record.error = `${result.error.message}${result.traces > 0 ? ` (after ${result.traces} traces)` : ""}`;
-    for (const alert of slot.alerts) alert.fileError = record.error;
-  }
-  // OBS's ETag of a non-multipart object is the MD5 of its bytes: a mismatch means the bytes changed in transit.
-  const etag = slot.object.etag;
-  if (!result.error && etag && MD5_HEX.test(etag) && result.hashes.md5 && etag !== result.hashes.md5) {
-    record.status = "failed";
-    record.error = `downloaded bytes have MD5 ${result.hashes.md5} but the listing's ETag is ${etag}: read again`;
-  }
-}
-
-async function hashFile(
-  source: ObjectSource,
-  slot: Slot,
-  chains: DigestChains,
-  config: Config,
-): Promise<void> {
-  const algorithms = chains.algorithmsFor(slot.object.key);
-  const etag = slot.object.etag?.toLowerCase();
-  // The listing's ETag is the MD5 of a non-multipart object: no download needed (reference §3.5).
-  if (etag && MD5_HEX.test(etag) && algorithms.length === 1) {
-    slot.hashes = { md5: etag };
-    slot.record.md5 = etag;
-    slot.record.status = "skipped";
-    return;
-  }
-  try {
-    const stream = await source.open(slot.object.key);
-    const result = await readTraceFile(stream, {
-      hashAlgorithms: algorithms,
-      maxDecompressedBytes: config.maxDecompressedBytes,
-      bufferLimit: 0,
-      onTrace: () => undefined,
-    });
-    slot.hashes = result.hashes;
-    if (result.hashes.md5) slot.record.md5 = result.hashes.md5;
-    slot.record.status = "skipped";
-    if (Object.keys(result.hashes).length === 0) {
-      slot.record.status = "failed";
-      slot.record.error = result.error?.message ?? "could not be read";
-    }
-  } catch (err) {
-    slot.record.status = "failed";
-    slot.record.error = describeError(err);
-  }
 }
 
 function integrityFindings(report: Report): IntegrityFinding[] {
@@ -396,6 +406,7 @@ function finishSummary(report: Report): void {
   s.traces = report.files.reduce((n, f) => n + f.traces, 0);
   s.matched = report.files.reduce((n, f) => n + (f.matched ?? 0), 0);
   s.alerts = report.alerts.length;
+  s.suppressed = report.alerts.filter((a) => a.suppressed).length;
   s.failed = report.files.filter((f) => f.status === "failed" && f.integrity !== "missing").length;
   s.skipped = report.files.filter((f) => f.status === "skipped").length;
   s.integrityViolations =

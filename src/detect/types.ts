@@ -23,4 +23,8 @@ export interface Alert {
   reason: AlertReason;
   /** Set when the file failed after this alert was read: the alert stands, the file did not finish. */
   fileError?: string;
+  /** Already sent by an earlier run (state store): reported, not sent again. */
+  suppressed?: boolean;
+  /** Found by an earlier run whose digest could not be sent; sent with this run's. */
+  pending?: boolean;
 }

@@ -77,6 +77,8 @@ export interface Report {
     failed: number;
     skipped: number;
     integrityViolations: number;
+    /** Objects whose outcome came from the state store (done by an earlier run, not read again). */
+    reused: number;
   };
   alerts: Alert[];
   files: FileRecord[];

@@ -16,6 +16,11 @@ export interface SourceObject {
 export interface ObjectSource {
   /** As the user wrote it, for the report and messages, e.g. `./archive` or `obs://bucket/CloudTraces/`. */
   readonly name: string;
+  /**
+   * The listing is not the whole bucket (the function's one triggering object): a file whose digest is not in the
+   * listing is `pending`, not `unverified`.
+   */
+  readonly partial?: boolean;
   /** Name of the bucket objects belong to (a digest's `digest_bucket`), when known. */
   readonly bucket: string | undefined;
   /** Every object under the source, in a stable order. */

@@ -61,6 +61,7 @@ declare module "esdk-obs-nodejs" {
       Body: Buffer | string | Readable;
       Metadata?: Record<string, string>;
     }): Promise<Result<{ ETag: string }>>;
+    deleteObject(params: { Bucket: string; Key: string }): Promise<Result<object>>;
     close(): void;
   }
   export default ObsClient;

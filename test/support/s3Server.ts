@@ -60,8 +60,16 @@ export class S3TestServer {
     const proxy = http.createServer();
     await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
     const proxyPort = (proxy.address() as AddressInfo).port;
-    const server = new S3TestServer(s3, proxy, dir, `http://127.0.0.1:${proxyPort}`, `http://127.0.0.1:${port}`);
-    proxy.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => server.forward(port, req, res));
+    const server = new S3TestServer(
+      s3,
+      proxy,
+      dir,
+      `http://127.0.0.1:${proxyPort}`,
+      `http://127.0.0.1:${port}`,
+    );
+    proxy.on("request", (req: http.IncomingMessage, res: http.ServerResponse) =>
+      server.forward(port, req, res),
+    );
     return server;
   }
 

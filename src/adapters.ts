@@ -1,0 +1,89 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Config } from "./config.js";
+import { ConfigError, describeError } from "./errors.js";
+import { FileNotifier } from "./notify/FileNotifier.js";
+import { SmnClient } from "./notify/SmnClient.js";
+import { SmnNotifier } from "./notify/SmnNotifier.js";
+import { digestText, StreamNotifier } from "./notify/StreamNotifier.js";
+import type { AlertDigest, Notifier } from "./notify/types.js";
+import { ObsBucket } from "./sources/ObsBucket.js";
+import { parseObsUrl } from "./sources/obsUrl.js";
+import { ObsSource } from "./sources/ObsSource.js";
+import { LocalSource } from "./sources/LocalSource.js";
+import type { ObjectSource, SourceObject } from "./sources/types.js";
+import { FileStateStore } from "./state/FileStateStore.js";
+import { ObsStateStore } from "./state/ObsStateStore.js";
+import type { StateStore } from "./state/types.js";
+
+// parseCli has checked that what an obs:// location or --notify smn needs is set: the `!` below rest on that.
+
+function obsConnection(config: Config) {
+  const { obsEndpoint, credentials } = config.cloud;
+  return {
+    endpoint: obsEndpoint!,
+    accessKeyId: credentials!.accessKeyId,
+    secretAccessKey: credentials!.secretAccessKey,
+    securityToken: credentials!.securityToken,
+  };
+}
+
+/** One source per `<source>`: OBS prefixes and local directories or files. A missing local path is exit 2. */
+export async function buildSources(config: Config, only?: SourceObject[]): Promise<ObjectSource[]> {
+  const sources: ObjectSource[] = [];
+  const problems: string[] = [];
+  for (const location of config.sources) {
+    if (location.startsWith("obs://")) {
+      sources.push(
+        new ObsSource(location, {
+          ...obsConnection(config),
+          window: { since: config.since, until: config.until },
+          only,
+        }),
+      );
+      continue;
+    }
+    try {
+      sources.push(await LocalSource.open(location));
+    } catch (err) {
+      problems.push(`<source> ${describeError(err)}: give an existing directory or file`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return sources;
+}
+
+/** The notifier `--notify` names; undefined for `none`. */
+export function buildNotifier(
+  config: Config,
+  stdout: NodeJS.WritableStream = process.stdout,
+): Notifier | undefined {
+  switch (config.notify.kind) {
+    case "none":
+      return undefined;
+    case "stdout":
+      return new StreamNotifier("stdout", stdout as never);
+    case "file":
+      return new FileNotifier(config.notify.path);
+    case "smn": {
+      const { smnEndpoint, credentials, smnTopic } = config.cloud;
+      return new SmnNotifier(new SmnClient(smnEndpoint!, credentials!), smnTopic!);
+    }
+  }
+}
+
+/** The state store `--state` names: a local file, or objects under an OBS prefix. */
+export function buildState(config: Config): StateStore | undefined {
+  if (!config.state) return undefined;
+  const obs = parseObsUrl(config.state);
+  if (obs) return new ObsStateStore(new ObsBucket(obs.bucket, obsConnection(config)), obs.prefix);
+  return new FileStateStore(config.state, config.stateRetentionMs);
+}
+
+/** Keeps a digest that could not be sent as a text file in `dir`; returns its path. */
+export async function saveUnsentDigest(dir: string, digest: AlertDigest): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `cts-audit-unsent-${new Date().toISOString().replace(/[:.]/g, "-")}.txt`);
+  await writeFile(file, `${digest.subject}\n\n${digestText(digest)}`, { encoding: "utf8", flag: "wx" });
+  return file;
+}

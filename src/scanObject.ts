@@ -1,0 +1,133 @@
+import type { Config } from "./config.js";
+import type { CtsObjectKey } from "./cts/objectKey.js";
+import type { AuditRules } from "./detect/AuditRules.js";
+import type { Alert } from "./detect/types.js";
+import { describeError } from "./errors.js";
+import type { DigestChains } from "./integrity/DigestChains.js";
+import { readTraceFile } from "./parse/readTraceFile.js";
+import type { ReadTraceResult } from "./parse/types.js";
+import type { FileRecord } from "./report/types.js";
+import { backoffDelay, DEFAULT_RETRY } from "./retry.js";
+import type { ObjectSource, SourceObject } from "./sources/types.js";
+
+/** One listed object on its way through a run. */
+export interface Slot {
+  object: SourceObject;
+  key: CtsObjectKey;
+  record: FileRecord;
+  alerts: Alert[];
+  hashes?: Record<string, string>;
+}
+
+/** What scanning needs besides the object. */
+export interface ScanContext {
+  source: ObjectSource;
+  chains: DigestChains | undefined;
+  rules: AuditRules;
+  config: Config;
+  bufferLimit: number;
+  warn?: (message: string) => void;
+}
+
+export const MD5_HEX = /^[0-9a-f]{32}$/;
+
+// A stream that breaks mid-object (connection reset) is read again from the start, this many times in all.
+const READ_ATTEMPTS = 3;
+
+/**
+ * Reads one trace file once: parses it, audits every trace, hashes its stored bytes. A stream that breaks
+ * mid-object is read again from the start (alerts of the broken attempt are dropped, never counted twice).
+ * The outcome goes into the slot; nothing is thrown.
+ */
+export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
+  const { source, chains, rules, config } = ctx;
+  const record = slot.record;
+  let result: ReadTraceResult | undefined;
+  let matched = 0;
+  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+    // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
+    slot.alerts = [];
+    matched = 0;
+    try {
+      const stream = await source.open(slot.object.key);
+      result = await readTraceFile(stream, {
+        hashAlgorithms: chains ? chains.algorithmsFor(slot.object.key) : ["md5"],
+        maxDecompressedBytes: config.maxDecompressedBytes,
+        bufferLimit: ctx.bufferLimit,
+        onTrace: (raw) => {
+          const outcome = rules.audit(raw);
+          if (!outcome.matched) return;
+          matched++;
+          if (outcome.alert) {
+            slot.alerts.push({
+              ...outcome.alert,
+              region: typeof raw.region === "string" ? raw.region : slot.key.region,
+              object: slot.object.key,
+              integrity: "unverified",
+            });
+          }
+        },
+      });
+    } catch (err) {
+      record.status = "failed";
+      record.error = describeError(err);
+      return;
+    }
+    if (result.error?.code !== "READ" || attempt === READ_ATTEMPTS) break;
+    ctx.warn?.(`${slot.object.key}: ${result.error.message}; reading it again (attempt ${attempt + 1})`);
+    await new Promise((resolve) => setTimeout(resolve, backoffDelay(DEFAULT_RETRY, attempt)));
+  }
+  if (!result) return;
+  record.traces = result.traces;
+  record.matched = matched;
+  record.bytes = result.bytes;
+  slot.hashes = result.hashes;
+  if (result.hashes.md5) record.md5 = result.hashes.md5;
+  if (result.error) {
+    record.status = "failed";
+    record.error = `${result.error.message}${result.traces > 0 ? ` (after ${result.traces} traces)` : ""}`;
+    for (const alert of slot.alerts) alert.fileError = record.error;
+  }
+  // OBS's ETag of a non-multipart object is the MD5 of its bytes: a mismatch means the bytes changed in transit.
+  const etag = slot.object.etag;
+  if (!result.error && etag && MD5_HEX.test(etag) && result.hashes.md5 && etag !== result.hashes.md5) {
+    record.status = "failed";
+    record.error = `downloaded bytes have MD5 ${result.hashes.md5} but the listing's ETag is ${etag}: read again`;
+  }
+}
+
+/**
+ * Hashes a trace file the run need not parse (another service's, or `verify`): from the listing's ETag when that
+ * is the MD5 (no download), else by reading its bytes once without parsing.
+ */
+export async function hashFile(slot: Slot, ctx: ScanContext & { chains: DigestChains }): Promise<void> {
+  const { source, chains, config } = ctx;
+  const algorithms = chains.algorithmsFor(slot.object.key);
+  const etag = slot.object.etag?.toLowerCase();
+  // The listing's ETag is the MD5 of a non-multipart object: no download needed (reference §3.5).
+  if (etag && MD5_HEX.test(etag) && algorithms.length === 1) {
+    slot.hashes = { md5: etag };
+    slot.record.md5 = etag;
+    slot.record.status = "skipped";
+    return;
+  }
+  try {
+    const stream = await source.open(slot.object.key);
+    const result = await readTraceFile(stream, {
+      hashAlgorithms: algorithms,
+      maxDecompressedBytes: config.maxDecompressedBytes,
+      bufferLimit: 0,
+      onTrace: () => undefined,
+    });
+    slot.hashes = result.hashes;
+    if (result.hashes.md5) slot.record.md5 = result.hashes.md5;
+    slot.record.status = "skipped";
+    if (Object.keys(result.hashes).length === 0) {
+      slot.record.status = "failed";
+      slot.record.error = result.error?.message ?? "could not be read";
+    }
+  } catch (err) {
+    slot.record.status = "failed";
+    slot.record.error = describeError(err);
+  }
+}

@@ -1,0 +1,222 @@
+import ObsClient from "esdk-obs-nodejs";
+import type { Readable } from "node:stream";
+import { describeError, SourceError } from "../errors.js";
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "../retry.js";
+
+/** Credentials and endpoint for OBS. */
+export interface ObsConnection {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  securityToken?: string;
+  /** Seconds the SDK waits for a response. */
+  timeoutSeconds?: number;
+  retry?: RetryPolicy;
+}
+
+/** An OBS error with the HTTP status, for retry decisions and messages. */
+export class ObsError extends SourceError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+const TRANSIENT_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ESOCKETTIMEDOUT",
+]);
+
+/** 5xx, 429, timeouts and connection failures are worth another try; 403 or 404 are not. */
+export function isTransientObsError(err: unknown): boolean {
+  if (err instanceof ObsError) return err.status === 0 || err.status === 429 || err.status >= 500;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && TRANSIENT_CODES.has(code)) return true;
+  return /socket hang up|timeout|ECONNRESET|network/i.test(describeError(err));
+}
+
+/** One listed object. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+/** Requests sent, by operation: the backfill-efficiency bench and tests read them. */
+export interface RequestCounts {
+  list: number;
+  get: number;
+  head: number;
+  put: number;
+  delete: number;
+}
+
+type SdkResult<T> = {
+  CommonMsg: { Status: number; Code: string; Message: string };
+  InterfaceResult: T | null;
+};
+
+/**
+ * One OBS bucket through esdk-obs-nodejs, the only module that talks to the SDK. Every call is retried with
+ * jittered exponential backoff on transient failures; the SDK's own retry is off because it does not cover a
+ * stream that breaks after the headers, which the engine retries by reading the object again.
+ */
+export class ObsBucket {
+  readonly requests: RequestCounts = { list: 0, get: 0, head: 0, put: 0, delete: 0 };
+  private readonly client: ObsClient;
+  private readonly ready: Promise<void>;
+  private readonly retry: RetryPolicy;
+
+  constructor(
+    readonly name: string,
+    connection: ObsConnection,
+  ) {
+    this.retry = connection.retry ?? DEFAULT_RETRY;
+    const client = new ObsClient({
+      access_key_id: connection.accessKeyId,
+      secret_access_key: connection.secretAccessKey,
+      security_token: connection.securityToken,
+      server: connection.endpoint,
+      max_retry_count: 0,
+      timeout: connection.timeoutSeconds ?? 60,
+    });
+    this.client = client;
+    // `new ObsClient()` finishes initialising asynchronously: a call in the same tick throws
+    // "Cannot read properties of null (reading 'signature')". Wait until its server is set.
+    this.ready = (async () => {
+      for (let i = 0; i < 200 && !client.util?.server; i++)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+    })();
+  }
+
+  private async call<T>(
+    what: keyof RequestCounts,
+    key: string,
+    fn: () => Promise<SdkResult<T>>,
+    okStatus: (s: number) => boolean = (s) => s < 300,
+  ): Promise<T | null> {
+    await this.ready;
+    return withRetry(
+      this.retry,
+      async () => {
+        this.requests[what]++;
+        let result: SdkResult<T>;
+        try {
+          result = await fn();
+        } catch (err) {
+          throw new ObsError(0, "NETWORK", `${what} ${key} failed: ${describeError(err)}`, { cause: err });
+        }
+        const { Status, Code, Message } = result.CommonMsg;
+        if (!okStatus(Status)) {
+          const hint =
+            Status === 403
+              ? " (check HUAWEICLOUD_SDK_AK/SK and the OBS permissions of the user or agency)"
+              : Status === 404 && Code === "NoSuchBucket"
+                ? " (check the bucket name)"
+                : "";
+          throw new ObsError(
+            Status,
+            Code || `HTTP_${Status}`,
+            `${what} ${key} failed: ${Status} ${Code} ${Message}${hint}`.replace(/\s+/g, " ").trim(),
+          );
+        }
+        return Status === 404 ? null : result.InterfaceResult;
+      },
+      isTransientObsError,
+    );
+  }
+
+  /** One page of a listing. */
+  async listPage(
+    prefix: string,
+    marker?: string,
+    delimiter?: string,
+  ): Promise<{ objects: ListedObject[]; prefixes: string[]; next?: string }> {
+    const page = await this.call("list", prefix || "/", () =>
+      this.client.listObjects({
+        Bucket: this.name,
+        Prefix: prefix,
+        MaxKeys: 1000,
+        Marker: marker,
+        Delimiter: delimiter,
+      }),
+    );
+    const objects = (page?.Contents ?? []).map((o) => ({
+      key: o.Key,
+      size: Number(o.Size),
+      etag: o.ETag.replace(/"/g, "").toLowerCase(),
+      lastModified: new Date(o.LastModified),
+    }));
+    const truncated = page?.IsTruncated === "true" && objects.length + (page?.CommonPrefixes.length ?? 0) > 0;
+    // Without a delimiter S3 and OBS may leave NextMarker empty: the last key is the marker then.
+    const next = truncated ? page?.NextMarker || objects[objects.length - 1]?.key : undefined;
+    return { objects, prefixes: (page?.CommonPrefixes ?? []).map((p) => p.Prefix), next };
+  }
+
+  /** Every object under a prefix, page by page. */
+  async listAll(prefix: string): Promise<ListedObject[]> {
+    const all: ListedObject[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.listPage(prefix, marker);
+      all.push(...page.objects);
+      marker = page.next;
+    } while (marker);
+    return all;
+  }
+
+  /** The object's bytes as a stream (back-pressure is the caller's iteration). */
+  async open(key: string): Promise<Readable> {
+    const r = await this.call("get", key, () =>
+      this.client.getObject({ Bucket: this.name, Key: key, SaveAsStream: true }),
+    );
+    return r!.Content;
+  }
+
+  /** A small object as text, or undefined when it does not exist. */
+  async getText(key: string): Promise<string | undefined> {
+    const r = await this.call(
+      "get",
+      key,
+      () => this.client.getObject({ Bucket: this.name, Key: key, SaveAsStream: true }),
+      (s) => s < 300 || s === 404,
+    );
+    if (!r) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const c of r.Content) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  /** User metadata (lower-case keys). */
+  async metadata(key: string): Promise<Record<string, string>> {
+    const r = await this.call("head", key, () =>
+      this.client.getObjectMetadata({ Bucket: this.name, Key: key }),
+    );
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(r?.Metadata ?? {})) out[k.toLowerCase()] = String(v);
+    return out;
+  }
+
+  async putText(key: string, text: string): Promise<void> {
+    // The SDK sends a Buffer body as text; a string is what it expects.
+    await this.call("put", key, () => this.client.putObject({ Bucket: this.name, Key: key, Body: text }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(
+      "delete",
+      key,
+      () => this.client.deleteObject({ Bucket: this.name, Key: key }),
+      (s) => s < 300 || s === 404,
+    );
+  }
+}
