@@ -2,7 +2,7 @@ import pLimit from "p-limit";
 import type { Config } from "./config.js";
 import { parseObjectKey, type CtsObjectKey } from "./cts/objectKey.js";
 import { AuditRules } from "./detect/AuditRules.js";
-import type { Alert, FileIntegrity } from "./detect/types.js";
+import type { FileIntegrity } from "./detect/types.js";
 import { describeError, NotifyError } from "./errors.js";
 import { DigestChains } from "./integrity/DigestChains.js";
 import { readDigest } from "./integrity/readDigest.js";
