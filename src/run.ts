@@ -2,6 +2,7 @@ import pLimit from "p-limit";
 import type { Config } from "./config.js";
 import { parseObjectKey, type CtsObjectKey } from "./cts/objectKey.js";
 import { AuditRules } from "./detect/AuditRules.js";
+import { TimeWindow } from "./detect/TimeWindow.js";
 import type { FileIntegrity } from "./detect/types.js";
 import { describeError, NotifyError } from "./errors.js";
 import { DigestChains } from "./integrity/DigestChains.js";
@@ -85,7 +86,8 @@ function fingerprint(object: SourceObject): string {
 export async function run(config: Config, deps: RunDeps): Promise<Report> {
   const clock = deps.clock ?? (() => new Date());
   const startedAt = clock();
-  const rules = new AuditRules(config.events, config.allowList, { since: config.since, until: config.until });
+  const rules = new AuditRules(config.events, config.allowList);
+  const window = new TimeWindow(config.since, config.until);
   const limit = pLimit(config.concurrency);
   const verifyOn = config.verify !== "off";
   // A dry run writes no state; it still reads it, to show what would be suppressed.
@@ -174,6 +176,8 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
       const slot: Slot = {
         object,
         key,
+        allAlerts: [],
+        matchedTimes: [],
         alerts: [],
         record: {
           object: object.key,
@@ -260,11 +264,13 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
             return;
           }
           const fp = fingerprint(slot.object);
-          const kept = state ? await state.getObject(slot.object.key, fp) : undefined;
+          const stored = state ? await state.getObject(slot.object.key, fp) : undefined;
+          const kept = stored?.rules === rules.id ? stored : undefined;
           if (kept) {
-            // Done by an earlier run: its outcome stands, the object is not read again.
+            // Done by an earlier run under the same rules: its outcome stands, the object is not read again.
             slot.record = { ...kept.record };
-            slot.alerts = kept.alerts.map((a) => ({ ...a }));
+            slot.allAlerts = kept.alerts.map((a) => ({ ...a }));
+            slot.matchedTimes = kept.matchedTimes;
             slot.hashes = kept.hashes;
             report.summary.reused++;
           } else if (p.action === "parse") await scanFile(slot, ctx);
@@ -273,12 +279,20 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
           if (!kept && writeState && slot.record.status !== "failed") {
             await state.putObject(slot.object.key, {
               fingerprint: fp,
+              rules: rules.id,
               record: { ...slot.record },
-              alerts: slot.alerts,
+              alerts: slot.allAlerts,
+              matchedTimes: slot.matchedTimes,
               hashes: slot.hashes,
               at: clock().toISOString(),
             });
           }
+          // The window applies to trace times, here, so that stored outcomes serve any window.
+          slot.alerts = slot.allAlerts.filter((a) =>
+            window.contains(a.time ? Date.parse(a.time) : undefined),
+          );
+          if (p.action === "parse")
+            slot.record.matched = slot.matchedTimes.filter((t) => window.contains(t ?? undefined)).length;
           done(slot);
           await maybeFlush();
         });

@@ -15,6 +15,11 @@ export interface Slot {
   object: SourceObject;
   key: CtsObjectKey;
   record: FileRecord;
+  /** Every alert of the object, whatever the time window (outcomes are stored window-free, to be reusable). */
+  allAlerts: Alert[];
+  /** Times of the traces the rules audited (null: no time), to count those inside the window. */
+  matchedTimes: Array<number | null>;
+  /** The alerts inside the window: what the report shows. */
   alerts: Alert[];
   hashes?: Record<string, string>;
 }
@@ -43,11 +48,10 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   const { source, chains, rules, config } = ctx;
   const record = slot.record;
   let result: ReadTraceResult | undefined;
-  let matched = 0;
   for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
     // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
-    slot.alerts = [];
-    matched = 0;
+    slot.allAlerts = [];
+    slot.matchedTimes = [];
     try {
       const stream = await source.open(slot.object.key);
       result = await readTraceFile(stream, {
@@ -57,9 +61,9 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
         onTrace: (raw) => {
           const outcome = rules.audit(raw);
           if (!outcome.matched) return;
-          matched++;
+          slot.matchedTimes.push(outcome.trace.time ?? null);
           if (outcome.alert) {
-            slot.alerts.push({
+            slot.allAlerts.push({
               ...outcome.alert,
               region: typeof raw.region === "string" ? raw.region : slot.key.region,
               object: slot.object.key,
@@ -79,14 +83,13 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   }
   if (!result) return;
   record.traces = result.traces;
-  record.matched = matched;
   record.bytes = result.bytes;
   slot.hashes = result.hashes;
   if (result.hashes.md5) record.md5 = result.hashes.md5;
   if (result.error) {
     record.status = "failed";
     record.error = `${result.error.message}${result.traces > 0 ? ` (after ${result.traces} traces)` : ""}`;
-    for (const alert of slot.alerts) alert.fileError = record.error;
+    for (const alert of slot.allAlerts) alert.fileError = record.error;
   }
   // OBS's ETag of a non-multipart object is the MD5 of its bytes: a mismatch means the bytes changed in transit.
   const etag = slot.object.etag;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { normaliseTrace, type Trace } from "../cts/trace.js";
 import type { AllowList } from "./AllowList.js";
 import type { Alert } from "./types.js";
@@ -17,15 +18,21 @@ export class AuditRules {
   constructor(
     events: readonly string[],
     readonly allowList: AllowList,
-    private readonly window: { since?: Date; until?: Date } = {},
   ) {
     this.events = new Set(events.map((e) => e.toLowerCase()));
+    this.id = createHash("sha256")
+      .update(JSON.stringify([[...this.events].sort(), [...allowList.entries].sort()]))
+      .digest("hex")
+      .slice(0, 16);
   }
+
+  /** Identifies the rules (events and allowlist): a stored outcome is reused only under the same rules. */
+  readonly id: string;
 
   /**
    * Audits one raw trace. A trace is audited when its `trace_name` is one of the events (case-insensitive:
-   * `loginFailed` and `loginfailed` both occur), its `service_type` is IAM when present, and its time is inside
-   * the window. It alerts when its source IP is not allowlisted, empty or unparsable.
+   * `loginFailed` and `loginfailed` both occur) and its `service_type` is IAM when present. It alerts when its
+   * source IP is not allowlisted, empty or unparsable. The time window is the engine's: outcomes stay reusable.
    */
   audit(raw: Record<string, unknown>): AuditOutcome {
     // Cheap checks on the raw fields first: most traces of a file are not audited and need no normalising.
@@ -41,10 +48,6 @@ export class AuditRules {
       return { matched: false };
     }
     const trace = normaliseTrace(raw);
-    if (trace.time !== undefined) {
-      if (this.window.since && trace.time < this.window.since.getTime()) return { matched: false };
-      if (this.window.until && trace.time >= this.window.until.getTime()) return { matched: false };
-    }
     const verdict = this.allowList.check(trace.sourceIp);
     if (verdict === "allowed") return { matched: true, trace, alert: undefined };
     return {

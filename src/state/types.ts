@@ -5,8 +5,12 @@ import type { FileRecord } from "../report/types.js";
 export interface ObjectOutcome {
   /** ETag (OBS) or MD5 (local) of the object when it was read: a changed object is read again. */
   fingerprint: string;
+  /** The rules it was audited under (`AuditRules.id`): other rules read it again. */
+  rules: string;
   record: FileRecord;
+  /** Every alert, whatever the window; the run applies its own. */
   alerts: Alert[];
+  matchedTimes: Array<number | null>;
   hashes?: Record<string, string>;
   /** When it completed (ISO-8601), for expiry. */
   at: string;

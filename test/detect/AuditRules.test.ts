@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AllowList } from "../../src/detect/AllowList.js";
 import { AuditRules, DEFAULT_EVENTS } from "../../src/detect/AuditRules.js";
+import { TimeWindow } from "../../src/detect/TimeWindow.js";
 
 const allow = AllowList.parse([{ value: "192.0.2.0/24", origin: "test" }]);
 const rules = new AuditRules([...DEFAULT_EVENTS], allow);
@@ -75,12 +76,37 @@ describe("AuditRules.audit", () => {
     expect(custom.audit(trace({ trace_name: "login" })).matched).toBe(false);
   });
 
-  it("drops traces outside the window [since, until)", () => {
+  it("identifies its rules: same events and allowlist, same id, whatever the order", () => {
+    const a = new AuditRules(
+      ["login", "logout"],
+      AllowList.parse([
+        { value: "10.0.0.0/8", origin: "t" },
+        { value: "192.0.2.1", origin: "t" },
+      ]),
+    );
+    const b = new AuditRules(
+      ["LOGOUT", "login"],
+      AllowList.parse([
+        { value: "192.0.2.1", origin: "t" },
+        { value: "10.0.0.0/8", origin: "t" },
+      ]),
+    );
+    const c = new AuditRules(["login", "logout"], AllowList.parse([{ value: "10.0.0.0/8", origin: "t" }]));
+    expect(a.id).toBe(b.id);
+    expect(a.id).not.toBe(c.id);
+  });
+});
+
+describe("TimeWindow", () => {
+  it("keeps [since, until) and traces without a time", () => {
     const since = new Date("2024-07-19T03:00:00Z");
     const until = new Date("2024-07-19T04:00:00Z");
-    const windowed = new AuditRules(["login"], allow, { since, until });
-    expect(windowed.audit(trace({ time: since.getTime() })).matched).toBe(true);
-    expect(windowed.audit(trace({ time: since.getTime() - 1 })).matched).toBe(false);
-    expect(windowed.audit(trace({ time: until.getTime() })).matched).toBe(false);
+    const w = new TimeWindow(since, until);
+    expect(w.contains(since.getTime())).toBe(true);
+    expect(w.contains(since.getTime() - 1)).toBe(false);
+    expect(w.contains(until.getTime() - 1)).toBe(true);
+    expect(w.contains(until.getTime())).toBe(false);
+    expect(w.contains(undefined)).toBe(true);
+    expect(new TimeWindow(undefined, undefined).contains(0)).toBe(true);
   });
 });

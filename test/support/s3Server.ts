@@ -78,6 +78,11 @@ export class S3TestServer {
     this.faults.push({ ...fault });
   }
 
+  /** Drops every fault not yet spent. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   private takeFault(req: http.IncomingMessage): Fault | undefined {
     const fault = this.faults.find(
       (f) =>
@@ -104,7 +109,8 @@ export class S3TestServer {
     }
     const go = () => {
       const upstream = http.request(
-        { host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers },
+        // No keep-alive towards s3rver: an idle pooled socket would hold its close() open.
+        { host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers, agent: false },
         (up) => {
           record.status = up.statusCode ?? 0;
           res.writeHead(up.statusCode ?? 502, up.headers);
@@ -175,9 +181,13 @@ export class S3TestServer {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.proxy.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.proxy.close(() => resolve()));
     this.proxy.closeAllConnections();
-    await this.s3.close();
+    await closed;
+    // Idle keep-alive sockets (the SDK's, from seeding) would hold s3rver's close() open.
+    const s3closed = this.s3.close();
+    this.s3.httpServer?.closeAllConnections();
+    await s3closed;
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,15 @@
+/** The `[since, until)` window of `--since` / `--until`, applied to trace times. */
+export class TimeWindow {
+  constructor(
+    readonly since: Date | undefined,
+    readonly until: Date | undefined,
+  ) {}
+
+  /** Whether a trace time (epoch ms) is inside. A trace without a time is kept: it is never silently dropped. */
+  contains(timeMs: number | undefined): boolean {
+    if (timeMs === undefined) return true;
+    if (this.since && timeMs < this.since.getTime()) return false;
+    if (this.until && timeMs >= this.until.getTime()) return false;
+    return true;
+  }
+}
