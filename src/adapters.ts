@@ -3,19 +3,16 @@ import path from "node:path";
 import type { Config } from "./config.js";
 import { ConfigError, describeError } from "./errors.js";
 import { FileNotifier } from "./notify/FileNotifier.js";
-import { SmnClient } from "./notify/SmnClient.js";
-import { SmnNotifier } from "./notify/SmnNotifier.js";
 import { digestText, StreamNotifier } from "./notify/StreamNotifier.js";
 import type { AlertDigest, Notifier } from "./notify/types.js";
-import { ObsBucket } from "./sources/ObsBucket.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
-import { ObsSource } from "./sources/ObsSource.js";
 import { LocalSource } from "./sources/LocalSource.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
 import { FileStateStore } from "./state/FileStateStore.js";
-import { ObsStateStore } from "./state/ObsStateStore.js";
 import type { StateStore } from "./state/types.js";
 
+// The cloud adapters are imported when a run needs them: the OBS and SMN SDKs take a fifth of a second to load,
+// which a scan of a local copy should not pay.
 // parseCli has checked that what an obs:// location or --notify smn needs is set: the `!` below rest on that.
 
 function obsConnection(config: Config) {
@@ -34,6 +31,7 @@ export async function buildSources(config: Config, only?: SourceObject[]): Promi
   const problems: string[] = [];
   for (const location of config.sources) {
     if (location.startsWith("obs://")) {
+      const { ObsSource } = await import("./sources/ObsSource.js");
       sources.push(
         new ObsSource(location, {
           ...obsConnection(config),
@@ -54,10 +52,10 @@ export async function buildSources(config: Config, only?: SourceObject[]): Promi
 }
 
 /** The notifier `--notify` names; undefined for `none`. */
-export function buildNotifier(
+export async function buildNotifier(
   config: Config,
   stdout: NodeJS.WritableStream = process.stdout,
-): Notifier | undefined {
+): Promise<Notifier | undefined> {
   switch (config.notify.kind) {
     case "none":
       return undefined;
@@ -67,16 +65,26 @@ export function buildNotifier(
       return new FileNotifier(config.notify.path);
     case "smn": {
       const { smnEndpoint, credentials, smnTopic } = config.cloud;
+      const [{ SmnClient }, { SmnNotifier }] = await Promise.all([
+        import("./notify/SmnClient.js"),
+        import("./notify/SmnNotifier.js"),
+      ]);
       return new SmnNotifier(new SmnClient(smnEndpoint!, credentials!), smnTopic!);
     }
   }
 }
 
 /** The state store `--state` names: a local file, or objects under an OBS prefix. */
-export function buildState(config: Config): StateStore | undefined {
+export async function buildState(config: Config): Promise<StateStore | undefined> {
   if (!config.state) return undefined;
   const obs = parseObsUrl(config.state);
-  if (obs) return new ObsStateStore(new ObsBucket(obs.bucket, obsConnection(config)), obs.prefix);
+  if (obs) {
+    const [{ ObsBucket }, { ObsStateStore }] = await Promise.all([
+      import("./sources/ObsBucket.js"),
+      import("./state/ObsStateStore.js"),
+    ]);
+    return new ObsStateStore(new ObsBucket(obs.bucket, obsConnection(config)), obs.prefix);
+  }
   return new FileStateStore(config.state, config.stateRetentionMs);
 }
 

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { SingleBar } from "cli-progress";
 import { readFileSync } from "node:fs";
 import { buildNotifier, buildSources, buildState, saveUnsentDigest } from "./adapters.js";
 import { parseCli, USAGE } from "./config.js";
@@ -14,8 +13,9 @@ function write(text: string): Promise<void> {
 }
 
 /** A progress bar on stderr when it is a terminal: objects, bytes, alerts, ETA. */
-function progressBar(enabled: boolean): { update: (p: Progress) => void; stop: () => void } {
+async function progressBar(enabled: boolean): Promise<{ update: (p: Progress) => void; stop: () => void }> {
   if (!enabled) return { update: () => undefined, stop: () => undefined };
+  const { SingleBar } = await import("cli-progress");
   const bar = new SingleBar(
     {
       stream: process.stderr,
@@ -71,11 +71,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const { config } = request;
-    const bar = progressBar(process.stderr.isTTY === true && !config.quiet);
+    const bar = await progressBar(process.stderr.isTTY === true && !config.quiet);
     const report = await run(config, {
       sources: await buildSources(config),
-      notifier: buildNotifier(config),
-      state: buildState(config),
+      notifier: await buildNotifier(config),
+      state: await buildState(config),
       saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
       warn: (message) => process.stderr.write(`cts-audit: warning: ${message}\n`),
       onProgress: bar.update,

@@ -142,8 +142,8 @@ export async function handler(event: unknown, context: FunctionContext = {}): Pr
     const report = await run(config, {
       ...deps(),
       sources: memory ? [memory] : await buildSources(config, only),
-      notifier: buildNotifier(config),
-      state: buildState(config),
+      notifier: await buildNotifier(config),
+      state: await buildState(config),
     });
     const summary = {
       kind,

@@ -4,8 +4,8 @@ import type { AuditRules } from "./detect/AuditRules.js";
 import type { Alert } from "./detect/types.js";
 import { describeError } from "./errors.js";
 import type { DigestChains } from "./integrity/DigestChains.js";
+import { auditObject, type AuditedObject, type AuditReadOptions } from "./parse/auditObject.js";
 import { readTraceFile } from "./parse/readTraceFile.js";
-import type { ReadTraceResult } from "./parse/types.js";
 import type { FileRecord } from "./report/types.js";
 import { backoffDelay, DEFAULT_RETRY } from "./retry.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
@@ -35,6 +35,9 @@ export interface ScanContext {
 }
 
 export const MD5_HEX = /^[0-9a-f]{32}$/;
+// Objects up to this size are read in one piece and inflated on the main thread where the source can (local
+// files); larger ones stream through zlib's thread pool, in parallel with parsing on the main thread.
+const SMALL_OBJECT_BYTES = 64 * 1024;
 
 // A stream that breaks mid-object (connection reset) is read again from the start, this many times in all.
 const READ_ATTEMPTS = 3;
@@ -47,41 +50,42 @@ const READ_ATTEMPTS = 3;
 export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   const { source, chains, rules, config } = ctx;
   const record = slot.record;
-  let result: ReadTraceResult | undefined;
+  const options: AuditReadOptions = {
+    hashAlgorithms: chains ? chains.algorithmsFor(slot.object.key) : ["md5"],
+    maxDecompressedBytes: config.maxDecompressedBytes,
+    bufferLimit: ctx.bufferLimit,
+  };
+  const small = slot.object.size <= SMALL_OBJECT_BYTES;
+  let audited: AuditedObject | undefined;
   for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
-    // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
-    slot.allAlerts = [];
-    slot.matchedTimes = [];
     try {
-      const stream = await source.open(slot.object.key);
-      result = await readTraceFile(stream, {
-        hashAlgorithms: chains ? chains.algorithmsFor(slot.object.key) : ["md5"],
-        maxDecompressedBytes: config.maxDecompressedBytes,
-        bufferLimit: ctx.bufferLimit,
-        onTrace: (raw) => {
-          const outcome = rules.audit(raw);
-          if (!outcome.matched) return;
-          slot.matchedTimes.push(outcome.trace.time ?? null);
-          if (outcome.alert) {
-            slot.allAlerts.push({
-              ...outcome.alert,
-              region: typeof raw.region === "string" ? raw.region : slot.key.region,
-              object: slot.object.key,
-              integrity: "unverified",
-            });
-          }
-        },
-      });
+      // Small objects in one read when the store does that cheaply; the rest streamed.
+      const input =
+        source.read && small ? await source.read(slot.object.key) : await source.open(slot.object.key);
+      audited = await auditObject(input, rules, options);
     } catch (err) {
       record.status = "failed";
       record.error = describeError(err);
       return;
     }
-    if (result.error?.code !== "READ" || attempt === READ_ATTEMPTS) break;
-    ctx.warn?.(`${slot.object.key}: ${result.error.message}; reading it again (attempt ${attempt + 1})`);
+    // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
+    if (audited.result.error?.code !== "READ" || attempt === READ_ATTEMPTS) break;
+    ctx.warn?.(
+      `${slot.object.key}: ${audited.result.error.message}; reading it again (attempt ${attempt + 1})`,
+    );
     await new Promise((resolve) => setTimeout(resolve, backoffDelay(DEFAULT_RETRY, attempt)));
   }
-  if (!result) return;
+  if (!audited) return;
+  const { result, matches } = audited;
+  slot.matchedTimes = matches.map((m) => m.time);
+  slot.allAlerts = matches
+    .filter((m) => m.alert)
+    .map((m) => ({
+      ...m.alert!,
+      region: m.region ?? slot.key.region,
+      object: slot.object.key,
+      integrity: "unverified" as const,
+    }));
   record.traces = result.traces;
   record.bytes = result.bytes;
   slot.hashes = result.hashes;
@@ -120,6 +124,8 @@ export async function hashFile(slot: Slot, ctx: ScanContext & { chains: DigestCh
       hashAlgorithms: algorithms,
       maxDecompressedBytes: config.maxDecompressedBytes,
       bufferLimit: 0,
+      // Nothing is audited here: count the traces, parse none.
+      prefilter: new Set(),
       onTrace: () => undefined,
     });
     slot.hashes = result.hashes;

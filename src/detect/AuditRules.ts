@@ -13,7 +13,8 @@ export type AuditOutcome =
 
 /** Which traces are audited and which source IPs are allowed. */
 export class AuditRules {
-  private readonly events: ReadonlySet<string>;
+  /** Audited trace names, lower-case: the parser's prefilter. */
+  readonly events: ReadonlySet<string>;
 
   constructor(
     events: readonly string[],

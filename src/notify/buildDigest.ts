@@ -207,15 +207,22 @@ export function splitParts(blocks: readonly string[], maxBytes: number): string[
       }
     }
   }
+  // Sizes are kept as running totals: measuring the growing part again for each piece is quadratic.
   const parts: string[] = [];
-  let current = "";
+  let current: string[] = [];
+  let currentBytes = 0;
   for (const piece of pieces) {
-    const candidate = current === "" ? piece : `${current}\n${piece}`;
-    if (current !== "" && Buffer.byteLength(candidate) > budget) {
-      parts.push(current);
-      current = piece;
-    } else current = candidate;
+    const bytes = Buffer.byteLength(piece);
+    const added = current.length === 0 ? bytes : currentBytes + 1 + bytes;
+    if (current.length > 0 && added > budget) {
+      parts.push(current.join("\n"));
+      current = [piece];
+      currentBytes = bytes;
+    } else {
+      current.push(piece);
+      currentBytes = added;
+    }
   }
-  if (current !== "") parts.push(current);
+  if (current.length > 0) parts.push(current.join("\n"));
   return parts.map((p, i) => `(part ${i + 1}/${parts.length})\n${p}`);
 }

@@ -1,16 +1,15 @@
 import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
-import { streamArray } from "stream-json/streamers/stream-array.js";
-import { pick } from "stream-json/filters/pick.js";
-import { streamValues } from "stream-json/streamers/stream-values.js";
-import { parser as jsonParser } from "stream-json";
+import { createGunzip, gunzipSync } from "node:zlib";
 import { describeError, ParseError } from "../errors.js";
+import { TraceArraySplitter } from "./TraceArraySplitter.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
 
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
+// Inflated output per chunk: larger than zlib's 16 KB default, so that fewer chunks cross from the thread pool.
+const GUNZIP_CHUNK = 128 * 1024;
 
 /**
  * Reads one trace file from a stream of its stored bytes, once: hashes the stored bytes, gunzips when the content
@@ -68,7 +67,7 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
     const head = first.done ? Buffer.alloc(0) : first.value;
     result.gzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
     const plain = Readable.from(hashed(), { objectMode: false });
-    const decompressed = result.gzip ? plain.pipe(createGunzip()) : plain;
+    const decompressed = result.gzip ? plain.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK })) : plain;
     if (result.gzip) plain.on("error", (err) => decompressed.destroy(err));
     await parseContent(capped(decompressed, options.maxDecompressedBytes, result), options, result);
   } catch (err) {
@@ -85,6 +84,52 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
     }
   }
   input.destroy();
+  return result;
+}
+
+// Largest output the in-memory path inflates in one call; anything bigger goes through the streaming path.
+const SYNC_INFLATE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Reads one small trace file already in memory (one read of the object): the same result as readTraceFile,
+ * without the stream machinery, which costs more than the work itself for the common CTS file of a few KB.
+ */
+export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions): Promise<ReadTraceResult> {
+  const result: ReadTraceResult = {
+    bytes: stored.length,
+    decompressedBytes: 0,
+    hashes: {},
+    gzip: false,
+    traces: 0,
+    shape: "",
+  };
+  for (const algorithm of options.hashAlgorithms)
+    result.hashes[algorithm] = createHash(algorithm).update(stored).digest("hex");
+  result.gzip = stored.length >= 2 && stored[0] === GZIP_MAGIC_0 && stored[1] === GZIP_MAGIC_1;
+  let content = stored;
+  if (result.gzip) {
+    try {
+      content = gunzipSync(stored, {
+        maxOutputLength: Math.min(options.maxDecompressedBytes, SYNC_INFLATE_LIMIT) + 1,
+      });
+    } catch {
+      // Truncated, corrupt or very large: the streaming path salvages the traces before a failure and enforces
+      // the decompressed-size cap in bounded memory. The bytes are in memory: nothing is read twice.
+      return readTraceFile(Readable.from([stored]), options);
+    }
+  }
+  result.decompressedBytes = content.length;
+  try {
+    if (content.length > options.maxDecompressedBytes) {
+      throw new ParseError(
+        "TOO_LARGE",
+        `decompressed size exceeds the limit of ${options.maxDecompressedBytes} bytes (--max-decompressed-bytes): refusing a possible decompression bomb`,
+      );
+    }
+    await parseContent(single(content), options, result);
+  } catch (err) {
+    result.error = toError(err);
+  }
   return result;
 }
 
@@ -143,8 +188,10 @@ async function parseContent(
   const buffered: Buffer[] = [];
   let size = 0;
   let ended = false;
+  let first: number | undefined;
   try {
-    while (size <= options.bufferLimit || size < HEAD_BYTES) {
+    // Enough to see the shape; an array (every CTS file) goes to the splitter straight away, in bounded memory.
+    while (first === undefined || (first !== 0x5b && (size <= options.bufferLimit || size < HEAD_BYTES))) {
       const next = await content.next();
       if (next.done) {
         ended = true;
@@ -152,12 +199,24 @@ async function parseContent(
       }
       buffered.push(next.value);
       size += next.value.length;
+      first ??= firstNonSpace([next.value]);
     }
   } catch (err) {
     // The bytes stopped (truncated gzip, read error) before the content ended: deliver the traces that are whole
     // in what did arrive, then report the failure. Alerts read before a failure are never lost.
     await salvage(Buffer.concat(buffered, size), options, result);
     throw err;
+  }
+  if (first === 0x5b /* [ */) {
+    await parseArray(
+      (async function* () {
+        yield* buffered;
+        if (!ended) yield* content;
+      })(),
+      options,
+      result,
+    );
+    return;
   }
   const head = Buffer.concat(buffered, size);
   if (ended && size <= options.bufferLimit) {
@@ -183,6 +242,40 @@ async function parseContent(
     yield* content;
   })();
   await parseStreaming(rest, firstNonSpace([head]), head.toString("utf8", 0, HEAD_BYTES), options, result);
+}
+
+/** A top-level array, split element by element; only elements the prefilter lets through are parsed. */
+async function parseArray(
+  content: AsyncIterable<Buffer>,
+  options: ReadTraceOptions,
+  result: ReadTraceResult,
+): Promise<void> {
+  result.shape = "array";
+  const splitter = new TraceArraySplitter(options.prefilter, (index, bytes) => {
+    result.traces++;
+    if (!bytes) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString("utf8"));
+    } catch (err) {
+      throw new ParseError("JSON", `malformed JSON in element ${index}: ${describeError(err)}`, {
+        cause: err,
+      });
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      throw new ParseError("SHAPE", `element ${index} is not a JSON object`);
+    }
+    options.onTrace(value as Record<string, unknown>);
+  });
+  let firstChunk = true;
+  for await (const chunk of content) {
+    // A UTF-8 byte-order mark before the array is tolerated, as JSON.parse of the decoded text would.
+    const body =
+      firstChunk && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? chunk.subarray(3) : chunk;
+    firstChunk = false;
+    splitter.push(body);
+  }
+  splitter.end();
 }
 
 async function* single(buffer: Buffer): AsyncGenerator<Buffer> {
@@ -284,6 +377,13 @@ async function parseStreaming(
   options: ReadTraceOptions,
   result: ReadTraceResult,
 ): Promise<void> {
+  // stream-json serves the shapes the splitter does not (large exports, NDJSON): loaded only when one comes.
+  const [{ streamArray }, { pick }, { streamValues }, { parser: jsonParser }] = await Promise.all([
+    import("stream-json/streamers/stream-array.js"),
+    import("stream-json/filters/pick.js"),
+    import("stream-json/streamers/stream-values.js"),
+    import("stream-json"),
+  ]);
   const source = Readable.from(content, { objectMode: false });
   // An error thrown in a sink reaches pipeline() as an abort; keep ours so the message says what was wrong.
   let failure: unknown;

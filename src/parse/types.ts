@@ -6,7 +6,12 @@ export interface ReadTraceOptions {
   maxDecompressedBytes: number;
   /** Decompressed size up to which a file is buffered and parsed with JSON.parse (fast path). */
   bufferLimit: number;
-  /** Called for every trace object, in file order. */
+  /**
+   * Audited trace names, lower-case. When set, elements of a trace array whose `trace_name` cannot be one of
+   * them are counted but not parsed, and `onTrace` does not see them. When unset, every trace is parsed.
+   */
+  prefilter?: ReadonlySet<string>;
+  /** Called for every trace object (those the prefilter lets through), in file order. */
   onTrace(raw: Record<string, unknown>): void;
 }
 

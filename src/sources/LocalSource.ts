@@ -1,8 +1,8 @@
-import { createReadStream } from "node:fs";
-import { opendir, readFile, stat } from "node:fs/promises";
+import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { SourceError } from "../errors.js";
+import { describeError, SourceError } from "../errors.js";
 import type { ObjectSource, SourceObject } from "./types.js";
 
 /** Sidecar files keep an object's metadata in a local copy of a bucket; they are not objects themselves. */
@@ -43,25 +43,27 @@ export class LocalSource implements ObjectSource {
     }
     // Sorted by whole key in byte order, like an OBS listing: local and OBS runs then report in the same order.
     const all: SourceObject[] = [];
-    for await (const object of this.walk(this.root, "")) all.push(object);
+    try {
+      this.walk(this.root, "", all);
+    } catch (err) {
+      throw new SourceError("LIST", `listing ${this.name} failed: ${describeError(err)}`, { cause: err });
+    }
     all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* all;
   }
 
-  private async *walk(dir: string, prefix: string): AsyncGenerator<SourceObject> {
-    const entries: Array<{ name: string; isDir: boolean }> = [];
-    for await (const entry of await opendir(dir)) {
-      if (entry.isDirectory()) entries.push({ name: entry.name, isDir: true });
-      else if (entry.isFile() && !entry.name.endsWith(SIDECAR_SUFFIX))
-        entries.push({ name: entry.name, isDir: false });
-    }
-    for (const entry of entries) {
+  /**
+   * Every file below `dir`. Synchronous file-system calls on purpose: a listing of thousands of small trace
+   * files spends more in thread-pool round trips (one per stat) than in the calls themselves.
+   */
+  private walk(dir: string, prefix: string, into: SourceObject[]): void {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       const key = prefix + entry.name;
-      if (entry.isDir) yield* this.walk(full, `${key}/`);
-      else {
-        const info = await stat(full);
-        yield { key, size: info.size, lastModified: info.mtime };
+      if (entry.isDirectory()) this.walk(full, `${key}/`, into);
+      else if (entry.isFile() && !entry.name.endsWith(SIDECAR_SUFFIX)) {
+        const info = statSync(full);
+        into.push({ key, size: info.size, lastModified: info.mtime });
       }
     }
   }
@@ -86,6 +88,16 @@ export class LocalSource implements ObjectSource {
       );
     });
     return stream;
+  }
+
+  async read(key: string): Promise<Buffer> {
+    try {
+      // Synchronous on purpose: the engine asks for whole reads only for small objects (a few KB, the common
+      // CTS file), where fs.promises' four thread-pool round trips (open, fstat, read, close) cost far more.
+      return readFileSync(this.resolve(key));
+    } catch (err) {
+      throw new SourceError("OBJECT_NOT_FOUND", `object ${key} cannot be read`, { cause: err });
+    }
   }
 
   async metadata(key: string): Promise<Record<string, string>> {

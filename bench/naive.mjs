@@ -1,0 +1,25 @@
+// The naive checker: whole-file gunzip + JSON.parse, then the same filter as cts-audit, file after file.
+// Usage: node bench/naive.mjs <file...>   Prints {"seconds", "decompressed", "alerts", "maxRssMb"} on stdout.
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+
+const EVENTS = new Set(["login", "logout", "loginfailed"]);
+const start = process.hrtime.bigint();
+let decompressed = 0;
+let alerts = 0;
+for (const file of process.argv.slice(2)) {
+  const text = gunzipSync(readFileSync(file));
+  decompressed += text.length;
+  for (const t of JSON.parse(text.toString("utf8"))) {
+    if (
+      EVENTS.has(String(t.trace_name).toLowerCase()) &&
+      (t.service_type ?? "IAM") === "IAM" &&
+      !String(t.source_ip).startsWith("192.0.2.")
+    )
+      alerts++;
+  }
+}
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+process.stdout.write(
+  JSON.stringify({ seconds, decompressed, alerts, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + "\n",
+);

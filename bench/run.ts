@@ -1,0 +1,205 @@
+/**
+ * npm run bench: measures, in one run on this machine, the scan against its floor and two baselines, and prints
+ * the table the README shows.
+ *
+ *   floor   gunzip + md5 of the same files in one Node process (same concurrency as the scan)
+ *   scan    cts-audit scan (the built command line)
+ *   jq      zcat | jq doing the same filter, file after file
+ *   naive   whole-file gunzip + JSON.parse + the same filter, file after file
+ *
+ * Throughput is decompressed MB/s. Sizes can be scaled with BENCH_SCALE (default 1).
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { createReadStream, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { AllowList } from "../src/detect/AllowList.js";
+import { AuditRules } from "../src/detect/AuditRules.js";
+import { readTraceFile } from "../src/parse/readTraceFile.js";
+import { writeCorpus } from "./corpus.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+const CONCURRENCY = 8;
+const work = mkdtempSync(path.join(tmpdir(), "cts-audit-bench-"));
+
+function filesIn(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesIn(full));
+    else out.push(full);
+  }
+  return out.sort();
+}
+
+function node(args: string[]): { stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", maxBuffer: 256 << 20 });
+  if (r.status !== 0 && r.status !== 1)
+    throw new Error(`node ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
+function scan(dir: string): { seconds: number; maxRssMb: number; alerts: number } {
+  const r = node([
+    "bench/measure.mjs",
+    "scan",
+    dir,
+    "--format",
+    "json",
+    "--notify",
+    "none",
+    "--allow",
+    "192.0.2.0/24",
+    "--concurrency",
+    String(CONCURRENCY),
+  ]);
+  const m = JSON.parse(/MEASURE (.*)/.exec(r.stderr)![1]!) as { seconds: number; maxRssMb: number };
+  const report = JSON.parse(r.stdout) as { summary: { alerts: number; failed: number } };
+  if (report.summary.failed > 0) throw new Error("the scan failed objects");
+  return { ...m, alerts: report.summary.alerts };
+}
+
+function naive(files: string[]): { seconds: number; maxRssMb: number; alerts: number; decompressed: number } {
+  return JSON.parse(node(["--max-old-space-size=8192", "bench/naive.mjs", ...files]).stdout);
+}
+
+function floor(files: string[]): { seconds: number; decompressed: number } {
+  return JSON.parse(node(["bench/floor.mjs", String(CONCURRENCY), ...files]).stdout);
+}
+
+function jq(files: string[]): number {
+  const filter =
+    '.[] | select((.trace_name | ascii_downcase) as $n | ["login","logout","loginfailed"] | index($n)) | select((.service_type // "IAM") == "IAM") | select(.source_ip | startswith("192.0.2.") | not) | .trace_id';
+  const start = process.hrtime.bigint();
+  for (const f of files) execFileSync("bash", ["-c", `zcat "$0" | jq -c '${filter}' > /dev/null`, f]);
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+async function hashingCost(files: string[]): Promise<number> {
+  const rules = new AuditRules(
+    ["login", "logout", "loginFailed"],
+    AllowList.parse([{ value: "192.0.2.0/24", origin: "bench" }]),
+  );
+  const pass = async (hashAlgorithms: string[]) => {
+    const start = process.hrtime.bigint();
+    for (const f of files) {
+      await readTraceFile(createReadStream(f, { highWaterMark: 256 * 1024 }), {
+        hashAlgorithms,
+        maxDecompressedBytes: 4 * 1024 ** 3,
+        bufferLimit: 8 * 1024 * 1024,
+        onTrace: (raw) => void rules.audit(raw),
+      });
+    }
+    return Number(process.hrtime.bigint() - start) / 1e9;
+  };
+  await pass(["md5"]); // warm-up
+  const runs = [];
+  for (let i = 0; i < 3; i++) runs.push((await pass(["md5"])) / (await pass([])));
+  return runs.sort()[1]! - 1;
+}
+
+const mb = (bytes: number) => bytes / 1e6;
+const rows: Array<[string, string, string, string]> = [];
+const verdicts: Array<[string, boolean]> = [];
+
+try {
+  console.error(`cts-audit bench: building the corpus in ${work} ...`);
+  const mediumDir = path.join(work, "medium");
+  const medium = writeCorpus(mediumDir, Math.round(40 * scale), 5_000_000, 1);
+  const largeDir = path.join(work, "large");
+  const large = writeCorpus(largeDir, 1, Math.round(250_000_000 * scale), 2);
+  const smallDir = path.join(work, "small");
+  writeCorpus(smallDir, Math.round(2000 * scale), 4_000, 3);
+  const mediumFiles = filesIn(mediumDir);
+  const smallFiles = filesIn(smallDir);
+  console.error(
+    `corpus: ${mediumFiles.length} files, ${mb(medium.decompressed).toFixed(0)} MB decompressed, gzip ratio ${(medium.decompressed / medium.compressed).toFixed(1)}x; large file ${mb(large.decompressed).toFixed(0)} MB; ${smallFiles.length} small files`,
+  );
+
+  const f = floor(mediumFiles);
+  const s = scan(mediumDir);
+  const n = naive(mediumFiles);
+  const j = jq(mediumFiles);
+  if (n.alerts !== s.alerts) throw new Error(`scan found ${s.alerts} alerts, the naive checker ${n.alerts}`);
+  const rate = (seconds: number) => mb(medium.decompressed) / seconds;
+  const floorRate = rate(f.seconds);
+  rows.push(["floor: gunzip + md5", `${rate(f.seconds).toFixed(0)} MB/s`, "1.00x", ""]);
+  rows.push([
+    "cts-audit scan",
+    `${rate(s.seconds).toFixed(0)} MB/s`,
+    `${(rate(s.seconds) / floorRate).toFixed(2)}x`,
+    `${s.alerts} alerts`,
+  ]);
+  rows.push([
+    "naive gunzip + JSON.parse",
+    `${rate(n.seconds).toFixed(0)} MB/s`,
+    `${(rate(n.seconds) / floorRate).toFixed(2)}x`,
+    `${n.alerts} alerts`,
+  ]);
+  rows.push(["zcat | jq", `${rate(j).toFixed(0)} MB/s`, `${(rate(j) / floorRate).toFixed(2)}x`, ""]);
+  verdicts.push([
+    `scan >= 0.6x floor (${(rate(s.seconds) / floorRate).toFixed(2)}x)`,
+    rate(s.seconds) >= 0.6 * floorRate,
+  ]);
+  verdicts.push([`scan >= 5x jq (${(j / s.seconds).toFixed(1)}x)`, j / s.seconds >= 5]);
+  verdicts.push([
+    `scan >= 1.2x naive (${(n.seconds / s.seconds).toFixed(2)}x)`,
+    n.seconds / s.seconds >= 1.2,
+  ]);
+
+  const sl = scan(largeDir);
+  const nl = naive(filesIn(largeDir));
+  rows.push([
+    `peak RSS, one ${mb(large.decompressed).toFixed(0)} MB file: scan`,
+    `${sl.maxRssMb.toFixed(0)} MB`,
+    "",
+    `${sl.seconds.toFixed(1)} s`,
+  ]);
+  rows.push([
+    `peak RSS, one ${mb(large.decompressed).toFixed(0)} MB file: naive`,
+    `${nl.maxRssMb.toFixed(0)} MB`,
+    "",
+    `${nl.seconds.toFixed(1)} s`,
+  ]);
+  verdicts.push([`peak RSS <= 200 MB on the large file (${sl.maxRssMb.toFixed(0)} MB)`, sl.maxRssMb <= 200]);
+
+  const ss = scan(smallDir);
+  const ns = naive(smallFiles);
+  rows.push([
+    `${smallFiles.length} small files: scan`,
+    `${(smallFiles.length / ss.seconds).toFixed(0)} files/s`,
+    "",
+    "",
+  ]);
+  rows.push([
+    `${smallFiles.length} small files: naive`,
+    `${(smallFiles.length / ns.seconds).toFixed(0)} files/s`,
+    "",
+    "",
+  ]);
+  verdicts.push([
+    `small files >= naive (${(ns.seconds / ss.seconds).toFixed(2)}x)`,
+    ss.seconds <= ns.seconds,
+  ]);
+
+  const cost = await hashingCost(mediumFiles.slice(0, 12));
+  rows.push(["integrity hashing (md5 while scanning)", `+${(cost * 100).toFixed(1)}%`, "", ""]);
+  verdicts.push([`hashing adds < 10% (${(cost * 100).toFixed(1)}%)`, cost < 0.1]);
+
+  const width = [0, 1, 2, 3].map((i) =>
+    Math.max(...rows.map((r) => r[i]!.length), ["measure", "result", "vs floor", "note"][i]!.length),
+  );
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i]!)).join(" | ")} |`;
+  console.log(line(["measure", "result", "vs floor", "note"]));
+  console.log(`|${width.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const r of rows) console.log(line(r));
+  console.log("");
+  for (const [text, ok] of verdicts) console.log(`${ok ? "met    " : "NOT MET"}  ${text}`);
+  console.log(
+    `\nnode ${process.version}, ${statSync(mediumFiles[0]!).size} bytes a medium file, concurrency ${CONCURRENCY}`,
+  );
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

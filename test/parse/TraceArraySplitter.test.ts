@@ -1,0 +1,215 @@
+/**
+ * The fast path must yield exactly the alerts of a full parse. Property tests over generated trace files and
+ * mutated spellings of them (escaped quotes, unicode escapes, braces and brackets inside strings, whitespace,
+ * nested trace_name keys, chunk boundaries anywhere), comparing the splitter + prefilter + JSON.parse of the
+ * elements it lets through with JSON.parse of the whole file.
+ */
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { AllowList } from "../../src/detect/AllowList.js";
+import { AuditRules } from "../../src/detect/AuditRules.js";
+import { readTraceFile } from "../../src/parse/readTraceFile.js";
+import { TraceArraySplitter } from "../../src/parse/TraceArraySplitter.js";
+
+const rules = new AuditRules(
+  ["login", "logout", "loginFailed"],
+  AllowList.parse([{ value: "192.0.2.0/24", origin: "test" }]),
+);
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const TRICKY = [
+  'quote " inside',
+  "backslash \\ inside",
+  "ends with backslash \\",
+  "braces } { ] [ , : inside",
+  '"trace_name":"login"',
+  '{"trace_name": "login", "x": [1, {"y": "}"}]}',
+  "unicode é ü 中文 😀",
+  "\\u0022 literal",
+  "",
+  "tab\tnewline\nreturn\r",
+];
+const NAMES = [
+  "login",
+  "logout",
+  "loginFailed",
+  "loginfailed",
+  "LOGIN",
+  "createUser",
+  "listUsers",
+  "logi",
+  "login ",
+  "Login",
+];
+
+/** A random trace, sometimes with nested or escaped trace_name lookalikes and odd value types. */
+function trace(r: () => number, i: number): Record<string, unknown> {
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
+  const t: Record<string, unknown> = {
+    trace_id: `id-${i}`,
+    trace_name: pick(NAMES),
+    service_type: pick(["IAM", "IAM", "IAM", "ECS", undefined]),
+    source_ip: pick(["203.0.113.7", "192.0.2.5", "", "garbage", "2001:db8::1", "::ffff:192.0.2.9"]),
+    time: 1721358527589 + i,
+    user:
+      r() < 0.5
+        ? JSON.stringify({ name: pick(TRICKY), id: "u" })
+        : { name: "alice", id: "u", domain: { name: pick(TRICKY) } },
+    message: pick(TRICKY),
+  };
+  if (r() < 0.2) t.request = { trace_name: pick(NAMES), nested: [pick(TRICKY), { trace_name: "login" }] };
+  if (r() < 0.1) t.trace_name = r() < 0.5 ? 42 : null;
+  if (r() < 0.1) delete t.trace_name;
+  if (r() < 0.05) t.trace_name = "log\u0069n"; // the same string; the JSON spelling is chosen below
+  return t;
+}
+
+/** Spells the array in one of several valid JSON ways. */
+function spell(traces: Array<Record<string, unknown>>, r: () => number): string {
+  const style = Math.floor(r() * 4);
+  if (style === 0) return JSON.stringify(traces);
+  if (style === 1) return JSON.stringify(traces, null, 2).replace(/\n/g, "\r\n");
+  const parts = traces.map((t) => {
+    let text = JSON.stringify(t, null, style === 2 ? "\t" : undefined);
+    // Escape some characters that need no escape: valid JSON that a byte-level scanner must not trip on.
+    if (r() < 0.3) text = text.replace(/"trace_name"/, '"trace\\u005fname"');
+    if (r() < 0.3) text = text.replace(/"login"/g, '"log\\u0069n"');
+    if (r() < 0.3) text = text.replace(/\//g, "\\/");
+    return text;
+  });
+  return ` \n[ ${parts.join(" ,\n ")} ]\n `;
+}
+
+/** What a full parse audits: the reference. */
+function fullParse(text: string): { traces: number; alerts: string[] } {
+  const all = JSON.parse(text) as Array<Record<string, unknown>>;
+  const alerts: string[] = [];
+  for (const t of all) {
+    const o = rules.audit(t);
+    if (o.matched && o.alert) alerts.push(`${o.alert.traceId}|${o.alert.sourceIp}|${o.alert.reason}`);
+  }
+  return { traces: all.length, alerts };
+}
+
+/** The fast path, fed in chunks of the given sizes. */
+async function fastPath(
+  bytes: Buffer,
+  chunk: () => number,
+): Promise<{ traces: number; alerts: string[]; error?: string }> {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length;) {
+    const n = Math.max(1, chunk());
+    parts.push(bytes.subarray(i, i + n));
+    i += n;
+  }
+  const alerts: string[] = [];
+  const result = await readTraceFile(Readable.from(parts), {
+    hashAlgorithms: [],
+    maxDecompressedBytes: 1 << 30,
+    bufferLimit: 0,
+    prefilter: rules.events,
+    onTrace: (raw) => {
+      const o = rules.audit(raw);
+      if (o.matched && o.alert) alerts.push(`${o.alert.traceId}|${o.alert.sourceIp}|${o.alert.reason}`);
+    },
+  });
+  return { traces: result.traces, alerts, error: result.error?.message };
+}
+
+describe("TraceArraySplitter (property tests against a full parse)", () => {
+  it("yields exactly the alerts and trace count of a full parse on 300 generated files, chunked anywhere", async () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const r = rng(seed);
+      const traces = Array.from({ length: 1 + Math.floor(r() * 25) }, (_, i) => trace(r, i));
+      const text = spell(traces, r);
+      const want = fullParse(text);
+      const bytes = Buffer.from(text);
+      const chunkSizes = [
+        () => bytes.length,
+        () => 1,
+        () => 1 + Math.floor(r() * 7),
+        () => 1 + Math.floor(r() * 300),
+      ];
+      for (const chunk of chunkSizes) {
+        const got = await fastPath(bytes, chunk);
+        expect({ seed, ...got }).toEqual({ seed, ...want, error: undefined });
+      }
+    }
+  });
+
+  it("splits elements exactly, with string contents that look like structure", () => {
+    const elements = [{ a: '}],[{"' }, { b: "\\\\" }, { c: ["x", { d: '\\"]' }] }, {}];
+    const text = JSON.stringify(elements);
+    for (let size = 1; size <= text.length; size++) {
+      const got: string[] = [];
+      const s = new TraceArraySplitter(undefined, (_i, b) => got.push(b!.toString()));
+      for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
+      s.end();
+      expect(got.map((g) => JSON.parse(g))).toEqual(elements);
+    }
+  });
+
+  it.each([
+    ['[{"a":1}', /truncated/],
+    ['[{"a":"1}]', /truncated/],
+    ['[{"a":1}{"b":2}]', /missing ,/],
+    ['[{"a":1},,{"b":2}]', /unexpected ,/],
+    ['[{"a":[1}]', /mismatched/],
+    ['[{"a":1}] x', /after the end/],
+    ["[1, 2]", /not a JSON object/],
+    ['{"a": 1}', /not a JSON array/],
+    ["", /empty/],
+  ])("reports %j as %s", (text, error) => {
+    const s = new TraceArraySplitter(undefined, () => undefined);
+    expect(() => {
+      s.push(Buffer.from(text));
+      s.end();
+    }).toThrow(error);
+  });
+
+  it("never hides a login on corrupted inputs: it reports an error, or every alert a tolerant reader finds", async () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const r = rng(seed);
+      const traces = Array.from({ length: 3 + Math.floor(r() * 10) }, (_, i) => trace(r, i));
+      const bytes = Buffer.from(JSON.stringify(traces));
+      // Flip, drop or duplicate one byte.
+      const at = Math.floor(r() * bytes.length);
+      const op = Math.floor(r() * 3);
+      const mutated =
+        op === 0
+          ? Buffer.concat([
+              bytes.subarray(0, at),
+              Buffer.from([Math.floor(r() * 128)]),
+              bytes.subarray(at + 1),
+            ])
+          : op === 1
+            ? Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)])
+            : Buffer.concat([bytes.subarray(0, at + 1), bytes.subarray(at)]);
+      let reference: { traces: number; alerts: string[] } | undefined;
+      try {
+        reference = fullParse(mutated.toString());
+      } catch {
+        // Not JSON any more: the full parse fails; the fast path may fail too or read what is intact.
+      }
+      const got = await fastPath(mutated, () => 1 + Math.floor(r() * 64));
+      if (reference) {
+        // Still valid JSON (e.g. a changed letter inside a string): the fast path agrees exactly.
+        expect({ seed, ...got }).toEqual({ seed, ...reference, error: undefined });
+      } else if (got.error === undefined) {
+        // Corruption inside an element it did not parse goes unnoticed (the digest hash notices it). Whatever it
+        // did parse must still be audited as a full parse of the intact elements would.
+        for (const a of got.alerts)
+          expect(traces.some((t) => a.startsWith(`${String(t.trace_id)}|`))).toBe(true);
+      }
+    }
+  });
+});
