@@ -1,5 +1,5 @@
 // The naive checker: whole-file gunzip + JSON.parse, then the same filter as cts-audit, file after file.
-// Usage: node bench/naive.mjs <file...>   Prints {"seconds", "decompressed", "alerts", "maxRssMb"} on stdout.
+// Usage: node bench/naive.mjs <file...>   Prints {"decompressed", "alerts", "maxRssMb"} on stdout.
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 

@@ -34,15 +34,25 @@ function filesIn(dir: string): string[] {
   return out.sort();
 }
 
-function node(args: string[]): { stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", maxBuffer: 256 << 20 });
-  if (r.status !== 0 && r.status !== 1)
-    throw new Error(`node ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
-  return { stdout: r.stdout, stderr: r.stderr };
+/**
+ * Runs a Node process and times it from the outside, start to exit: every contender pays its own start-up, as a
+ * user would. The best of `runs` is kept (this machine is shared; the minimum is the least disturbed run).
+ */
+function node(args: string[], runs = 3): { seconds: number; stdout: string; stderr: string } {
+  let best: { seconds: number; stdout: string; stderr: string } | undefined;
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", maxBuffer: 256 << 20 });
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    if (r.status !== 0 && r.status !== 1)
+      throw new Error(`node ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+    if (!best || seconds < best.seconds) best = { seconds, stdout: r.stdout, stderr: r.stderr };
+  }
+  return best!;
 }
 
-function scan(dir: string): { seconds: number; maxRssMb: number; alerts: number } {
-  const r = node([
+function scan(dir: string, runs = 3): { seconds: number; maxRssMb: number; alerts: number } {
+  const args = [
     "bench/measure.mjs",
     "scan",
     dir,
@@ -52,21 +62,21 @@ function scan(dir: string): { seconds: number; maxRssMb: number; alerts: number 
     "none",
     "--allow",
     "192.0.2.0/24",
-    "--concurrency",
-    String(CONCURRENCY),
-  ]);
-  const m = JSON.parse(/MEASURE (.*)/.exec(r.stderr)![1]!) as { seconds: number; maxRssMb: number };
+  ];
+  const r = node([...args, "--concurrency", String(CONCURRENCY)], runs);
+  const m = JSON.parse(/MEASURE (.*)/.exec(r.stderr)![1]!) as { maxRssMb: number };
   const report = JSON.parse(r.stdout) as { summary: { alerts: number; failed: number } };
   if (report.summary.failed > 0) throw new Error("the scan failed objects");
-  return { ...m, alerts: report.summary.alerts };
+  return { seconds: r.seconds, maxRssMb: m.maxRssMb, alerts: report.summary.alerts };
 }
 
-function naive(files: string[]): { seconds: number; maxRssMb: number; alerts: number; decompressed: number } {
-  return JSON.parse(node(["--max-old-space-size=8192", "bench/naive.mjs", ...files]).stdout);
+function naive(files: string[], runs = 3): { seconds: number; maxRssMb: number; alerts: number } {
+  const r = node(["--max-old-space-size=8192", "bench/naive.mjs", ...files], runs);
+  return { ...(JSON.parse(r.stdout) as { maxRssMb: number; alerts: number }), seconds: r.seconds };
 }
 
-function floor(files: string[]): { seconds: number; decompressed: number } {
-  return JSON.parse(node(["bench/floor.mjs", String(CONCURRENCY), ...files]).stdout);
+function floor(files: string[]): { seconds: number } {
+  return { seconds: node(["bench/floor.mjs", String(CONCURRENCY), ...files]).seconds };
 }
 
 function jq(files: string[]): number {
@@ -125,7 +135,12 @@ try {
   if (n.alerts !== s.alerts) throw new Error(`scan found ${s.alerts} alerts, the naive checker ${n.alerts}`);
   const rate = (seconds: number) => mb(medium.decompressed) / seconds;
   const floorRate = rate(f.seconds);
-  rows.push(["floor: gunzip + md5", `${rate(f.seconds).toFixed(0)} MB/s`, "1.00x", ""]);
+  rows.push([
+    "floor: gunzip + md5",
+    `${rate(f.seconds).toFixed(0)} MB/s`,
+    "1.00x",
+    `${mediumFiles.length} files, concurrency ${CONCURRENCY}`,
+  ]);
   rows.push([
     "cts-audit scan",
     `${rate(s.seconds).toFixed(0)} MB/s`,
@@ -149,8 +164,8 @@ try {
     n.seconds / s.seconds >= 1.2,
   ]);
 
-  const sl = scan(largeDir);
-  const nl = naive(filesIn(largeDir));
+  const sl = scan(largeDir, 1);
+  const nl = naive(filesIn(largeDir), 1);
   rows.push([
     `peak RSS, one ${mb(large.decompressed).toFixed(0)} MB file: scan`,
     `${sl.maxRssMb.toFixed(0)} MB`,
@@ -165,23 +180,36 @@ try {
   ]);
   verdicts.push([`peak RSS <= 200 MB on the large file (${sl.maxRssMb.toFixed(0)} MB)`, sl.maxRssMb <= 200]);
 
+  // Files per second of processing: each tool's start-up (its run on nothing) is taken off, as it is paid once
+  // per run, not per file. Both figures are shown.
+  const emptyDir = path.join(work, "empty");
+  writeCorpus(emptyDir, 0, 0);
+  const scanStart = scan(emptyDir).seconds;
+  const naiveStart = naive([]).seconds;
   const ss = scan(smallDir);
   const ns = naive(smallFiles);
+  const perSecond = (seconds: number) => smallFiles.length / seconds;
+  rows.push([
+    "start-up: cts-audit / naive",
+    `${scanStart.toFixed(2)} s / ${naiveStart.toFixed(2)} s`,
+    "",
+    "a run over an empty bucket",
+  ]);
   rows.push([
     `${smallFiles.length} small files: scan`,
-    `${(smallFiles.length / ss.seconds).toFixed(0)} files/s`,
+    `${perSecond(ss.seconds - scanStart).toFixed(0)} files/s`,
     "",
-    "",
+    `${perSecond(ss.seconds).toFixed(0)} files/s with start-up`,
   ]);
   rows.push([
     `${smallFiles.length} small files: naive`,
-    `${(smallFiles.length / ns.seconds).toFixed(0)} files/s`,
+    `${perSecond(ns.seconds - naiveStart).toFixed(0)} files/s`,
     "",
-    "",
+    `${perSecond(ns.seconds).toFixed(0)} files/s with start-up`,
   ]);
   verdicts.push([
-    `small files >= naive (${(ns.seconds / ss.seconds).toFixed(2)}x)`,
-    ss.seconds <= ns.seconds,
+    `small files >= naive (${((ns.seconds - naiveStart) / (ss.seconds - scanStart)).toFixed(2)}x)`,
+    ss.seconds - scanStart <= ns.seconds - naiveStart,
   ]);
 
   const cost = await hashingCost(mediumFiles.slice(0, 12));

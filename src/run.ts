@@ -120,6 +120,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     digests: [],
     gaps: [],
     notifications: [],
+    errors: [],
     exitCode: 0,
   };
 
@@ -162,8 +163,24 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
   const maybeFlush = () => {
     if (!writeState || Date.now() - lastFlush < FLUSH_INTERVAL_MS) return flushing;
     lastFlush = Date.now();
-    flushing = flushing.then(() => state.flush());
+    flushing = flushing.then(() => stateTry("saving progress", undefined, () => state.flush()));
     return flushing;
+  };
+
+  // A state store that fails mid-run does not stop the run: the report says so and the exit code is 1. Writes
+  // that fail only weaken dedupe and resume (the next run may read an object again, or send an alert again).
+  const stateFailed = (what: string, err: unknown) => {
+    const message = `state store ${state?.location}: ${what} failed: ${describeError(err)}`;
+    if (!report.errors.includes(message)) report.errors.push(message);
+    deps.warn?.(message);
+  };
+  const stateTry = async <T>(what: string, fallback: T, op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (err) {
+      stateFailed(what, err);
+      return fallback;
+    }
   };
 
   const allSlots: Slot[][] = [];
@@ -264,7 +281,9 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
             return;
           }
           const fp = fingerprint(slot.object);
-          const stored = state ? await state.getObject(slot.object.key, fp) : undefined;
+          const stored = state
+            ? await stateTry("reading", undefined, () => state.getObject(slot.object.key, fp))
+            : undefined;
           const kept = stored?.rules === rules.id ? stored : undefined;
           if (kept) {
             // Done by an earlier run under the same rules: its outcome stands, the object is not read again.
@@ -277,7 +296,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
           else if (chains && !slot.object.explicit) await hashFile(slot, { ...ctx, chains });
           else slot.record.status = "skipped";
           if (!kept && writeState && slot.record.status !== "failed") {
-            await state.putObject(slot.object.key, {
+            const outcome = {
               fingerprint: fp,
               rules: rules.id,
               record: { ...slot.record },
@@ -285,7 +304,10 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
               matchedTimes: slot.matchedTimes,
               hashes: slot.hashes,
               at: clock().toISOString(),
-            });
+            };
+            await stateTry("recording a completed object", undefined, () =>
+              state.putObject(slot.object.key, outcome),
+            );
           }
           // The window applies to trace times, here, so that stored outcomes serve any window.
           slot.alerts = slot.allAlerts.filter((a) =>
@@ -347,7 +369,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
   await flushing;
 
   // Alerts found by earlier runs whose digest was never sent go out with this one.
-  const pending = state ? await state.pending() : [];
+  const pending = state ? await stateTry("reading pending alerts", [], () => state.pending()) : [];
   const seen = new Set(report.alerts.map(alertKey));
   for (const a of pending) if (!seen.has(alertKey(a))) report.alerts.push({ ...a, pending: true });
   report.alerts.sort(
@@ -357,9 +379,18 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
   // Dedupe: what an earlier run already sent is reported, marked, and not sent again.
   const findings = integrityFindings(report);
   const findingKey = (f: IntegrityFinding) => `integrity:${f.verdict}:${f.object}:${f.detail}`;
-  const sentBefore = state
-    ? await state.alerted([...report.alerts.map(alertKey), ...findings.map(findingKey)])
-    : new Set<string>();
+  let ledgerUnreadable = false;
+  let sentBefore = new Set<string>();
+  if (state) {
+    try {
+      sentBefore = await state.alerted([...report.alerts.map(alertKey), ...findings.map(findingKey)]);
+    } catch (err) {
+      // Without the ledger nothing can be known to be new: sending could repeat what went out before. The
+      // digest is saved instead (below), and the exit code says that something failed.
+      ledgerUnreadable = true;
+      stateFailed("reading sent alerts", err);
+    }
+  }
   for (const a of report.alerts) if (sentBefore.has(alertKey(a))) a.suppressed = true;
   const newAlerts = report.alerts.filter((a) => !a.suppressed);
   const newFindings = findings.filter((f) => !sentBefore.has(findingKey(f)));
@@ -374,23 +405,37 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     { sources: report.sources, window: windowText },
     deps.digestLimits ?? SMN_LIMITS,
   );
-  if (digest && deps.notifier) {
+  if (digest && deps.notifier && ledgerUnreadable) {
+    const record: NotificationRecord = {
+      sink: deps.notifier.sink,
+      parts: digest.parts.length,
+      messageIds: [],
+      error: "not sent: the state store could not say which alerts are new",
+    };
+    if (deps.saveUnsent && !config.dryRun)
+      record.savedTo = await deps.saveUnsent(digest).catch(() => undefined);
+    report.notifications.push(record);
+  } else if (digest && deps.notifier) {
     const record = await notify(deps.notifier, digest, config, deps);
     report.notifications.push(record);
     if (writeState) {
       if (!record.error) {
-        await state.markAlerted(
-          [...newAlerts.map(alertKey), ...newFindings.map(findingKey)],
-          record.messageIds[0] ?? record.sink,
+        await stateTry("recording sent alerts", undefined, () =>
+          state.markAlerted(
+            [...newAlerts.map(alertKey), ...newFindings.map(findingKey)],
+            record.messageIds[0] ?? record.sink,
+          ),
         );
-        await state.setPending([]);
+        await stateTry("clearing pending alerts", undefined, () => state.setPending([]));
       } else {
         // Not sent: keep the alerts for the next run (integrity findings are found again by it).
-        await state.setPending(newAlerts.map(({ pending: _p, suppressed: _s, ...a }) => a));
+        await stateTry("keeping unsent alerts", undefined, () =>
+          state.setPending(newAlerts.map(({ pending: _p, suppressed: _s, ...a }) => a)),
+        );
       }
     }
   }
-  if (writeState) await state.flush();
+  if (writeState) await stateTry("saving", undefined, () => state.flush());
   report.exitCode = exitCode(report, config);
   report.finishedAt = clock().toISOString();
   return report;
@@ -463,6 +508,6 @@ async function notify(
 function exitCode(report: Report, config: Config): 0 | 1 | 3 {
   if (config.verify === "require" && report.summary.integrityViolations > 0) return 3;
   const notifyFailed = report.notifications.some((n) => n.error && !config.dryRun);
-  if (report.summary.failed > 0 || notifyFailed) return 1;
+  if (report.summary.failed > 0 || notifyFailed || report.errors.length > 0) return 1;
   return 0;
 }

@@ -8,6 +8,8 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const COMMA = 0x2c;
 const TRACE_NAME = Buffer.from("trace_name");
+/** Bytes of one element kept for parsing at most; larger ones are counted, not kept. */
+export const MAX_ELEMENT_BYTES = 64 * 1024 * 1024;
 
 /** Whether the 10 bytes at `at` spell trace_name (compared here: a native compare call costs more). */
 function isTraceName(chunk: Buffer, at: number): boolean {
@@ -64,6 +66,9 @@ export class TraceArraySplitter {
   /** Inside the array, between elements: a `,` or `]` is due. */
   private afterElement = false;
   private pieces: Buffer[] = [];
+  private pieceBytes = 0;
+  /** The current element outgrew MAX_ELEMENT_BYTES: its bytes are no longer kept. */
+  private oversized = false;
   /** At the element's top level, the next string is a key. */
   private keyNext = false;
   /** The next top-level value is the `trace_name` key's. */
@@ -213,7 +218,18 @@ export class TraceArraySplitter {
     this.keyNext = keyNext;
     this.nameValueNext = nameValueNext;
     this.mustParseElement = mustParse;
-    if (start !== -1) this.pieces.push(start === 0 ? chunk : chunk.subarray(start));
+    if (start !== -1 && !this.oversized) {
+      const piece = start === 0 ? chunk : chunk.subarray(start);
+      this.pieces.push(piece);
+      this.pieceBytes += piece.length;
+      // A trace is kilobytes. An element this large is kept no longer (memory stays bounded); it is counted,
+      // and fails the file only if it turns out to be one that must be parsed.
+      if (this.pieceBytes > MAX_ELEMENT_BYTES) {
+        this.pieces = [];
+        this.pieceBytes = 0;
+        this.oversized = true;
+      }
+    }
   }
 
   /**
@@ -266,6 +282,17 @@ export class TraceArraySplitter {
 
   private finishElement(chunk: Buffer, start: number, end: number, mustParse: boolean): void {
     const index = this.elements++;
+    if (this.oversized) {
+      this.oversized = false;
+      if (mustParse) {
+        throw new ParseError(
+          "TOO_LARGE",
+          `element ${index} is larger than ${MAX_ELEMENT_BYTES} bytes: not a CTS trace`,
+        );
+      }
+      return this.onElement(index, undefined);
+    }
+    this.pieceBytes = 0;
     if (!mustParse) {
       // Not parsed: no Buffer object is made for the ~97% of elements that are not audited.
       if (this.pieces.length > 0) this.pieces = [];

@@ -48,8 +48,11 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
       yield next.value;
     }
   }
+  let tail: Buffer = Buffer.alloc(0);
   function account(chunk: Buffer): Buffer {
     result.bytes += chunk.length;
+    // The last 8 stored bytes: a gzip file's trailer, checked against what was inflated.
+    tail = chunk.length >= 8 ? chunk.subarray(chunk.length - 8) : Buffer.concat([tail, chunk]).subarray(-8);
     for (const [, h] of hashes) h.update(chunk);
     return chunk;
   }
@@ -70,6 +73,12 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
     const decompressed = result.gzip ? plain.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK })) : plain;
     if (result.gzip) plain.on("error", (err) => decompressed.destroy(err));
     await parseContent(capped(decompressed, options.maxDecompressedBytes, result), options, result);
+    if (result.gzip && !inputFailed) {
+      // Everything stored has been read once the content ended: the trailer is the file's last 8 bytes.
+      for await (const chunk of stored()) account(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+      const problem = singleMemberProblem(tail, result.decompressedBytes);
+      if (problem) throw problem;
+    }
   } catch (err) {
     result.error = toError(err);
   }
@@ -89,6 +98,9 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
 
 // Largest output the in-memory path inflates in one call; anything bigger goes through the streaming path.
 const SYNC_INFLATE_LIMIT = 64 * 1024 * 1024;
+// Output buffers under 4 KB come from Node's buffer pool; zlib's 16 KB default allocates a new ArrayBuffer for
+// every small file, which costs more than inflating it.
+const SMALL_INFLATE_CHUNK = 4095;
 
 /**
  * Reads one small trace file already in memory (one read of the object): the same result as readTraceFile,
@@ -111,6 +123,7 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
     try {
       content = gunzipSync(stored, {
         maxOutputLength: Math.min(options.maxDecompressedBytes, SYNC_INFLATE_LIMIT) + 1,
+        chunkSize: SMALL_INFLATE_CHUNK,
       });
     } catch {
       // Truncated, corrupt or very large: the streaming path salvages the traces before a failure and enforces
@@ -120,6 +133,7 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
   }
   result.decompressedBytes = content.length;
   try {
+    const problem = result.gzip ? singleMemberProblem(stored.subarray(-8), content.length) : undefined;
     if (content.length > options.maxDecompressedBytes) {
       throw new ParseError(
         "TOO_LARGE",
@@ -127,10 +141,27 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
       );
     }
     await parseContent(single(content), options, result);
+    // Checked after parsing: the traces of a rejected file are still audited (and marked with the failure).
+    if (problem) throw problem;
   } catch (err) {
     result.error = toError(err);
   }
   return result;
+}
+
+/**
+ * A gzip file must be one member. Node inflates concatenated members (and ignores data after a member) without a
+ * word, and a second member can carry traces that a reader of the first never sees. The last member's trailer
+ * holds its uncompressed size: it equals the total only when the first members added nothing.
+ */
+function singleMemberProblem(trailer: Buffer, decompressed: number): ParseError | undefined {
+  if (trailer.length < 8) return new ParseError("GZIP", "corrupt or truncated gzip data (no trailer)");
+  const size = trailer.readUInt32LE(4);
+  if (size === decompressed % 2 ** 32) return undefined;
+  return new ParseError(
+    "GZIP_MEMBERS",
+    `more than one gzip member, or data after the gzip member (the trailer gives ${size} bytes, ${decompressed} were inflated): rejected, a second member can carry traces past a digest`,
+  );
 }
 
 function toError(err: unknown): { code: string; message: string } {

@@ -14,6 +14,7 @@ export function formatNdjson(report: Report): string {
   for (const d of report.digests) emit("digest", d);
   for (const g of report.gaps) emit("gap", g);
   for (const n of report.notifications) emit("notification", n);
+  for (const e of report.errors) emit("error", { message: e });
   emit("summary", {
     command: report.command,
     sources: report.sources,
@@ -109,6 +110,12 @@ export function formatText(report: Report): string {
         : `Notification via ${n.sink}: ${n.parts} part(s)${n.messageIds.length ? ` [${n.messageIds.join(", ")}]` : ""}`,
     );
   }
+  for (const e of report.errors) out.push(`Error: ${e}`);
+  const notStarted = report.files.filter((f) => f.reason?.startsWith("not started"));
+  if (notStarted.length)
+    out.push(
+      `Interrupted: ${notStarted.length} objects not started (${notStarted[0]!.reason}); run again to finish`,
+    );
   if (report.command === "scan" && s.alerts === 0) out.push("No alerts.");
   out.push(`Exit code ${report.exitCode}`);
   return `${out.join("\n")}\n`;

@@ -85,6 +85,8 @@ export interface Report {
   digests: DigestRecord[];
   gaps: GapRecord[];
   notifications: NotificationRecord[];
+  /** Failures of the run itself, not of one object (a state store that could not be written). */
+  errors: string[];
   /** Process exit code the run asks for: 0, 1 or 3 (2 is for usage errors, before any run). */
   exitCode: 0 | 1 | 3;
 }
