@@ -22,6 +22,7 @@ function obsConnection(config: Config) {
     accessKeyId: credentials!.accessKeyId,
     secretAccessKey: credentials!.secretAccessKey,
     securityToken: credentials!.securityToken,
+    timeoutSeconds: config.cloud.timeoutSeconds,
   };
 }
 
@@ -69,7 +70,10 @@ export async function buildNotifier(
         import("./notify/SmnClient.js"),
         import("./notify/SmnNotifier.js"),
       ]);
-      return new SmnNotifier(new SmnClient(smnEndpoint!, credentials!), smnTopic!);
+      return new SmnNotifier(
+        new SmnClient(smnEndpoint!, credentials!, { timeoutMs: config.cloud.timeoutSeconds * 1000 }),
+        smnTopic!,
+      );
     }
   }
 }

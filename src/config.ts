@@ -47,6 +47,8 @@ export interface CloudConfig {
   credentials: CloudCredentials | undefined;
   /** Where a digest that could not be sent is kept. */
   unsentDir: string;
+  /** Seconds one OBS or SMN request may take before it is abandoned and retried. */
+  timeoutSeconds: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -73,6 +75,7 @@ const OPTIONS = {
   "smn-endpoint": { type: "string" },
   "smn-topic": { type: "string" },
   "unsent-dir": { type: "string" },
+  timeout: { type: "string" },
   "state-retention": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -107,6 +110,7 @@ Options:
   --smn-endpoint <url>         SMN endpoint (env SMN_ENDPOINT; default https://smn.<region>.myhuaweicloud.com)
   --smn-topic <urn|name>       SMN topic (env SMN_TOPIC_URN, else SMN_Topic: a name resolved by listing topics)
   --unsent-dir <dir>           where a digest that could not be sent is saved (default: current directory)
+  --timeout <seconds>          per request to OBS and SMN before it is retried (default: 30)
   -q, --quiet                  no progress output
   -h, --help                   this help
   --version                    print the version
@@ -334,6 +338,7 @@ function parseCloud(
     "smn-endpoint"?: string;
     "smn-topic"?: string;
     "unsent-dir"?: string;
+    timeout?: string;
   },
   env: Env,
   sources: readonly string[],
@@ -397,5 +402,20 @@ function parseCloud(
     if (credentials && !credentials.projectId)
       problems.push("--notify smn needs the project: set HUAWEICLOUD_SDK_PROJECT_ID");
   }
-  return { region, obsEndpoint, smnEndpoint, smnTopic, credentials, unsentDir: values["unsent-dir"] ?? "." };
+  let timeoutSeconds = 30;
+  if (values.timeout !== undefined) {
+    timeoutSeconds = Number(values.timeout);
+    if (!(timeoutSeconds >= 1 && timeoutSeconds <= 3600)) {
+      problems.push(`--timeout: "${values.timeout}" must be a number of seconds from 1 to 3600`);
+    }
+  }
+  return {
+    region,
+    obsEndpoint,
+    smnEndpoint,
+    smnTopic,
+    credentials,
+    unsentDir: values["unsent-dir"] ?? ".",
+    timeoutSeconds,
+  };
 }

@@ -63,6 +63,8 @@ export class TraceArraySplitter {
   /** The next byte is escaped (a chunk ended on an odd run of backslashes inside a string). */
   private escaped = false;
   private closed = false;
+  /** Arrays after the first one. */
+  private arrays = 0;
   /** Inside the array, between elements: a `,` or `]` is due. */
   private afterElement = false;
   private pieces: Buffer[] = [];
@@ -190,9 +192,20 @@ export class TraceArraySplitter {
       }
       i++;
       if (kind === SPACE_KIND) continue;
-      if (this.closed) throw new ParseError("JSON", "malformed JSON: content after the end of the array");
       if (depth === 0) {
-        if (kind !== OPEN_BRACKET_KIND) throw new ParseError("SHAPE", "content is not a JSON array");
+        if (kind !== OPEN_BRACKET_KIND) {
+          throw new ParseError(
+            this.closed ? "JSON" : "SHAPE",
+            this.closed
+              ? "malformed JSON: content after the end of the array"
+              : "content is not a JSON array",
+          );
+        }
+        // A second array after the first (concatenated files or gzip members): its traces are read all the
+        // same, so that nothing hidden behind the first array goes unaudited, and the file fails at the end.
+        if (this.closed) this.arrays++;
+        this.closed = false;
+        this.afterElement = false;
         depth = 1;
       } else if (kind === CLOSE_BRACKET_KIND) {
         depth = 0;
@@ -254,6 +267,12 @@ export class TraceArraySplitter {
 
   /** The content ended: throws when the array is not complete. */
   end(): void {
+    if (this.closed && this.arrays > 0) {
+      throw new ParseError(
+        "JSON",
+        `malformed JSON: ${this.arrays + 1} arrays one after another (their ${this.elements} traces were all read)`,
+      );
+    }
     if (!this.closed) {
       throw new ParseError(
         "JSON",

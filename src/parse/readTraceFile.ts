@@ -72,13 +72,25 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
     const plain = Readable.from(hashed(), { objectMode: false });
     const decompressed = result.gzip ? plain.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK })) : plain;
     if (result.gzip) plain.on("error", (err) => decompressed.destroy(err));
-    await parseContent(capped(decompressed, options.maxDecompressedBytes, result), options, result);
-    if (result.gzip && !inputFailed) {
-      // Everything stored has been read once the content ended: the trailer is the file's last 8 bytes.
+    const content = { ended: false };
+    let parseError: unknown;
+    try {
+      await parseContent(
+        capped(decompressed, options.maxDecompressedBytes, result, content),
+        options,
+        result,
+      );
+    } catch (err) {
+      parseError = err;
+    }
+    if (result.gzip && !inputFailed && content.ended) {
+      // Everything stored has been read once the content ended: the trailer is the file's last 8 bytes. A second
+      // gzip member explains a parse error as well (content after the first array): it is the cause to report.
       for await (const chunk of stored()) account(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
       const problem = singleMemberProblem(tail, result.decompressedBytes);
       if (problem) throw problem;
     }
+    if (parseError) throw parseError;
   } catch (err) {
     result.error = toError(err);
   }
@@ -140,7 +152,12 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
         `decompressed size exceeds the limit of ${options.maxDecompressedBytes} bytes (--max-decompressed-bytes): refusing a possible decompression bomb`,
       );
     }
-    await parseContent(single(content), options, result);
+    try {
+      await parseContent(single(content), options, result);
+    } catch (err) {
+      // A second gzip member explains the parse error too (content after the first array): say the cause.
+      throw problem ?? err;
+    }
     // Checked after parsing: the traces of a rejected file are still audited (and marked with the failure).
     if (problem) throw problem;
   } catch (err) {
@@ -173,7 +190,12 @@ function toError(err: unknown): { code: string; message: string } {
   return { code: "PARSE", message: describeError(err) };
 }
 
-async function* capped(stream: Readable, max: number, result: ReadTraceResult): AsyncGenerator<Buffer> {
+async function* capped(
+  stream: Readable,
+  max: number,
+  result: ReadTraceResult,
+  content: { ended: boolean },
+): AsyncGenerator<Buffer> {
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     result.decompressedBytes += chunk.length;
     if (result.decompressedBytes > max) {
@@ -185,6 +207,7 @@ async function* capped(stream: Readable, max: number, result: ReadTraceResult): 
     }
     yield chunk;
   }
+  content.ended = true;
 }
 
 function firstNonSpace(chunks: readonly Buffer[]): number | undefined {

@@ -36,7 +36,9 @@ export class FileStateStore implements StateStore {
     try {
       text = await readFile(this.file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      // No ledger yet (ENOTDIR: a path that cannot exist; writing it will fail and be reported then).
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return;
       throw new CtsAuditError("STATE", `state file ${this.file} cannot be read: ${describeError(err)}`, {
         cause: err,
       });
