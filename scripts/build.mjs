@@ -1,0 +1,38 @@
+// npm run build: type declarations from tsc, and the JavaScript bundled by esbuild. One bundle per entry point
+// (cli, handler, run) with shared chunks: a command that loads one file instead of thirty starts in about half
+// the time, which a FunctionGraph cold start and every short run feel. The cloud SDKs stay in lazily loaded
+// chunks and node_modules stays external.
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+rmSync(path.join(root, "dist"), { recursive: true, force: true });
+execFileSync(
+  process.execPath,
+  [
+    path.join(root, "node_modules", "typescript", "bin", "tsc"),
+    "-p",
+    "tsconfig.build.json",
+    "--emitDeclarationOnly",
+  ],
+  {
+    cwd: root,
+    stdio: "inherit",
+  },
+);
+await build({
+  absWorkingDir: root,
+  entryPoints: ["src/cli.ts", "src/handler.ts", "src/run.ts"],
+  outdir: "dist",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  packages: "external",
+  sourcemap: true,
+  logLevel: "warning",
+});
