@@ -153,7 +153,7 @@ try {
     `${(rate(n.seconds) / floorRate).toFixed(2)}x`,
     `${n.alerts} alerts`,
   ]);
-  rows.push(["zcat | jq", `${rate(j).toFixed(0)} MB/s`, `${(rate(j) / floorRate).toFixed(2)}x`, ""]);
+  rows.push(["zcat piped to jq", `${rate(j).toFixed(0)} MB/s`, `${(rate(j) / floorRate).toFixed(2)}x`, ""]);
   verdicts.push([
     `scan >= 0.6x floor (${(rate(s.seconds) / floorRate).toFixed(2)}x)`,
     rate(s.seconds) >= 0.6 * floorRate,
