@@ -157,6 +157,20 @@ function cts(
   );
 }
 
+/** A scan of `source` with the test key and allowlist, JSON report, no notification. */
+const scanArgs = (source: string) => [
+  "scan",
+  source,
+  "--public-key",
+  pem,
+  "--allow",
+  "192.0.2.0/24",
+  "--format",
+  "json",
+  "--notify",
+  "none",
+];
+
 function expectNoSecrets(...outputs: string[]): void {
   for (const out of outputs)
     for (const secret of [SK, TOKEN, "Authorization", "SDK-HMAC-SHA256"]) expect(out).not.toContain(secret);
@@ -187,54 +201,17 @@ function checkCorruptReport(report: Report): void {
 
 describe("corrupt input", () => {
   it("over a local copy: every object accounted for, each failure named, exit 1", async () => {
-    const r = await cts([
-      "scan",
-      dir,
-      "--public-key",
-      pem,
-      "--allow",
-      "192.0.2.0/24",
-      "--format",
-      "json",
-      "--notify",
-      "none",
-    ]);
+    const r = await cts([...scanArgs(dir)]);
     expect(r.code).toBe(1);
     checkCorruptReport(JSON.parse(r.stdout) as Report);
   });
 
   it("over OBS: the same report", async () => {
-    const r = await cts([
-      "scan",
-      `obs://${BUCKET}`,
-      "--public-key",
-      pem,
-      "--allow",
-      "192.0.2.0/24",
-      "--format",
-      "json",
-      "--notify",
-      "none",
-    ]);
+    const r = await cts([...scanArgs(`obs://${BUCKET}`)]);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as Report;
     checkCorruptReport(report);
-    const local = JSON.parse(
-      (
-        await cts([
-          "scan",
-          dir,
-          "--public-key",
-          pem,
-          "--allow",
-          "192.0.2.0/24",
-          "--format",
-          "json",
-          "--notify",
-          "none",
-        ])
-      ).stdout,
-    ) as Report;
+    const local = JSON.parse((await cts([...scanArgs(dir)])).stdout) as Report;
     const strip = (x: Report) => ({
       ...x,
       startedAt: "",
@@ -272,20 +249,7 @@ describe("server faults", () => {
   it("rides out an OBS 503 burst and a slow answer past the timeout", async () => {
     s3.inject({ kind: "status", status: 503, method: "GET", times: 4 });
     s3.inject({ kind: "delay", method: "GET", match: "aaaaaaaaaaaaaaa7", delayMs: 2500, times: 1 });
-    const r = await cts([
-      "scan",
-      `obs://${BUCKET}`,
-      "--public-key",
-      pem,
-      "--allow",
-      "192.0.2.0/24",
-      "--format",
-      "json",
-      "--notify",
-      "none",
-      "--timeout",
-      "1",
-    ]);
+    const r = await cts([...scanArgs(`obs://${BUCKET}`), "--timeout", "1"]);
     checkCorruptReport(JSON.parse(r.stdout) as Report);
     s3.clearFaults();
   });

@@ -280,13 +280,7 @@ async function parseContent(
       if (!(err instanceof ParseError) || err.code !== "JSON" || result.traces > 0) throw err;
       // JSON.parse saw an error somewhere: stream the same bytes, to deliver what stands before it, exactly as
       // the streaming path would for a large file. Its error (with position) is the one reported.
-      await parseStreaming(
-        single(head),
-        firstNonSpace([head]),
-        head.toString("utf8", 0, HEAD_BYTES),
-        options,
-        result,
-      );
+      await parseStreamingBuffer(head, options, result);
       throw err;
     }
     return;
@@ -336,16 +330,25 @@ async function* single(buffer: Buffer): AsyncGenerator<Buffer> {
   yield buffer;
 }
 
+/** The streaming parsers over bytes already in memory: traces up to an error are delivered, as for a stream. */
+function parseStreamingBuffer(
+  content: Buffer,
+  options: ReadTraceOptions,
+  result: ReadTraceResult,
+): Promise<void> {
+  return parseStreaming(
+    single(content),
+    firstNonSpace([content]),
+    content.toString("utf8", 0, HEAD_BYTES),
+    options,
+    result,
+  );
+}
+
 async function salvage(partial: Buffer, options: ReadTraceOptions, result: ReadTraceResult): Promise<void> {
   if (partial.length === 0) return;
   try {
-    await parseStreaming(
-      single(partial),
-      firstNonSpace([partial]),
-      partial.toString("utf8", 0, HEAD_BYTES),
-      options,
-      result,
-    );
+    await parseStreamingBuffer(partial, options, result);
   } catch {
     // Expected: the partial content ends mid-value. The caller reports the original failure.
   }
