@@ -98,7 +98,7 @@ export function obsRecords(event: unknown): ObsRecord[] {
       bucket,
       key,
       size: Number(body?.object?.size ?? 0),
-      etag: body?.object?.eTag?.replace(/"/g, "").toLowerCase(),
+      etag: body?.object?.eTag?.replace(/"/g, "").toLowerCase() || undefined,
     });
   }
   return out;
