@@ -283,10 +283,6 @@ export class TraceArraySplitter {
     }
   }
 
-  get count(): number {
-    return this.elements;
-  }
-
   /** Whether a `trace_name` value (string bytes `from` to `end`) may be an audited name. */
   private auditedName(chunk: Buffer, from: number, end: number, escapeAt: number): boolean {
     if (escapeAt >= from) return true;
