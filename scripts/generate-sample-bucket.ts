@@ -12,7 +12,7 @@ import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { CtsBucket, makeTrace } from "../test/support/ctsBucket.js";
+import { CtsBucket, makeTrace, resetTraceIds } from "../test/support/ctsBucket.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const keyDir = path.join(root, "fixtures", "keys");
@@ -26,112 +26,120 @@ if (!existsSync(privatePem)) {
 }
 const key = createPrivateKey(readFileSync(privatePem));
 
-const bucket = new CtsBucket(key, "acme-cts-audit");
-const t = (iso: string) => new Date(iso);
-const OFFICE = ["192.0.2.10", "192.0.2.44", "2001:db8:cafe::12"];
+/** Builds the sample bucket in memory (deterministic: the same bytes every time). */
+export function sampleBucket(): CtsBucket {
+  resetTraceIds();
+  const bucket = new CtsBucket(key, "acme-cts-audit");
+  const t = (iso: string) => new Date(iso);
+  const OFFICE = ["192.0.2.10", "192.0.2.44", "2001:db8:cafe::12"];
 
-// Hour by hour, 2024-07-18 22:00 to 2024-07-19 02:00 UTC: two IAM files and one ECS file an hour.
-const hours = ["2024-07-18T22", "2024-07-18T23", "2024-07-19T00", "2024-07-19T01"];
-const unauthorized: Record<string, Array<Parameters<typeof makeTrace>[0]>> = {
-  "2024-07-18T22": [
-    { traceName: "login", sourceIp: "203.0.113.7", time: t("2024-07-18T22:08:47.589Z"), user: "alice" },
-  ],
-  "2024-07-18T23": [
-    {
-      traceName: "loginFailed",
-      sourceIp: "198.51.100.23",
-      time: t("2024-07-18T23:41:02.120Z"),
-      user: "alice",
-    },
-    {
-      traceName: "loginfailed",
-      sourceIp: "198.51.100.23",
-      time: t("2024-07-18T23:41:40.733Z"),
-      user: "alice",
-    },
-  ],
-  "2024-07-19T00": [
-    {
-      traceName: "login",
-      sourceIp: "2001:db8:bad::17",
-      time: t("2024-07-19T00:12:30.004Z"),
-      user: "bob",
-      domain: "acme",
-    },
-    { traceName: "logout", sourceIp: "203.0.113.7", time: t("2024-07-19T00:20:11.900Z"), user: "alice" },
-  ],
-  "2024-07-19T01": [
-    // The original sample's substring trap: 198.51.100.7 is allowlisted, 198.51.100.70 is not.
-    { traceName: "login", sourceIp: "198.51.100.70", time: t("2024-07-19T01:05:00.000Z"), user: "carol" },
-  ],
-};
-for (const hour of hours) {
-  for (const [i, minute] of ["14", "44"].entries()) {
-    const upload = t(`${hour}:${minute}:12Z`);
-    const base = upload.getTime() - 10 * 60_000;
-    const traces = [
-      makeTrace({ traceName: "login", sourceIp: OFFICE[i % 3]!, time: new Date(base), user: "dave" }),
-      makeTrace({
-        traceName: "createUser",
-        sourceIp: "203.0.113.99",
-        time: new Date(base + 60_000),
-        user: "dave",
-      }),
-      makeTrace({
+  // Hour by hour, 2024-07-18 22:00 to 2024-07-19 02:00 UTC: two IAM files and one ECS file an hour.
+  const hours = ["2024-07-18T22", "2024-07-18T23", "2024-07-19T00", "2024-07-19T01"];
+  const unauthorized: Record<string, Array<Parameters<typeof makeTrace>[0]>> = {
+    "2024-07-18T22": [
+      { traceName: "login", sourceIp: "203.0.113.7", time: t("2024-07-18T22:08:47.589Z"), user: "alice" },
+    ],
+    "2024-07-18T23": [
+      {
+        traceName: "loginFailed",
+        sourceIp: "198.51.100.23",
+        time: t("2024-07-18T23:41:02.120Z"),
+        user: "alice",
+      },
+      {
+        traceName: "loginfailed",
+        sourceIp: "198.51.100.23",
+        time: t("2024-07-18T23:41:40.733Z"),
+        user: "alice",
+      },
+    ],
+    "2024-07-19T00": [
+      {
         traceName: "login",
-        sourceIp: "198.51.100.7",
-        time: new Date(base + 90_000),
-        user: "erin",
-      }),
-      makeTrace({
-        traceName: "logout",
-        sourceIp: OFFICE[(i + 2) % 3]!,
-        time: new Date(base + 120_000),
-        user: "dave",
-      }),
-    ];
-    if (i === 1) traces.push(...(unauthorized[hour] ?? []).map(makeTrace));
-    bucket.addTraceFile({ service: "IAM", uploadTime: upload, traces });
+        sourceIp: "2001:db8:bad::17",
+        time: t("2024-07-19T00:12:30.004Z"),
+        user: "bob",
+        domain: "acme",
+      },
+      { traceName: "logout", sourceIp: "203.0.113.7", time: t("2024-07-19T00:20:11.900Z"), user: "alice" },
+    ],
+    "2024-07-19T01": [
+      // The original sample's substring trap: 198.51.100.7 is allowlisted, 198.51.100.70 is not.
+      { traceName: "login", sourceIp: "198.51.100.70", time: t("2024-07-19T01:05:00.000Z"), user: "carol" },
+    ],
+  };
+  for (const hour of hours) {
+    for (const [i, minute] of ["14", "44"].entries()) {
+      const upload = t(`${hour}:${minute}:12Z`);
+      const base = upload.getTime() - 10 * 60_000;
+      const traces = [
+        makeTrace({ traceName: "login", sourceIp: OFFICE[i % 3]!, time: new Date(base), user: "dave" }),
+        makeTrace({
+          traceName: "createUser",
+          sourceIp: "203.0.113.99",
+          time: new Date(base + 60_000),
+          user: "dave",
+        }),
+        makeTrace({
+          traceName: "login",
+          sourceIp: "198.51.100.7",
+          time: new Date(base + 90_000),
+          user: "erin",
+        }),
+        makeTrace({
+          traceName: "logout",
+          sourceIp: OFFICE[(i + 2) % 3]!,
+          time: new Date(base + 120_000),
+          user: "dave",
+        }),
+      ];
+      if (i === 1) traces.push(...(unauthorized[hour] ?? []).map(makeTrace));
+      bucket.addTraceFile({ service: "IAM", uploadTime: upload, traces });
+    }
+    bucket.addTraceFile({
+      service: "ECS",
+      uploadTime: t(`${hour}:31:05Z`),
+      traces: [
+        makeTrace({
+          traceName: "createServer",
+          sourceIp: "203.0.113.50",
+          time: t(`${hour}:22:00Z`),
+          serviceType: "ECS",
+          user: "ops",
+        }),
+        // An ECS trace named like a login must never be audited: service_type is not IAM.
+        makeTrace({
+          traceName: "login",
+          sourceIp: "203.0.113.51",
+          time: t(`${hour}:23:00Z`),
+          serviceType: "ECS",
+          user: "ops",
+        }),
+      ],
+    });
   }
+  bucket.addDigests({ service: "IAM", from: t("2024-07-18T22:00:00Z"), to: t("2024-07-19T02:00:00Z") });
+  bucket.addDigests({ service: "ECS", from: t("2024-07-18T22:00:00Z"), to: t("2024-07-19T02:00:00Z") });
+  // Uploaded after the last digest: pending until the 03:00 digest lands.
   bucket.addTraceFile({
-    service: "ECS",
-    uploadTime: t(`${hour}:31:05Z`),
+    service: "IAM",
+    uploadTime: t("2024-07-19T02:14:12Z"),
     traces: [
       makeTrace({
-        traceName: "createServer",
-        sourceIp: "203.0.113.50",
-        time: t(`${hour}:22:00Z`),
-        serviceType: "ECS",
-        user: "ops",
-      }),
-      // An ECS trace named like a login must never be audited: service_type is not IAM.
-      makeTrace({
         traceName: "login",
-        sourceIp: "203.0.113.51",
-        time: t(`${hour}:23:00Z`),
-        serviceType: "ECS",
-        user: "ops",
+        sourceIp: "203.0.113.7",
+        time: t("2024-07-19T02:03:55.000Z"),
+        user: "alice",
       }),
     ],
   });
+  return bucket;
 }
-bucket.addDigests({ service: "IAM", from: t("2024-07-18T22:00:00Z"), to: t("2024-07-19T02:00:00Z") });
-bucket.addDigests({ service: "ECS", from: t("2024-07-18T22:00:00Z"), to: t("2024-07-19T02:00:00Z") });
-// Uploaded after the last digest: pending until the 03:00 digest lands.
-bucket.addTraceFile({
-  service: "IAM",
-  uploadTime: t("2024-07-19T02:14:12Z"),
-  traces: [
-    makeTrace({
-      traceName: "login",
-      sourceIp: "203.0.113.7",
-      time: t("2024-07-19T02:03:55.000Z"),
-      user: "alice",
-    }),
-  ],
-});
 
-const out = path.join(root, "fixtures", "sample-bucket");
-rmSync(out, { recursive: true, force: true });
-bucket.writeTo(out);
-console.log(`wrote ${bucket.objects.size} objects to ${path.relative(root, out)}`);
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const bucket = sampleBucket();
+  const out = path.join(root, "fixtures", "sample-bucket");
+  rmSync(out, { recursive: true, force: true });
+  bucket.writeTo(out);
+  console.log(`wrote ${bucket.objects.size} objects to ${path.relative(root, out)}`);
+}

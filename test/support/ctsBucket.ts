@@ -60,6 +60,10 @@ export function md5Hex(bytes: Buffer): string {
 }
 
 let counter = 0;
+/** Starts trace ids afresh, so that a generator run gives the same ids wherever it runs. */
+export function resetTraceIds(): void {
+  counter = 0;
+}
 /** A deterministic UUID-shaped id from a seed. */
 export function idFrom(seed: string): string {
   const h = hash("sha1").update(seed).digest("hex");
