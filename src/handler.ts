@@ -108,7 +108,8 @@ function configFor(args: string[], env: Env) {
   const topic = env.SMN_TOPIC_URN || env.SMN_Topic;
   const argv = [...args, "--format", "json", "--notify", topic ? "smn" : "none", "--unsent-dir", "/tmp"];
   if (env.CTS_AUDIT_EVENTS) argv.push("--events", env.CTS_AUDIT_EVENTS);
-  if (env.CTS_AUDIT_VERIFY) argv.push("--verify", env.CTS_AUDIT_VERIFY);
+  // A digest event is a verification: the scan's --verify setting does not apply to it.
+  if (env.CTS_AUDIT_VERIFY && args[0] === "scan") argv.push("--verify", env.CTS_AUDIT_VERIFY);
   const request = parseCli(argv, env);
   if (request.kind !== "run") throw new Error("unexpected CLI request");
   return request.config;

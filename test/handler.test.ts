@@ -173,6 +173,12 @@ describe("handler (FunctionGraph)", () => {
     await s3.seed(BUCKET, restore);
   });
 
+  it("verifies a digest event even when trace scans run with CTS_AUDIT_VERIFY=off", async () => {
+    const r = await handler(s3Event(digests[0]!), context({ CTS_AUDIT_VERIFY: "off" }));
+    expect(r.error).toBeUndefined();
+    expect(r.runs[0]).toMatchObject({ kind: "digest", summary: { integrityViolations: 0 } });
+  });
+
   it("starts no object when the function's time is running out, and says which", async () => {
     const r = await handler(s3Event(files[0]!), context({}, 5_000));
     expect(r.ok).toBe(false);
