@@ -3,19 +3,17 @@
  * kill -9 and resumed, it ends with the same report and exactly one digest; replayed twice with one state store,
  * the second run sends nothing.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Report } from "../src/report/types.js";
 import { CtsBucket, makeTrace } from "./support/ctsBucket.js";
+import { cliPath as cli, root, runCli, type CliResult } from "./support/cli.js";
 import { tempDir, testKeys } from "./support/harness.js";
 import { S3TestServer } from "./support/s3Server.js";
 import { SmnTestServer } from "./support/smnServer.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cli = path.join(root, "dist", "cli.js");
 const sample = path.join(root, "fixtures", "sample-bucket");
 const BUCKET = "backfill";
 const FILES = 40;
@@ -73,12 +71,8 @@ beforeEach(() => {
   s3.clearFaults();
 });
 
-function cts(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(process.execPath, [cli, ...args], { env, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
+function cts(args: string[]): Promise<CliResult> {
+  return runCli(args, env);
 }
 
 const comparable = (r: Report) => ({

@@ -2,20 +2,17 @@
  * The command line against real local servers: s3rver (through esdk-obs-nodejs) seeded with the sample bucket,
  * and the SMN endpoint that verifies AK/SK signatures.
  */
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Report } from "../src/report/types.js";
 import { CtsBucket } from "./support/ctsBucket.js";
+import { root, runCli, type CliResult } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
 import { S3TestServer } from "./support/s3Server.js";
 import { SmnTestServer } from "./support/smnServer.js";
 import { LocalSource } from "../src/sources/LocalSource.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cli = path.join(root, "dist", "cli.js");
 const sample = path.join(root, "fixtures", "sample-bucket");
 const common = [
   "--public-key",
@@ -60,31 +57,16 @@ beforeEach(() => {
   before = smn.published.length;
 });
 
-function cts(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [cli, ...args],
-      {
-        env: {
-          PATH: process.env.PATH ?? "",
-          OBS_ENDPOINT: s3.endpoint,
-          SMN_ENDPOINT: smn.endpoint,
-          HUAWEICLOUD_SDK_AK: "S3RVER",
-          HUAWEICLOUD_SDK_SK: SK,
-          HUAWEICLOUD_SDK_SECURITY_TOKEN: TOKEN,
-          HUAWEICLOUD_SDK_PROJECT_ID: smn.projectId,
-          SMN_Topic: "cts-login-alerts",
-          ...env,
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
+function cts(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, {
+    OBS_ENDPOINT: s3.endpoint,
+    SMN_ENDPOINT: smn.endpoint,
+    HUAWEICLOUD_SDK_AK: "S3RVER",
+    HUAWEICLOUD_SDK_SK: SK,
+    HUAWEICLOUD_SDK_SECURITY_TOKEN: TOKEN,
+    HUAWEICLOUD_SDK_PROJECT_ID: smn.projectId,
+    SMN_Topic: "cts-login-alerts",
+    ...env,
   });
 }
 

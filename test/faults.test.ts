@@ -4,20 +4,18 @@
  * exactly once (scanned, skipped with a reason, or failed with an error that names the cause), alerts read
  * before a failure are reported and marked, exit code 1 whenever something failed, and no secret in any output.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Report } from "../src/report/types.js";
 import { CtsBucket, makeTrace } from "./support/ctsBucket.js";
+import { cliPath as cli, runCli, type CliResult } from "./support/cli.js";
 import { tempDir, testKeys } from "./support/harness.js";
 import { S3TestServer } from "./support/s3Server.js";
 import { SmnTestServer } from "./support/smnServer.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cli = path.join(root, "dist", "cli.js");
 const BUCKET = "faults";
 const SK = "faultSecretKeyThatMustNeverBePrinted000";
 const TOKEN = "faultSecurityTokenThatMustNeverBePrinted";
@@ -142,19 +140,8 @@ const env = () => ({
   SMN_Topic: "alerts",
 });
 
-function cts(
-  args: string[],
-  extra: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      [cli, ...args],
-      { env: { ...env(), ...extra }, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
+function cts(args: string[], extra: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { ...env(), ...extra });
 }
 
 /** A scan of `source` with the test key and allowlist, JSON report, no notification. */
