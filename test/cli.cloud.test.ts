@@ -70,20 +70,23 @@ function cts(args: string[], env: Record<string, string> = {}): Promise<CliResul
   });
 }
 
+/** A JSON scan of the seeded bucket over OBS, with the given notifier. */
+const remoteJson = (notify: string) => [
+  "scan",
+  "obs://acme-cts-audit/CloudTraces/",
+  ...common,
+  "--format",
+  "json",
+  "--notify",
+  notify,
+];
+
 const comparable = (r: Report) => ({ ...r, startedAt: "", finishedAt: "", sources: [], notifications: [] });
 
 describe("scan obs:// with SMN notification", () => {
   it("gives the same report as the local copy and publishes one signed digest naming every unauthorized IP", async () => {
     const local = JSON.parse((await cts(["scan", sample, ...common, "--format", "json"])).stdout) as Report;
-    const r = await cts([
-      "scan",
-      "obs://acme-cts-audit/CloudTraces/",
-      ...common,
-      "--format",
-      "json",
-      "--notify",
-      "smn",
-    ]);
+    const r = await cts(remoteJson("smn"));
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const remote = JSON.parse(r.stdout) as Report;
@@ -101,15 +104,7 @@ describe("scan obs:// with SMN notification", () => {
 
   it("downloads only digests and the files it parses: ECS files are verified by their listed ETag", async () => {
     const start = s3.requests.length;
-    const r = await cts([
-      "scan",
-      "obs://acme-cts-audit/CloudTraces/",
-      ...common,
-      "--format",
-      "json",
-      "--notify",
-      "none",
-    ]);
+    const r = await cts(remoteJson("none"));
     const report = JSON.parse(r.stdout) as Report;
     const gets = s3.requests
       .slice(start)
@@ -125,15 +120,7 @@ describe("scan obs:// with SMN notification", () => {
   it("retries OBS 503s and ends with the same report", async () => {
     s3.inject({ kind: "status", status: 503, method: "GET", match: "/acme-cts-audit?", times: 2 });
     s3.inject({ kind: "status", status: 503, method: "GET", match: "/IAM/", times: 3 });
-    const r = await cts([
-      "scan",
-      "obs://acme-cts-audit/CloudTraces/",
-      ...common,
-      "--format",
-      "json",
-      "--notify",
-      "none",
-    ]);
+    const r = await cts(remoteJson("none"));
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as Report).summary).toMatchObject({
       alerts: 7,
@@ -145,15 +132,7 @@ describe("scan obs:// with SMN notification", () => {
   it("reads an object again after a connection reset mid-object, counting no alert twice", async () => {
     const target = "2024-07-19T00-44-12Z"; // holds the IPv6 login and the logout
     s3.inject({ kind: "reset", method: "GET", match: target, afterBytes: 300, times: 1 });
-    const r = await cts([
-      "scan",
-      "obs://acme-cts-audit/CloudTraces/",
-      ...common,
-      "--format",
-      "json",
-      "--notify",
-      "smn",
-    ]);
+    const r = await cts(remoteJson("smn"));
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as Report;
     expect(report.summary).toMatchObject({ alerts: 7, failed: 0 });

@@ -311,25 +311,19 @@ describe("process faults", () => {
     const prefix = `obs://${BUCKET}/CloudTraces/ap-southeast-1/2024/07/20/`;
     const state = path.join(tempDir(), "ledger.json");
     s3.inject({ kind: "delay", method: "GET", match: "2024-07-20T", delayMs: 200, times: 30 });
-    const child = spawn(
-      process.execPath,
-      [
-        cli,
-        "scan",
-        prefix,
-        "--public-key",
-        pem,
-        "--format",
-        "json",
-        "--notify",
-        "none",
-        "--state",
-        state,
-        "--concurrency",
-        "1",
-      ],
-      { env: env() },
-    );
+    const args = [
+      "scan",
+      prefix,
+      "--public-key",
+      pem,
+      "--format",
+      "json",
+      "--notify",
+      "none",
+      "--state",
+      state,
+    ];
+    const child = spawn(process.execPath, [cli, ...args, "--concurrency", "1"], { env: env() });
     let stdout = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
     await new Promise((r) => setTimeout(r, 1800));
@@ -346,22 +340,7 @@ describe("process faults", () => {
     expect(Object.keys((JSON.parse(readFileSync(state, "utf8")) as { objects: object }).objects).length).toBe(
       30 - notStarted.length,
     );
-    const rerun = JSON.parse(
-      (
-        await cts([
-          "scan",
-          prefix,
-          "--public-key",
-          pem,
-          "--format",
-          "json",
-          "--notify",
-          "none",
-          "--state",
-          state,
-        ])
-      ).stdout,
-    ) as Report;
+    const rerun = JSON.parse((await cts(args)).stdout) as Report;
     expect(rerun.summary).toMatchObject({ alerts: 30, failed: 0, reused: 30 - notStarted.length });
   }, 30_000);
 });
