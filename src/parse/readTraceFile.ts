@@ -337,22 +337,26 @@ async function parseArray(
   result: ReadTraceResult,
 ): Promise<void> {
   result.shape = "array";
-  const splitter = new TraceArraySplitter(options.prefilter, (index, bytes) => {
-    result.traces++;
-    if (!bytes) return;
-    let value: unknown;
-    try {
-      value = JSON.parse(bytes.toString("utf8"));
-    } catch (err) {
-      throw new ParseError("JSON", `malformed JSON in element ${index}: ${describeError(err)}`, {
-        cause: err,
-      });
-    }
-    if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      throw new ParseError("SHAPE", `element ${index} is not a JSON object`);
-    }
-    options.onTrace(value as Record<string, unknown>);
-  });
+  const splitter = new TraceArraySplitter(
+    options.prefilter,
+    (index, bytes) => {
+      result.traces++;
+      if (!bytes) return;
+      let value: unknown;
+      try {
+        value = JSON.parse(bytes.toString("utf8"));
+      } catch (err) {
+        throw new ParseError("JSON", `malformed JSON in element ${index}: ${describeError(err)}`, {
+          cause: err,
+        });
+      }
+      if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        throw new ParseError("SHAPE", `element ${index} is not a JSON object`);
+      }
+      options.onTrace(value as Record<string, unknown>);
+    },
+    options.splitter,
+  );
   let firstChunk = true;
   for await (const chunk of content) {
     // A UTF-8 byte-order mark before the array is tolerated, as JSON.parse of the decoded text would.

@@ -1,3 +1,5 @@
+import type { SplitterEngine } from "./TraceArraySplitter.js";
+
 /** Options for reading one trace file. */
 export interface ReadTraceOptions {
   /** Node hash names computed over the stored (compressed) bytes, e.g. `["md5"]`. */
@@ -11,6 +13,8 @@ export interface ReadTraceOptions {
    * them are counted but not parsed, and `onTrace` does not see them. When unset, every trace is parsed.
    */
   prefilter?: ReadonlySet<string>;
+  /** The splitter's walk: `wasm` by default where the platform has WebAssembly SIMD; tests run both. */
+  splitter?: SplitterEngine;
   /** Called for every trace object (those the prefilter lets through), in file order. */
   onTrace(raw: Record<string, unknown>): void;
 }

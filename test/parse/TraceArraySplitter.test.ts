@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { AllowList } from "../../src/detect/AllowList.js";
 import { AuditRules } from "../../src/detect/AuditRules.js";
 import { readTraceFile } from "../../src/parse/readTraceFile.js";
-import { TraceArraySplitter } from "../../src/parse/TraceArraySplitter.js";
+import { TraceArraySplitter, type SplitterEngine } from "../../src/parse/TraceArraySplitter.js";
 
 const rules = new AuditRules(
   ["login", "logout", "loginFailed"],
@@ -104,6 +104,7 @@ function fullParse(text: string): { traces: number; alerts: string[] } {
 async function fastPath(
   bytes: Buffer,
   chunk: () => number,
+  splitter: SplitterEngine,
 ): Promise<{ traces: number; alerts: string[]; error?: string }> {
   const parts: Buffer[] = [];
   for (let i = 0; i < bytes.length;) {
@@ -117,6 +118,7 @@ async function fastPath(
     maxDecompressedBytes: 1 << 30,
     bufferLimit: 0,
     prefilter: rules.events,
+    splitter,
     onTrace: (raw) => {
       const o = rules.audit(raw);
       if (o.matched && o.alert) alerts.push(`${o.alert.traceId}|${o.alert.sourceIp}|${o.alert.reason}`);
@@ -125,91 +127,125 @@ async function fastPath(
   return { traces: result.traces, alerts, error: result.error?.message };
 }
 
-describe("TraceArraySplitter (property tests against a full parse)", () => {
-  it("yields exactly the alerts and trace count of a full parse on 300 generated files, chunked anywhere", async () => {
-    for (let seed = 1; seed <= 300; seed++) {
-      const r = rng(seed);
-      const traces = Array.from({ length: 1 + Math.floor(r() * 25) }, (_, i) => trace(r, i));
-      const text = spell(traces, r);
-      const want = fullParse(text);
-      const bytes = Buffer.from(text);
-      const chunkSizes = [
-        () => bytes.length,
-        () => 1,
-        () => 1 + Math.floor(r() * 7),
-        () => 1 + Math.floor(r() * 300),
-      ];
-      for (const chunk of chunkSizes) {
-        const got = await fastPath(bytes, chunk);
-        expect({ seed, ...got }).toEqual({ seed, ...want, error: undefined });
-      }
-    }
-  });
+describe.each(["wasm", "js"] as const)(
+  "TraceArraySplitter, %s walk (property tests against a full parse)",
+  (engine) => {
+    it("uses the walk asked for", () => {
+      expect(new TraceArraySplitter(rules.events, () => undefined, engine).engine).toBe(engine);
+    });
 
-  it("splits elements exactly, with string contents that look like structure", () => {
-    const elements = [{ a: '}],[{"' }, { b: "\\\\" }, { c: ["x", { d: '\\"]' }] }, {}];
-    const text = JSON.stringify(elements);
-    for (let size = 1; size <= text.length; size++) {
-      const got: string[] = [];
-      const s = new TraceArraySplitter(undefined, (_i, b) => got.push(b!.toString()));
-      for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
-      s.end();
-      expect(got.map((g) => JSON.parse(g))).toEqual(elements);
-    }
-  });
-
-  it.each([
-    ['[{"a":1}', /truncated/],
-    ['[{"a":"1}]', /truncated/],
-    ['[{"a":1}{"b":2}]', /missing ,/],
-    ['[{"a":1},,{"b":2}]', /unexpected ,/],
-    ['[{"a":[1}]', /mismatched/],
-    ['[{"a":1}] x', /after the end/],
-    ["[1, 2]", /not a JSON object/],
-    ['{"a": 1}', /not a JSON array/],
-    ["", /empty/],
-  ])("reports %j as %s", (text, error) => {
-    const s = new TraceArraySplitter(undefined, () => undefined);
-    expect(() => {
-      s.push(Buffer.from(text));
-      s.end();
-    }).toThrow(error);
-  });
-
-  it("never hides a login on corrupted inputs: it reports an error, or every alert a tolerant reader finds", async () => {
-    for (let seed = 1; seed <= 200; seed++) {
-      const r = rng(seed);
-      const traces = Array.from({ length: 3 + Math.floor(r() * 10) }, (_, i) => trace(r, i));
-      const bytes = Buffer.from(JSON.stringify(traces));
-      // Flip, drop or duplicate one byte.
-      const at = Math.floor(r() * bytes.length);
-      const op = Math.floor(r() * 3);
-      const mutated =
-        op === 0
-          ? Buffer.concat([
-              bytes.subarray(0, at),
-              Buffer.from([Math.floor(r() * 128)]),
-              bytes.subarray(at + 1),
-            ])
-          : op === 1
-            ? Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)])
-            : Buffer.concat([bytes.subarray(0, at + 1), bytes.subarray(at)]);
-      let reference: { traces: number; alerts: string[] } | undefined;
-      try {
-        reference = fullParse(mutated.toString());
-      } catch {
-        // Not JSON any more: the full parse fails; the fast path may fail too or read what is intact.
+    it("yields exactly the alerts and trace count of a full parse on 300 generated files, chunked anywhere", async () => {
+      for (let seed = 1; seed <= 300; seed++) {
+        const r = rng(seed);
+        const traces = Array.from({ length: 1 + Math.floor(r() * 25) }, (_, i) => trace(r, i));
+        const text = spell(traces, r);
+        const want = fullParse(text);
+        const bytes = Buffer.from(text);
+        const chunkSizes = [
+          () => bytes.length,
+          () => 1,
+          () => 1 + Math.floor(r() * 7),
+          () => 1 + Math.floor(r() * 300),
+        ];
+        for (const chunk of chunkSizes) {
+          const got = await fastPath(bytes, chunk, engine);
+          expect({ seed, ...got }).toEqual({ seed, ...want, error: undefined });
+        }
       }
-      const got = await fastPath(mutated, () => 1 + Math.floor(r() * 64));
-      if (reference) {
-        // Still valid JSON (e.g. a changed letter inside a string): the fast path agrees exactly.
-        expect({ seed, ...got }).toEqual({ seed, ...reference, error: undefined });
-      } else if (got.error === undefined) {
-        // Corruption inside an element it did not parse goes unnoticed (the digest hash notices it). Whatever it
-        // did parse must still be audited as a full parse of the intact elements would.
-        for (const a of got.alerts)
-          expect(traces.some((t) => a.startsWith(`${String(t.trace_id)}|`))).toBe(true);
+    });
+
+    it.each([
+      ["a Kelvin sign that lower-cases to k", ["createKeypair"], "create\u212Aeypair"],
+      ["a non-ASCII audited name", ["登录"], "登录"],
+      ["upper case", ["login"], "LOGIN"],
+      ["a dotted capital I (not an i once lower-cased)", ["login"], "LOG\u0130N"],
+    ])("agrees with a full parse on trace_name spelled with %s", async (_case, events, name) => {
+      const custom = new AuditRules(events, AllowList.parse([]));
+      const text = JSON.stringify([
+        { trace_id: "x", trace_name: "other", source_ip: "203.0.113.9" },
+        { trace_id: "y", trace_name: name, source_ip: "203.0.113.9" },
+      ]);
+      const want = (JSON.parse(text) as Array<Record<string, unknown>>).filter(
+        (t) => custom.audit(t).matched,
+      );
+      const got: Array<Record<string, unknown>> = [];
+      const result = await readTraceFile(Readable.from([Buffer.from(text)]), {
+        hashAlgorithms: [],
+        maxDecompressedBytes: 1 << 20,
+        bufferLimit: 0,
+        prefilter: custom.events,
+        splitter: engine,
+        onTrace: (raw) => void (custom.audit(raw).matched && got.push(raw)),
+      });
+      expect(result.error).toBeUndefined();
+      expect(got).toEqual(want);
+    });
+
+    it("splits elements exactly, with string contents that look like structure", () => {
+      const elements = [{ a: '}],[{"' }, { b: "\\\\" }, { c: ["x", { d: '\\"]' }] }, {}];
+      const text = JSON.stringify(elements);
+      for (let size = 1; size <= text.length; size++) {
+        const got: string[] = [];
+        const s = new TraceArraySplitter(undefined, (_i, b) => got.push(b!.toString()), engine);
+        for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
+        s.end();
+        expect(got.map((g) => JSON.parse(g))).toEqual(elements);
       }
-    }
-  });
-});
+    });
+
+    it.each([
+      ['[{"a":1}', /truncated/],
+      ['[{"a":"1}]', /truncated/],
+      ['[{"a":1}{"b":2}]', /missing ,/],
+      ['[{"a":1},,{"b":2}]', /unexpected ,/],
+      ['[{"a":[1}]', /mismatched/],
+      ['[{"a":1}] x', /after the end/],
+      ["[1, 2]", /not a JSON object/],
+      ['{"a": 1}', /not a JSON array/],
+      ["", /empty/],
+    ])("reports %j as %s", (text, error) => {
+      const s = new TraceArraySplitter(undefined, () => undefined, engine);
+      expect(() => {
+        s.push(Buffer.from(text));
+        s.end();
+      }).toThrow(error);
+    });
+
+    it("never hides a login on corrupted inputs: it reports an error, or every alert a tolerant reader finds", async () => {
+      for (let seed = 1; seed <= 200; seed++) {
+        const r = rng(seed);
+        const traces = Array.from({ length: 3 + Math.floor(r() * 10) }, (_, i) => trace(r, i));
+        const bytes = Buffer.from(JSON.stringify(traces));
+        // Flip, drop or duplicate one byte.
+        const at = Math.floor(r() * bytes.length);
+        const op = Math.floor(r() * 3);
+        const mutated =
+          op === 0
+            ? Buffer.concat([
+                bytes.subarray(0, at),
+                Buffer.from([Math.floor(r() * 128)]),
+                bytes.subarray(at + 1),
+              ])
+            : op === 1
+              ? Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)])
+              : Buffer.concat([bytes.subarray(0, at + 1), bytes.subarray(at)]);
+        let reference: { traces: number; alerts: string[] } | undefined;
+        try {
+          reference = fullParse(mutated.toString());
+        } catch {
+          // Not JSON any more: the full parse fails; the fast path may fail too or read what is intact.
+        }
+        const got = await fastPath(mutated, () => 1 + Math.floor(r() * 64), engine);
+        if (reference) {
+          // Still valid JSON (e.g. a changed letter inside a string): the fast path agrees exactly.
+          expect({ seed, ...got }).toEqual({ seed, ...reference, error: undefined });
+        } else if (got.error === undefined) {
+          // Corruption inside an element it did not parse goes unnoticed (the digest hash notices it). Whatever it
+          // did parse must still be audited as a full parse of the intact elements would.
+          for (const a of got.alerts)
+            expect(traces.some((t) => a.startsWith(`${String(t.trace_id)}|`))).toBe(true);
+        }
+      }
+    });
+  },
+);
