@@ -106,7 +106,7 @@ export class TraceArraySplitter {
   private readonly asciiNames: ReadonlySet<string>;
   private readonly lengths: ReadonlySet<number>;
   /** The WebAssembly walk's state, when that engine is in use. */
-  private readonly wasm: WasmWalk | undefined;
+  private wasm: WasmWalk | undefined;
 
   /** The engine in use: `wasm` unless asked for `js` or the platform has no WebAssembly SIMD. */
   get engine(): SplitterEngine {
@@ -115,10 +115,12 @@ export class TraceArraySplitter {
 
   /** Feeds the next chunk of decompressed content. Throws a ParseError on a structural error. */
   push(chunk: Buffer): void {
-    if (!this.wasm) return this.pushJs(chunk);
     // The module walks a window of its memory at a time; windows are chunks like any other.
-    for (let at = 0; at < chunk.length; at += WINDOW)
-      this.pushWasm(this.wasm, chunk.subarray(at, at + WINDOW));
+    for (let at = 0; at < chunk.length; at += WINDOW) {
+      const window = chunk.subarray(at, at + WINDOW);
+      if (this.wasm) this.pushWasm(this.wasm, window);
+      else this.pushJs(window);
+    }
   }
 
   /** One window of the WebAssembly walk: the same steps as pushJs, with the loop in traceScanner.wat. */
@@ -135,10 +137,36 @@ export class TraceArraySplitter {
       scanner.state[S_RECORDS] = 0;
       if (status === 1) continue;
       walk.save();
+      if (status === 7) return this.continueInJs(walk, window);
       if (status !== 0) throw this.walkError(status, window[walk.state[S_POS]!]!, walk.state[S_CLOSED] !== 0);
       break;
     }
     this.keepPiece(window, walk.state[S_START]!);
+  }
+
+  /**
+   * An element nests deeper than the module's bracket stack (a million levels; JSON.parse takes more): the
+   * JavaScript walk, whose stack grows, takes over from the byte the module stopped at, for the rest of the
+   * file.
+   */
+  private continueInJs(walk: WasmWalk, window: Buffer): void {
+    const state = walk.state;
+    const at = state[S_POS]!;
+    this.depth = state[S_DEPTH]!;
+    this.stack.length = 0;
+    for (const kind of walk.openBrackets()) this.stack.push(kind);
+    this.inString = false;
+    this.escaped = false;
+    this.closed = state[S_CLOSED] !== 0;
+    this.arrays = state[S_ARRAYS]!;
+    this.afterElement = state[S_AFTER_ELEMENT] !== 0;
+    this.keyNext = state[S_KEY_NEXT] !== 0;
+    this.nameValueNext = state[S_NAME_VALUE_NEXT] !== 0;
+    this.mustParseElement = state[S_MUST_PARSE] !== 0;
+    walk.release();
+    this.wasm = undefined;
+    this.keepPiece(window.subarray(0, at), state[S_START]!);
+    this.pushJs(window.subarray(at));
   }
 
   private walkError(status: number, byte: number, closed: boolean): ParseError {
@@ -418,6 +446,10 @@ const S_DEPTH = 1;
 const S_IN_STRING = 2;
 const S_CLOSED = 4;
 const S_ARRAYS = 5;
+const S_AFTER_ELEMENT = 6;
+const S_KEY_NEXT = 7;
+const S_NAME_VALUE_NEXT = 8;
+const S_MUST_PARSE = 9;
 const S_PARSE_ALL = 10;
 const S_START = 11;
 const S_RECORDS = 12;
@@ -574,6 +606,12 @@ class WasmWalk {
     const open = Math.max(0, this.state[S_DEPTH]! - 1);
     if (open > this.stack.length) this.stack = new Uint8Array(Math.max(open, this.stack.length * 2));
     this.stack.set(this.scanner.memory.subarray(STACK_AT, STACK_AT + open));
+  }
+
+  /** The open brackets' kinds, outermost first, from the module's memory (this walk must hold it). */
+  openBrackets(): Uint8Array {
+    const open = Math.max(0, this.state[S_DEPTH]! - 1);
+    return this.scanner.memory.slice(STACK_AT, STACK_AT + open);
   }
 
   /** The splitter is done: the module's memory need not keep this walk's stack. */

@@ -191,7 +191,12 @@ async function parseWhole(
       );
     }
     try {
-      await parseContent(single(content), options, result);
+      if (firstNonSpace([content]) === 0x5b /* [ */) {
+        // A CTS file: split here and now, without the stream machinery (most files are a few KB).
+        const splitter = arraySplitter(options, result);
+        splitter.push(withoutBom(content));
+        splitter.end();
+      } else await parseContent(single(content), options, result);
     } catch (err) {
       // A second gzip member explains the parse error too (content after the first array): say the cause.
       throw problem ?? err;
@@ -336,8 +341,19 @@ async function parseArray(
   options: ReadTraceOptions,
   result: ReadTraceResult,
 ): Promise<void> {
+  const splitter = arraySplitter(options, result);
+  let firstChunk = true;
+  for await (const chunk of content) {
+    splitter.push(firstChunk ? withoutBom(chunk) : chunk);
+    firstChunk = false;
+  }
+  splitter.end();
+}
+
+/** The splitter of a top-level array, parsing and handing out the elements the prefilter lets through. */
+function arraySplitter(options: ReadTraceOptions, result: ReadTraceResult): TraceArraySplitter {
   result.shape = "array";
-  const splitter = new TraceArraySplitter(
+  return new TraceArraySplitter(
     options.prefilter,
     (index, bytes) => {
       result.traces++;
@@ -357,15 +373,11 @@ async function parseArray(
     },
     options.splitter,
   );
-  let firstChunk = true;
-  for await (const chunk of content) {
-    // A UTF-8 byte-order mark before the array is tolerated, as JSON.parse of the decoded text would.
-    const body =
-      firstChunk && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? chunk.subarray(3) : chunk;
-    firstChunk = false;
-    splitter.push(body);
-  }
-  splitter.end();
+}
+
+/** A UTF-8 byte-order mark before the array is tolerated, as JSON.parse of the decoded text would. */
+function withoutBom(chunk: Buffer): Buffer {
+  return chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? chunk.subarray(3) : chunk;
 }
 
 async function* single(buffer: Buffer): AsyncGenerator<Buffer> {

@@ -181,6 +181,91 @@ describe.each(["wasm", "js"] as const)(
       expect(got).toEqual(want);
     });
 
+    it("splits megabytes in one push: many windows, more elements than the walk's record table holds", () => {
+      // 200,000 elements of about 40 bytes: 8 MB, over 100,000 elements in each 1 MB window of the wasm walk.
+      const elements = Array.from({ length: 200_000 }, (_, i) => ({
+        i,
+        trace_name: i % 1000 === 7 ? "Login" : "other",
+        s: i % 3 ? "" : 'q"\\',
+      }));
+      const bytes = Buffer.from(JSON.stringify(elements));
+      for (const size of [bytes.length, 999_983]) {
+        const parsed: number[] = [];
+        let count = 0;
+        const s = new TraceArraySplitter(
+          rules.events,
+          (_i, b) => {
+            count++;
+            if (b) parsed.push((JSON.parse(b.toString()) as { i: number }).i);
+          },
+          engine,
+        );
+        for (let at = 0; at < bytes.length; at += size) s.push(bytes.subarray(at, at + size));
+        s.end();
+        expect(count).toBe(elements.length);
+        // A chunk or window boundary may let an element through conservatively; every login must be there, and
+        // little else (the prefilter works across windows).
+        const logins = elements.filter((e) => e.trace_name === "Login").map((e) => e.i);
+        expect(parsed.filter((i) => elements[i]!.trace_name === "Login")).toEqual(logins);
+        expect(parsed.length).toBeLessThanOrEqual(logins.length + 32);
+      }
+    });
+
+    it("keeps files apart when splitters take turns (one walk instance serves every file in flight)", () => {
+      const r = rng(7);
+      const files = [0, 1, 2].map((f) =>
+        Buffer.from(
+          spell(
+            Array.from({ length: 40 }, (_, i) => trace(r, i + f * 100)),
+            r,
+          ),
+        ),
+      );
+      const prefilters = [rules.events, new Set(["createuser", "login "]), undefined];
+      const run = (interleaved: boolean, walk: SplitterEngine = engine) => {
+        const out: string[][] = files.map(() => []);
+        const splitters = files.map(
+          (_, f) =>
+            new TraceArraySplitter(
+              prefilters[f],
+              (i, b) => out[f]!.push(`${i}:${b?.toString() ?? "-"}`),
+              walk,
+            ),
+        );
+        const steps = files.map((bytes) => Array.from({ length: Math.ceil(bytes.length / 37) }, (_, k) => k));
+        if (interleaved) {
+          for (let k = 0; steps.some((st) => k < st.length); k++)
+            files.forEach(
+              (bytes, f) => k < steps[f]!.length && splitters[f]!.push(bytes.subarray(k * 37, k * 37 + 37)),
+            );
+        } else
+          files.forEach((bytes, f) =>
+            steps[f]!.forEach((k) => splitters[f]!.push(bytes.subarray(k * 37, k * 37 + 37))),
+          );
+        splitters.forEach((s) => s.end());
+        return out;
+      };
+      // The same elements, parsed or not, as each file read alone by the JavaScript walk.
+      expect(run(true)).toEqual(run(false, "js"));
+      expect(run(true).map((o) => o.length)).toEqual([40, 40, 40]);
+    });
+
+    it("reads a login nested deeper than a million brackets, as JSON.parse does", () => {
+      const depth = 1_100_000;
+      const text = `[{"trace_name":"other"},{"trace_name":"login","x":${"[".repeat(depth)}${"]".repeat(depth)}},{"trace_name":"login"}]`;
+      const got: string[] = [];
+      const s = new TraceArraySplitter(
+        rules.events,
+        (i, b) => {
+          if (b) got.push(`${i}:${(JSON.parse(b.toString()) as { trace_name: string }).trace_name}`);
+        },
+        engine,
+      );
+      s.push(Buffer.from(text));
+      s.end();
+      expect(got).toEqual(["1:login", "2:login"]);
+    });
+
     it("splits elements exactly, with string contents that look like structure", () => {
       const elements = [{ a: '}],[{"' }, { b: "\\\\" }, { c: ["x", { d: '\\"]' }] }, {}];
       const text = JSON.stringify(elements);
