@@ -93,9 +93,16 @@ export class TraceArraySplitter {
     private readonly onElement: (index: number, bytes: Buffer | undefined) => void,
     engine: SplitterEngine = DEFAULT_ENGINE,
   ) {
-    // Only ASCII names can equal an ASCII value; a value with other bytes is always parsed (see auditedName).
-    this.asciiNames = new Set([...(names ?? [])].filter((n) => [...n].every((c) => c.charCodeAt(0) < 0x80)));
-    this.lengths = new Set([...this.asciiNames].map((n) => n.length));
+    const key = names ?? NO_NAMES;
+    let prepared = preparedNames.get(key);
+    if (!prepared) {
+      // Only ASCII names can equal an ASCII value; a value with other bytes is always parsed (see auditedName).
+      const ascii = new Set([...key].filter((n) => [...n].every((c) => c.charCodeAt(0) < 0x80)));
+      prepared = { ascii, lengths: new Set([...ascii].map((n) => n.length)) };
+      preparedNames.set(key, prepared);
+    }
+    this.asciiNames = prepared.ascii;
+    this.lengths = prepared.lengths;
     this.wasm =
       engine === "wasm"
         ? WasmWalk.create(names ?? NO_NAMES, this.asciiNames, names === undefined)
@@ -439,6 +446,11 @@ export class TraceArraySplitter {
 export type SplitterEngine = "wasm" | "js";
 const DEFAULT_ENGINE: SplitterEngine = "wasm";
 const NO_NAMES: ReadonlySet<string> = new Set();
+// The prefilter's ASCII names and their lengths, by prefilter: a run's files share one set.
+const preparedNames = new WeakMap<
+  ReadonlySet<string>,
+  { ascii: ReadonlySet<string>; lengths: ReadonlySet<number> }
+>();
 
 // The module's memory layout (traceScanner.wat): state slots (i32), then tables, records, stack and window.
 const S_POS = 0;
