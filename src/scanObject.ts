@@ -4,6 +4,7 @@ import type { AuditRules } from "./detect/AuditRules.js";
 import type { Alert } from "./detect/types.js";
 import { describeError } from "./errors.js";
 import type { DigestChains } from "./integrity/DigestChains.js";
+import { ByteBudget } from "./parse/ByteBudget.js";
 import { auditObject, type AuditedObject, type AuditReadOptions } from "./parse/auditObject.js";
 import { readTraceFile } from "./parse/readTraceFile.js";
 import type { FileRecord } from "./report/types.js";
@@ -38,6 +39,8 @@ export const MD5_HEX = /^[0-9a-f]{32}$/;
 // Objects up to this size are read in one piece where the source can (local files) and inflated in one call:
 // streaming zlib costs more in chunk hand-offs than inflating does. Larger ones stream, in bounded memory.
 const WHOLE_READ_BYTES = 4 * 1024 * 1024;
+// Whole reads in flight hold at most this many stored bytes at once, whatever the concurrency.
+const wholeReadBudget = new ByteBudget(8 * WHOLE_READ_BYTES);
 
 // A stream that breaks mid-object (connection reset) is read again from the start, this many times in all.
 const READ_ATTEMPTS = 3;
@@ -55,25 +58,32 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
     maxDecompressedBytes: config.maxDecompressedBytes,
     bufferLimit: ctx.bufferLimit,
   };
-  const whole = slot.object.size <= WHOLE_READ_BYTES;
+  // Objects up to a few MB in one read when the store does that cheaply; the rest streamed. The bytes of
+  // whole reads in flight are bounded whatever the concurrency.
+  const size = slot.object.size;
+  const whole = source.read !== undefined && size <= WHOLE_READ_BYTES;
+  if (whole) await wholeReadBudget.acquire(size);
   let audited: AuditedObject | undefined;
-  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
-    try {
-      // Objects up to a few MB in one read when the store does that cheaply; the rest streamed.
-      const input =
-        source.read && whole ? await source.read(slot.object.key) : await source.open(slot.object.key);
-      audited = await auditObject(input, rules, options);
-    } catch (err) {
-      record.status = "failed";
-      record.error = describeError(err);
-      return;
+  try {
+    for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+      try {
+        // A file that grew since the listing (more than the bytes budgeted) is streamed instead.
+        const bytes = whole ? await source.read!(slot.object.key, size) : undefined;
+        audited = await auditObject(bytes ?? (await source.open(slot.object.key)), rules, options);
+      } catch (err) {
+        record.status = "failed";
+        record.error = describeError(err);
+        return;
+      }
+      // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
+      if (audited.result.error?.code !== "READ" || attempt === READ_ATTEMPTS) break;
+      ctx.warn?.(
+        `${slot.object.key}: ${audited.result.error.message}; reading it again (attempt ${attempt + 1})`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(DEFAULT_RETRY, attempt)));
     }
-    // Each attempt starts clean: an alert read before a reset is read again, never counted twice.
-    if (audited.result.error?.code !== "READ" || attempt === READ_ATTEMPTS) break;
-    ctx.warn?.(
-      `${slot.object.key}: ${audited.result.error.message}; reading it again (attempt ${attempt + 1})`,
-    );
-    await new Promise((resolve) => setTimeout(resolve, backoffDelay(DEFAULT_RETRY, attempt)));
+  } finally {
+    if (whole) wholeReadBudget.release(size);
   }
   if (!audited) return;
   const { result, matches } = audited;

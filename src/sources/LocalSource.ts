@@ -1,4 +1,4 @@
-import { createReadStream, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -90,13 +90,32 @@ export class LocalSource implements ObjectSource {
     return stream;
   }
 
-  async read(key: string): Promise<Buffer> {
+  async read(key: string, maxBytes: number): Promise<Buffer | undefined> {
+    // Synchronous on purpose: whole reads are for files of a few KB to a few MB (the common CTS file), where
+    // fs.promises' four thread-pool round trips (open, fstat, read, close) cost far more than the calls.
+    const file = this.resolve(key);
+    let fd: number;
     try {
-      // Synchronous on purpose: the engine asks for whole reads only for small objects (a few KB, the common
-      // CTS file), where fs.promises' four thread-pool round trips (open, fstat, read, close) cost far more.
-      return readFileSync(this.resolve(key));
+      fd = openSync(file, "r");
     } catch (err) {
       throw new SourceError("OBJECT_NOT_FOUND", `object ${key} cannot be read`, { cause: err });
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size > maxBytes) return undefined;
+      // One byte more than the size: a file that grew since its stat is streamed, never read without bound.
+      const buffer = Buffer.allocUnsafe(size + 1);
+      let filled = 0;
+      for (;;) {
+        const n = readSync(fd, buffer, filled, buffer.length - filled, null);
+        if (n === 0) return buffer.subarray(0, filled);
+        filled += n;
+        if (filled > size) return undefined;
+      }
+    } catch (err) {
+      throw new SourceError("READ", `object ${key} cannot be read: ${describeError(err)}`, { cause: err });
+    } finally {
+      closeSync(fd);
     }
   }
 

@@ -27,8 +27,11 @@ export interface ObjectSource {
   list(): AsyncIterable<SourceObject>;
   /** The stored bytes of one object, streamed. */
   open(key: string): Promise<Readable>;
-  /** The stored bytes of one small object in one piece, where the store does that cheaply (a local file). Only asked for small objects. */
-  read?(key: string): Promise<Buffer>;
+  /**
+   * The stored bytes of one object in one piece, where the store does that cheaply (a local file); undefined
+   * when the object now holds more than `maxBytes` (it changed since the listing): stream it with `open`.
+   */
+  read?(key: string, maxBytes: number): Promise<Buffer | undefined>;
   /** User metadata of an object (lower-case keys, without `x-obs-meta-` prefixes); `{}` when it has none. */
   metadata(key: string): Promise<Record<string, string>>;
 }

@@ -1,0 +1,50 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { LocalSource } from "../../src/sources/LocalSource.js";
+
+const root = mkdtempSync(path.join(tmpdir(), "cts-audit-local-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("LocalSource", () => {
+  mkdirSync(path.join(root, "b", "a"), { recursive: true });
+  writeFileSync(path.join(root, "b", "a", "one.json.gz"), Buffer.from("0123456789"));
+  writeFileSync(path.join(root, "b", "two.json"), Buffer.alloc(0));
+  writeFileSync(path.join(root, "b", "two.json.meta.json"), JSON.stringify({ signature: "s" }));
+
+  it("lists every file by key in byte order, without metadata sidecars", async () => {
+    const source = await LocalSource.open(path.join(root, "b"));
+    const listed = [];
+    for await (const o of source.list()) listed.push([o.key, o.size]);
+    expect(listed).toEqual([
+      ["a/one.json.gz", 10],
+      ["two.json", 0],
+    ]);
+    expect(await source.metadata("two.json")).toEqual({ signature: "s" });
+  });
+
+  it.each([
+    ["a file within the bound", "a/one.json.gz", 10, "0123456789"],
+    ["an empty file", "two.json", 0, ""],
+    [
+      "a file larger than the bound (it grew since the listing): stream it instead",
+      "a/one.json.gz",
+      9,
+      undefined,
+    ],
+  ])("reads %s whole", async (_case, key, maxBytes, want) => {
+    const source = await LocalSource.open(path.join(root, "b"));
+    const bytes = await source.read(key, maxBytes);
+    expect(bytes?.toString()).toEqual(want);
+  });
+
+  it("names the object that cannot be read, and refuses keys outside the root", async () => {
+    const source = await LocalSource.open(path.join(root, "b"));
+    await expect(source.read("a/missing.json.gz", 100)).rejects.toThrow(
+      /object a\/missing.json.gz cannot be read/,
+    );
+    await expect(source.read("../outside", 100)).rejects.toThrow(/outside the source/);
+    await expect(LocalSource.open(path.join(root, "nope"))).rejects.toThrow(/does not exist/);
+  });
+});
