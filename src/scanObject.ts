@@ -2,7 +2,7 @@ import type { Config } from "./config.js";
 import type { CtsObjectKey } from "./cts/objectKey.js";
 import type { AuditRules } from "./detect/AuditRules.js";
 import type { Alert } from "./detect/types.js";
-import { describeError } from "./errors.js";
+import { describeError, SourceError } from "./errors.js";
 import type { DigestChains } from "./integrity/DigestChains.js";
 import { ByteBudget } from "./parse/ByteBudget.js";
 import { auditObject, type AuditedObject, type AuditReadOptions } from "./parse/auditObject.js";
@@ -36,7 +36,7 @@ export interface ScanContext {
 }
 
 export const MD5_HEX = /^[0-9a-f]{32}$/;
-// Objects up to this size are read in one piece where the source can (local files) and inflated in one call:
+// Objects up to this size are read in one piece where the source can (local files, OBS) and inflated in one call:
 // streaming zlib costs more in chunk hand-offs than inflating does. Larger ones stream, in bounded memory.
 const WHOLE_READ_BYTES = 4 * 1024 * 1024;
 // Whole reads in flight hold at most this many stored bytes at once, whatever the concurrency.
@@ -67,10 +67,15 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   try {
     for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
       try {
-        // A file that grew since the listing (more than the bytes budgeted) is streamed instead.
-        const bytes = whole ? await source.read!(slot.object.key, size) : undefined;
-        audited = await auditObject(bytes ?? (await source.open(slot.object.key)), rules, options);
+        const input = whole ? await source.read!(slot.object.key, size) : await source.open(slot.object.key);
+        audited = await auditObject(input, rules, options);
       } catch (err) {
+        // A whole read that broke part-way (a connection reset) is read again, like a stream that breaks.
+        if (err instanceof SourceError && err.code === "READ" && attempt < READ_ATTEMPTS) {
+          ctx.warn?.(`${slot.object.key}: ${describeError(err)}; reading it again (attempt ${attempt + 1})`);
+          await new Promise((resolve) => setTimeout(resolve, backoffDelay(DEFAULT_RETRY, attempt)));
+          continue;
+        }
         record.status = "failed";
         record.error = describeError(err);
         return;

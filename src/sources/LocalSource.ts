@@ -90,7 +90,7 @@ export class LocalSource implements ObjectSource {
     return stream;
   }
 
-  async read(key: string, maxBytes: number): Promise<Buffer | undefined> {
+  async read(key: string, maxBytes: number): Promise<Buffer | Readable> {
     // Synchronous on purpose: whole reads are for files of a few KB to a few MB (the common CTS file), where
     // fs.promises' four thread-pool round trips (open, fstat, read, close) cost far more than the calls.
     const file = this.resolve(key);
@@ -100,23 +100,29 @@ export class LocalSource implements ObjectSource {
     } catch (err) {
       throw new SourceError("OBJECT_NOT_FOUND", `object ${key} cannot be read`, { cause: err });
     }
+    let whole: Buffer | undefined;
     try {
       const size = fstatSync(fd).size;
-      if (size > maxBytes) return undefined;
-      // One byte more than the size: a file that grew since its stat is streamed, never read without bound.
-      const buffer = Buffer.allocUnsafe(size + 1);
-      let filled = 0;
-      for (;;) {
-        const n = readSync(fd, buffer, filled, buffer.length - filled, null);
-        if (n === 0) return buffer.subarray(0, filled);
-        filled += n;
-        if (filled > size) return undefined;
+      if (size <= maxBytes) {
+        // One byte more than the size: a file that grew since its stat is streamed, never read without bound.
+        const buffer = Buffer.allocUnsafe(size + 1);
+        let filled = 0;
+        for (;;) {
+          const n = readSync(fd, buffer, filled, buffer.length - filled, null);
+          if (n === 0) {
+            whole = buffer.subarray(0, filled);
+            break;
+          }
+          filled += n;
+          if (filled > size) break;
+        }
       }
     } catch (err) {
       throw new SourceError("READ", `object ${key} cannot be read: ${describeError(err)}`, { cause: err });
     } finally {
       closeSync(fd);
     }
+    return whole ?? this.open(key);
   }
 
   async metadata(key: string): Promise<Record<string, string>> {

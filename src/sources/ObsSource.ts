@@ -1,5 +1,5 @@
-import type { Readable } from "node:stream";
-import { SourceError } from "../errors.js";
+import { Readable } from "node:stream";
+import { describeError, SourceError } from "../errors.js";
 import { ObsBucket, type ObsConnection } from "./ObsBucket.js";
 import { parseObsUrl } from "./obsUrl.js";
 import type { ObjectSource, SourceObject } from "./types.js";
@@ -97,6 +97,41 @@ export class ObsSource implements ObjectSource {
 
   open(key: string): Promise<Readable> {
     return this.client.open(key);
+  }
+
+  /**
+   * An object of a few MB in one piece: its one GET collected, so that it is parsed without the stream
+   * machinery. Past `maxBytes` (the object changed since the listing) the rest streams on behind what was read:
+   * the object is still downloaded once.
+   */
+  async read(key: string, maxBytes: number): Promise<Buffer | Readable> {
+    const stream = await this.client.open(key);
+    const source = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for (;;) {
+        const next = await source.next();
+        if (next.done) return Buffer.concat(chunks, size);
+        chunks.push(next.value);
+        size += next.value.length;
+        if (size > maxBytes) break;
+      }
+    } catch (err) {
+      stream.destroy();
+      throw new SourceError("READ", `reading ${key} failed: ${describeError(err)}`, { cause: err });
+    }
+    return Readable.from(
+      (async function* () {
+        yield* chunks;
+        for (;;) {
+          const next = await source.next();
+          if (next.done) return;
+          yield next.value;
+        }
+      })(),
+      { objectMode: false },
+    );
   }
 
   metadata(key: string): Promise<Record<string, string>> {

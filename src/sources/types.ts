@@ -28,10 +28,11 @@ export interface ObjectSource {
   /** The stored bytes of one object, streamed. */
   open(key: string): Promise<Readable>;
   /**
-   * The stored bytes of one object in one piece, where the store does that cheaply (a local file); undefined
-   * when the object now holds more than `maxBytes` (it changed since the listing): stream it with `open`.
+   * The stored bytes of one object in one piece when it holds at most `maxBytes` (what the listing said), else
+   * streamed as by `open` (it changed since the listing). A failure part-way is a SourceError with code READ:
+   * worth reading again.
    */
-  read?(key: string, maxBytes: number): Promise<Buffer | undefined>;
+  read?(key: string, maxBytes: number): Promise<Buffer | Readable>;
   /** User metadata of an object (lower-case keys, without `x-obs-meta-` prefixes); `{}` when it has none. */
   metadata(key: string): Promise<Record<string, string>>;
 }
