@@ -303,7 +303,12 @@ try {
   ]);
 
   const cost = await hashingCost(mediumFiles.slice(0, 12));
-  rows.push(["integrity hashing (md5 while scanning)", `+${(cost * 100).toFixed(1)}%`, "", ""]);
+  rows.push([
+    "integrity hashing (md5 while scanning)",
+    `${cost >= 0 ? "+" : ""}${(cost * 100).toFixed(1)}%`,
+    "",
+    "",
+  ]);
   verdicts.push([`hashing adds < 10% (${(cost * 100).toFixed(1)}%)`, cost < 0.1]);
 
   const width = [0, 1, 2, 3].map((i) =>
