@@ -1,4 +1,4 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash, hash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
@@ -147,7 +147,7 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
   if (result.gzip && (claimed < 0 || claimed > Math.min(options.maxDecompressedBytes, WHOLE_INFLATE_LIMIT)))
     return readTraceFile(Readable.from([stored]), options);
   for (const algorithm of options.hashAlgorithms)
-    result.hashes[algorithm] = createHash(algorithm).update(stored).digest("hex");
+    result.hashes[algorithm] = hash(algorithm, stored, "hex");
   let content = stored;
   const held = result.gzip ? claimed : 0;
   await inflateBudget.acquire(held);
