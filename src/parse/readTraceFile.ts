@@ -146,8 +146,7 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
   const claimed = result.gzip && stored.length >= 18 ? stored.readUInt32LE(stored.length - 4) : -1;
   if (result.gzip && (claimed < 0 || claimed > Math.min(options.maxDecompressedBytes, WHOLE_INFLATE_LIMIT)))
     return readTraceFile(Readable.from([stored]), options);
-  for (const algorithm of options.hashAlgorithms)
-    result.hashes[algorithm] = hash(algorithm, stored, "hex");
+  for (const algorithm of options.hashAlgorithms) result.hashes[algorithm] = hash(algorithm, stored, "hex");
   let content = stored;
   const held = result.gzip ? claimed : 0;
   await inflateBudget.acquire(held);
