@@ -145,18 +145,20 @@ function cts(args: string[], extra: Record<string, string> = {}): Promise<CliRes
 }
 
 /** A scan of `source` with the test key and allowlist, JSON report, no notification. */
-const scanArgs = (source: string) => [
+/** A scan of `source` with a JSON report, the test key and the given notifier, then `extra`. */
+const jsonScan = (source: string, notify: string, ...extra: string[]) => [
   "scan",
   source,
   "--public-key",
   pem,
-  "--allow",
-  "192.0.2.0/24",
   "--format",
   "json",
   "--notify",
-  "none",
+  notify,
+  ...extra,
 ];
+
+const scanArgs = (source: string) => jsonScan(source, "none", "--allow", "192.0.2.0/24");
 
 function expectNoSecrets(...outputs: string[]): void {
   for (const out of outputs)
@@ -210,18 +212,7 @@ describe("corrupt input", () => {
   });
 
   it("caps decompressed bytes per object, naming the option", async () => {
-    const r = await cts([
-      "scan",
-      dir,
-      "--public-key",
-      pem,
-      "--format",
-      "json",
-      "--notify",
-      "none",
-      "--max-decompressed-bytes",
-      "1M",
-    ]);
+    const r = await cts(jsonScan(dir, "none", "--max-decompressed-bytes", "1M"));
     const report = JSON.parse(r.stdout) as Report;
     const huge = report.files.find((f) => f.object === name("07", "aaaaaaaaaaaaaaa7"))!;
     expect(huge).toMatchObject({
@@ -247,18 +238,7 @@ describe("server faults", () => {
     const state = path.join(blocked, "ledger.json");
     const before = smn.published.length;
     const oneFile = path.join(dir, ...[...bucket.objects.keys()][0]!.split("/"));
-    const r = await cts([
-      "scan",
-      oneFile,
-      "--public-key",
-      pem,
-      "--format",
-      "json",
-      "--notify",
-      "smn",
-      "--state",
-      state,
-    ]);
+    const r = await cts(jsonScan(oneFile, "smn", "--state", state));
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as Report;
     expect(report.errors.join("\n")).toMatch(
@@ -271,18 +251,7 @@ describe("server faults", () => {
   it("keeps the digest when SMN keeps failing, names the file, and prints no secret", async () => {
     smn.inject({ kind: "status", status: 500, code: "SMN.0018", times: 5 });
     const unsent = tempDir();
-    const r = await cts([
-      "scan",
-      dir,
-      "--public-key",
-      pem,
-      "--format",
-      "json",
-      "--notify",
-      "smn",
-      "--unsent-dir",
-      unsent,
-    ]);
+    const r = await cts(jsonScan(dir, "smn", "--unsent-dir", unsent));
     expect(r.code).toBe(1);
     const n = (JSON.parse(r.stdout) as Report).notifications[0]!;
     expect(n.error).toMatch(/SMN answered 500 SMN\.0018/);
