@@ -146,27 +146,26 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
   const claimed = result.gzip && stored.length >= 18 ? stored.readUInt32LE(stored.length - 4) : -1;
   if (result.gzip && (claimed < 0 || claimed > Math.min(options.maxDecompressedBytes, WHOLE_INFLATE_LIMIT)))
     return readTraceFile(Readable.from([stored]), options);
-  for (const algorithm of options.hashAlgorithms) result.hashes[algorithm] = hash(algorithm, stored, "hex");
   let content = stored;
   const held = result.gzip ? claimed : 0;
   await inflateBudget.acquire(held);
   try {
-    if (result.gzip) {
-      const zlibOptions = {
-        maxOutputLength: claimed + 1,
-        // One output buffer for the whole file (zlib stops at the first byte past it).
-        chunkSize: Math.max(SMALL_INFLATE_CHUNK, claimed + 1),
-      };
-      try {
-        content =
-          stored.length > ASYNC_INFLATE_BYTES
-            ? await gunzipAsync(stored, zlibOptions)
-            : gunzipSync(stored, zlibOptions);
-      } catch {
-        // Truncated, corrupt, or more than the trailer says: the streaming path salvages the traces before a
-        // failure and says what is wrong. The bytes are in memory: nothing is read twice.
-        return await readTraceFile(Readable.from([stored]), options);
-      }
+    const zlibOptions = {
+      maxOutputLength: claimed + 1,
+      // One output buffer for the whole file (zlib stops at the first byte past it).
+      chunkSize: Math.max(SMALL_INFLATE_CHUNK, claimed + 1),
+    };
+    // Larger files inflate on zlib's thread pool while this thread hashes the same bytes.
+    const inflating =
+      result.gzip && stored.length > ASYNC_INFLATE_BYTES ? gunzipAsync(stored, zlibOptions) : undefined;
+    for (const algorithm of options.hashAlgorithms) result.hashes[algorithm] = hash(algorithm, stored, "hex");
+    try {
+      if (inflating) content = await inflating;
+      else if (result.gzip) content = gunzipSync(stored, zlibOptions);
+    } catch {
+      // Truncated, corrupt, or more than the trailer says: the streaming path salvages the traces before a
+      // failure and says what is wrong. The bytes are in memory: nothing is read twice.
+      return await readTraceFile(Readable.from([stored]), options);
     }
     return await parseWhole(stored, content, options, result);
   } finally {
