@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fstatSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { closeSync, createReadStream, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -58,7 +58,8 @@ export class LocalSource implements ObjectSource {
    */
   private walk(dir: string, prefix: string, into: SourceObject[]): void {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
+      // Names from readdir hold no separator, and dir is already resolved: no path.join to pay per file.
+      const full = dir + path.sep + entry.name;
       const key = prefix + entry.name;
       if (entry.isDirectory()) this.walk(full, `${key}/`, into);
       else if (entry.isFile() && !entry.name.endsWith(SIDECAR_SUFFIX)) {
@@ -70,6 +71,10 @@ export class LocalSource implements ObjectSource {
 
   private resolve(key: string): string {
     if (this.single !== undefined) return path.join(this.root, path.basename(this.single));
+    // A plain key (what the listing gives) maps onto the root as it is; anything that could climb out of the
+    // root or name another place goes through path.resolve and the check below.
+    if (!key.includes("..") && !key.startsWith("/") && !key.includes("\\") && !key.includes("\0"))
+      return this.root + path.sep + (path.sep === "/" ? key : key.split("/").join(path.sep));
     const full = path.resolve(this.root, ...key.split("/"));
     if (!full.startsWith(this.root + path.sep)) {
       throw new SourceError("BAD_KEY", `object key ${key} points outside the source ${this.name}`);
@@ -102,20 +107,18 @@ export class LocalSource implements ObjectSource {
     }
     let whole: Buffer | undefined;
     try {
-      const size = fstatSync(fd).size;
-      if (size <= maxBytes) {
-        // One byte more than the size: a file that grew since its stat is streamed, never read without bound.
-        const buffer = Buffer.allocUnsafe(size + 1);
-        let filled = 0;
-        for (;;) {
-          const n = readSync(fd, buffer, filled, buffer.length - filled, null);
-          if (n === 0) {
-            whole = buffer.subarray(0, filled);
-            break;
-          }
-          filled += n;
-          if (filled > size) break;
+      // One byte more than the listing said: a file that grew since is streamed, never read without bound. No
+      // fstat: the size is the listing's, and reading to the end tells the rest.
+      const buffer = Buffer.allocUnsafe(maxBytes + 1);
+      let filled = 0;
+      for (;;) {
+        const n = readSync(fd, buffer, filled, buffer.length - filled, null);
+        if (n === 0) {
+          whole = buffer.subarray(0, filled);
+          break;
         }
+        filled += n;
+        if (filled > maxBytes) break;
       }
     } catch (err) {
       throw new SourceError("READ", `object ${key} cannot be read: ${describeError(err)}`, { cause: err });
