@@ -103,10 +103,7 @@ export class TraceArraySplitter {
     }
     this.asciiNames = prepared.ascii;
     this.lengths = prepared.lengths;
-    this.wasm =
-      engine === "wasm"
-        ? WasmWalk.create(names ?? NO_NAMES, this.asciiNames, names === undefined)
-        : undefined;
+    this.wasm = engine === "wasm" ? WasmWalk.create(key, this.asciiNames, names === undefined) : undefined;
   }
 
   /** The audited names that are ASCII, and their lengths. */

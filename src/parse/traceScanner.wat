@@ -100,7 +100,7 @@
   ;; Walks the window from state.pos to state.len. Returns 0 when the window is done, 1 when the element
   ;; records are full (call again after taking them), or an error: 2 mismatched bracket, 3 content that is not
   ;; an array (or after its end), 4 unexpected comma, 5 missing comma, 6 an element that is not an object,
-  ;; 7 nesting deeper than the bracket stack. state.errPos is the offending byte.
+  ;; 7 nesting deeper than the bracket stack. On an error, state.pos is at the offending byte.
   (func (export "scan") (result i32)
     (local $i i32) (local $len i32) (local $depth i32) (local $keyNext i32) (local $nameValueNext i32)
     (local $mustParse i32) (local $start i32) (local $nrec i32) (local $status i32)
@@ -289,6 +289,5 @@
     (i32.store (i32.const 36) (local.get $mustParse))
     (i32.store (i32.const 44) (local.get $start))
     (i32.store (i32.const 48) (local.get $nrec))
-    (i32.store (i32.const 52) (local.get $i))
     (local.get $status))
 )
