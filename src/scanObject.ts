@@ -62,7 +62,7 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   // whole reads in flight are bounded whatever the concurrency.
   const size = slot.object.size;
   const whole = source.read !== undefined && size <= WHOLE_READ_BYTES;
-  if (whole) await wholeReadBudget.acquire(size);
+  if (whole && !wholeReadBudget.tryAcquire(size)) await wholeReadBudget.acquire(size);
   let audited: AuditedObject | undefined;
   try {
     for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {

@@ -83,8 +83,9 @@ export function parseObjectKey(key: string): CtsObjectKey {
     chain: "",
     reason: "",
   };
-  const digest = DIGEST_NAME.exec(key);
-  const trace = digest ? null : TRACE_NAME.exec(key);
+  // The plain substring tests spare most keys a regular expression that cannot match.
+  const digest = key.includes("CloudTrace-Digest_") ? DIGEST_NAME.exec(key) : null;
+  const trace = digest || !key.includes("CloudTrace_") ? null : TRACE_NAME.exec(key);
   const match = digest ?? trace;
   if (!match) {
     return {
@@ -96,21 +97,44 @@ export function parseObjectKey(key: string): CtsObjectKey {
   const uploadTime = parseCtsTime(match[3]!);
   if (!uploadTime) return { ...base, reason: `invalid time ${match[3]} in the file name` };
   const folder = key.slice(0, match.index + (match[0].startsWith("/") ? 1 : 0));
-  const parsed = parseFolder(folder, kind);
+  const parsed = folderOf(folder, kind);
   return {
-    ...base,
-    ...parsed,
     kind,
+    key,
+    region: parsed.region,
+    day: parsed.day,
+    tracker: parsed.tracker,
+    service: parsed.service,
     filePrefix: match[1] ?? "",
     uploadTime,
     gzipName: (digest ? match[4] : match[5]) !== undefined,
+    chain: parsed.chain,
+    reason: "",
   };
+}
+
+type FolderParts = Pick<CtsObjectKey, "region" | "day" | "tracker" | "service" | "chain">;
+
+// Thousands of files share a few folders (one a day and service): each folder is parsed once. Bounded, so that a
+// listing of millions of keys over years of folders does not keep them all.
+const folderCache = new Map<string, FolderParts>();
+const FOLDER_CACHE_SIZE = 4096;
+
+function folderOf(folder: string, kind: ObjectKind): FolderParts {
+  const id = kind === "digest" ? `d${folder}` : `t${folder}`;
+  let parts = folderCache.get(id);
+  if (!parts) {
+    if (folderCache.size >= FOLDER_CACHE_SIZE) folderCache.clear();
+    parts = parseFolder(folder, kind);
+    folderCache.set(id, parts);
+  }
+  return parts;
 }
 
 function parseFolder(
   folder: string,
   kind: ObjectKind,
-): Pick<CtsObjectKey, "region" | "day" | "tracker" | "service" | "chain"> {
+): FolderParts {
   const segments = folder.split("/").filter((s) => s !== "");
   const root = segments.lastIndexOf("CloudTraces");
   const lead = root >= 0 ? segments.slice(0, root + 1).join("/") : "";

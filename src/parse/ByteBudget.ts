@@ -12,11 +12,18 @@ export class ByteBudget {
 
   /** Resolves once `bytes` fit in the budget (at once when they do). Waiters are served in order. */
   acquire(bytes: number): Promise<void> {
-    if (this.waiting.length === 0 && this.fits(bytes)) {
-      this.held += bytes;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire(bytes)) return Promise.resolve();
     return new Promise((grant) => this.waiting.push({ bytes, grant }));
+  }
+
+  /**
+   * Takes `bytes` now when they fit and nobody waits, without a promise (the common case: files of a few KB
+   * well under the budget); false when the caller must `acquire` and wait.
+   */
+  tryAcquire(bytes: number): boolean {
+    if (this.waiting.length > 0 || !this.fits(bytes)) return false;
+    this.held += bytes;
+    return true;
   }
 
   /** Gives back what an acquire took. */

@@ -148,7 +148,7 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
     return readTraceFile(Readable.from([stored]), options);
   let content = stored;
   const held = result.gzip ? claimed : 0;
-  await inflateBudget.acquire(held);
+  if (!inflateBudget.tryAcquire(held)) await inflateBudget.acquire(held);
   try {
     const zlibOptions = {
       maxOutputLength: claimed + 1,

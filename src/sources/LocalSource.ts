@@ -108,16 +108,18 @@ export class LocalSource implements ObjectSource {
     let whole: Buffer | undefined;
     try {
       // One byte more than the listing said: a file that grew since is streamed, never read without bound. No
-      // fstat: the size is the listing's, and reading to the end tells the rest.
+      // fstat: the size is the listing's, and reading to the end tells the rest. A read that stops short of the
+      // extra byte with exactly the listed size in hand has the file as listed: no further read (a system call a
+      // file) just to see 0. Any other short read (a FUSE mount may return less) goes on reading.
       const buffer = Buffer.allocUnsafe(maxBytes + 1);
       let filled = 0;
       for (;;) {
         const n = readSync(fd, buffer, filled, buffer.length - filled, null);
-        if (n === 0) {
+        filled += n;
+        if (n === 0 || filled === maxBytes) {
           whole = buffer.subarray(0, filled);
           break;
         }
-        filled += n;
         if (filled > maxBytes) break;
       }
     } catch (err) {

@@ -33,3 +33,22 @@ describe("ByteBudget", () => {
     expect(budget.inUse).toBe(500);
   });
 });
+
+describe("ByteBudget.tryAcquire", () => {
+  it("takes what fits at once, and refuses while the budget is spent or others wait", async () => {
+    const budget = new ByteBudget(100);
+    expect(budget.tryAcquire(70)).toBe(true);
+    expect(budget.inUse).toBe(70);
+    expect(budget.tryAcquire(40)).toBe(false);
+    expect(budget.inUse).toBe(70);
+    let granted = false;
+    void budget.acquire(40).then(() => (granted = true));
+    // 10 fits, but 40 waits first: a try does not overtake a waiter.
+    expect(budget.tryAcquire(10)).toBe(false);
+    budget.release(70);
+    await tick();
+    expect(granted).toBe(true);
+    expect(budget.tryAcquire(60)).toBe(true);
+    expect(budget.inUse).toBe(100);
+  });
+});
