@@ -131,10 +131,7 @@ function folderOf(folder: string, kind: ObjectKind): FolderParts {
   return parts;
 }
 
-function parseFolder(
-  folder: string,
-  kind: ObjectKind,
-): FolderParts {
+function parseFolder(folder: string, kind: ObjectKind): FolderParts {
   const segments = folder.split("/").filter((s) => s !== "");
   const root = segments.lastIndexOf("CloudTraces");
   const lead = root >= 0 ? segments.slice(0, root + 1).join("/") : "";
