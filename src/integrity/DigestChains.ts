@@ -233,7 +233,8 @@ export class DigestChains {
       }
       return { integrity: "valid", digest: listing.digest };
     }
-    const coverage = this.coverage.get(chainOfTraceKey(key));
+    // No digest read at all (a bucket without digests): no chain to look up, for any of its files.
+    const coverage = this.coverage.size > 0 ? this.coverage.get(chainOfTraceKey(key)) : undefined;
     const at = key.uploadTime?.getTime();
     if (!coverage || at === undefined) {
       return { integrity: "unverified", detail: "no digest chain covers this file's folder" };

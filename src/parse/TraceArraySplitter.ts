@@ -553,8 +553,8 @@ function nameTables(names: ReadonlySet<string>): Uint8Array | null {
 class WasmWalk {
   /** The state slots, as the module last left them. */
   readonly state = new Int32Array(16);
-  /** Open brackets (depth - 1 of them) while another walk has the module. */
-  private stack = new Uint8Array(64);
+  /** Open brackets (depth - 1 of them) while another walk has the module; made when first needed. */
+  private stack: Uint8Array | undefined;
 
   private constructor(
     private readonly scanner: WasmScanner,
@@ -593,7 +593,7 @@ class WasmWalk {
         scanner.tables = this.tables;
       }
       const open = Math.max(0, this.state[S_DEPTH]! - 1);
-      scanner.memory.set(this.stack.subarray(0, open), STACK_AT);
+      if (this.stack && open > 0) scanner.memory.set(this.stack.subarray(0, open), STACK_AT);
       scanner.owner = this;
     }
     this.state[S_POS] = 0;
@@ -613,7 +613,9 @@ class WasmWalk {
   /** Copies the open brackets out of the module's memory, before another walk takes it. */
   saveStack(): void {
     const open = Math.max(0, this.state[S_DEPTH]! - 1);
-    if (open > this.stack.length) this.stack = new Uint8Array(Math.max(open, this.stack.length * 2));
+    if (open === 0) return;
+    if (!this.stack || open > this.stack.length)
+      this.stack = new Uint8Array(Math.max(open, 64, (this.stack?.length ?? 0) * 2));
     this.stack.set(this.scanner.memory.subarray(STACK_AT, STACK_AT + open));
   }
 
