@@ -2,7 +2,7 @@ import { createHash, hash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
-import { createGunzip, gunzip, gunzipSync } from "node:zlib";
+import { createGunzip, gunzip, gunzipSync, type Gunzip } from "node:zlib";
 import { ByteBudget } from "./ByteBudget.js";
 import { describeError, ParseError } from "../errors.js";
 import { TraceArraySplitter } from "./TraceArraySplitter.js";
@@ -71,9 +71,9 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
     first = await source.next();
     const head = first.done ? Buffer.alloc(0) : first.value;
     result.gzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
-    const plain = Readable.from(hashed(), { objectMode: false });
-    const decompressed = result.gzip ? plain.pipe(createGunzip({ chunkSize: GUNZIP_CHUNK })) : plain;
-    if (result.gzip) plain.on("error", (err) => decompressed.destroy(err));
+    const gunzip = result.gzip ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : undefined;
+    const feeding = gunzip ? feed(hashed(), gunzip) : undefined;
+    const decompressed = gunzip ?? Readable.from(hashed(), { objectMode: false });
     const content = { ended: false };
     let parseError: unknown;
     try {
@@ -84,6 +84,12 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
       );
     } catch (err) {
       parseError = err;
+    }
+    if (gunzip) {
+      // The parser is done with the content: stop inflating, and let the feed stop pulling stored bytes before
+      // the rest of them are read here (one reader at a time keeps them hashed in order).
+      if (!content.ended) gunzip.destroy();
+      await feeding;
     }
     if (result.gzip && !inputFailed && content.ended) {
       // Everything stored has been read once the content ended: the trailer is the file's last 8 bytes. A second
@@ -108,6 +114,31 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   }
   input.destroy();
   return result;
+}
+
+/**
+ * Writes stored bytes into gunzip with back-pressure, and ends it only once the last chunk is inflated. Piping
+ * would hand the last chunk over with the finish flag: when the file is truncated, zlib then fails that call, and
+ * all it had inflated from the chunk (up to a whole output buffer, 128 KB of traces) was lost with the error.
+ * Ended this way, only the empty final call fails, and everything the bytes hold reaches the parser.
+ */
+async function feed(chunks: AsyncGenerator<Buffer>, gunzip: Gunzip): Promise<void> {
+  const closed = new Promise<void>((resolve) => gunzip.once("close", resolve));
+  try {
+    let written: Promise<unknown> = Promise.resolve();
+    for await (const chunk of chunks) {
+      if (gunzip.destroyed) break;
+      written = new Promise((resolve) => gunzip.write(chunk, resolve));
+      if (gunzip.writableNeedDrain) {
+        await Promise.race([new Promise((resolve) => gunzip.once("drain", resolve)), closed]);
+      }
+    }
+    await Promise.race([written, closed]);
+    if (!gunzip.destroyed) gunzip.end();
+  } catch (err) {
+    // The stored bytes could not be read: the content fails with that error, after what was inflated.
+    gunzip.destroy(err as Error);
+  }
 }
 
 // Largest output the in-memory path inflates in one call; anything bigger goes through the streaming path.
@@ -237,7 +268,7 @@ async function* capped(
   result: ReadTraceResult,
   content: { ended: boolean },
 ): AsyncGenerator<Buffer> {
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of chunksThenError(stream)) {
     result.decompressedBytes += chunk.length;
     if (result.decompressedBytes > max) {
       stream.destroy();
@@ -249,6 +280,58 @@ async function* capped(
     yield chunk;
   }
   content.ended = true;
+}
+
+/**
+ * The chunks of a stream, then its error. The stream's own async iterator drops what is still buffered when the
+ * stream fails: content inflated from the bytes before a gzip error, and the traces in it, would be lost. Here
+ * every chunk produced before the failure is delivered first.
+ */
+async function* chunksThenError(stream: Readable): AsyncGenerator<Buffer> {
+  let failure: { error: unknown } | undefined;
+  let ended = false;
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const signal = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const onError = (error: unknown) => {
+    failure ??= { error };
+    signal();
+  };
+  const onEnd = () => {
+    ended = true;
+    signal();
+  };
+  const onClose = () => {
+    closed = true;
+    signal();
+  };
+  stream.on("readable", signal);
+  stream.on("error", onError);
+  stream.on("end", onEnd);
+  stream.on("close", onClose);
+  try {
+    for (;;) {
+      // read() still hands out what is buffered once the stream has failed (it only stops reading more).
+      const chunk = stream.read() as Buffer | null;
+      if (chunk !== null) {
+        yield chunk;
+        continue;
+      }
+      if (failure) throw failure.error;
+      if (ended) return;
+      if (closed) throw new ParseError("READ", "the content stream closed before its end");
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    stream.off("readable", signal);
+    stream.off("error", onError);
+    stream.off("end", onEnd);
+    stream.off("close", onClose);
+  }
 }
 
 function firstNonSpace(chunks: readonly Buffer[]): number | undefined {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { gzipSync } from "node:zlib";
+import { constants, gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { readTraceBuffer, readTraceFile } from "../../src/parse/readTraceFile.js";
 
@@ -84,6 +84,27 @@ describe("readTraceFile", () => {
       expect(seen.length).toBeGreaterThan(0);
       expect(seen.length).toBe(result.traces);
     });
+
+    it.each([1024, 4096, 65536])(
+      "delivers every trace whole in what a truncated gzip inflates to, fed in chunks of %i bytes",
+      async (chunkSize) => {
+        // Compressible, as real traces are: each chunk of input inflates to many chunks of output.
+        const many = Array.from({ length: 1_500 }, (_, i) => ({
+          trace_id: `id${i}`,
+          trace_name: "login",
+          pad: "x".repeat(500 + (i % 50)),
+        }));
+        const gz = gzipSync(Buffer.from(JSON.stringify(many)));
+        const truncated = gz.subarray(0, Math.floor(gz.length * 0.7));
+        // All that the bytes can give: inflate without insisting on the end of the stream.
+        const inflatable = gunzipSync(truncated, { finishFlush: constants.Z_SYNC_FLUSH }).toString();
+        const whole = inflatable.split("}").length - 1;
+        const { result, seen } = await read(truncated, bufferLimit, chunkSize);
+        expect(result.error?.code).toBe("GZIP");
+        expect(whole).toBeGreaterThan(500);
+        expect(seen.map((t) => t.trace_id)).toEqual(many.slice(0, whole).map((t) => t.trace_id));
+      },
+    );
 
     it.each([
       ["malformed JSON", '[{"trace_id": "a"}, {"trace_id": ', /malformed JSON|JSON/],
@@ -183,9 +204,8 @@ describe("readTraceBuffer (a whole object in memory)", () => {
         reader === readTraceFile
           ? await readTraceFile(Readable.from([bytes]), options)
           : await readTraceBuffer(bytes, options);
-      // The streaming reader gets the bytes in one chunk, as from a whole read: how much of a truncated file is
-      // salvaged depends on the chunking. The prefilter is conservative (an element cut by a chunk boundary may
-      // be handed out too): what must be equal is what the audit keeps.
+      // The streaming reader gets the bytes in one chunk, as from a whole read. The prefilter is conservative (an
+      // element cut by a chunk boundary may be handed out too): what must be equal is what the audit keeps.
       return { result, audited: seen.filter((t) => String(t.trace_name).toLowerCase() === "login") };
     };
     const streamed = await run(readTraceFile);
