@@ -6,13 +6,14 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Report } from "../src/report/types.js";
 import { CtsBucket, makeTrace } from "./support/ctsBucket.js";
 import { cliPath as cli, root, runCli, type CliResult } from "./support/cli.js";
 import { tempDir, testKeys } from "./support/harness.js";
-import { S3TestServer } from "./support/s3Server.js";
-import { SmnTestServer } from "./support/smnServer.js";
+import type { S3TestServer } from "./support/s3Server.js";
+import type { SmnTestServer } from "./support/smnServer.js";
+import { useCloudServers } from "./support/cloudServers.js";
 
 const sample = path.join(root, "fixtures", "sample-bucket");
 const BUCKET = "backfill";
@@ -22,9 +23,8 @@ let smn: SmnTestServer;
 let env: Record<string, string>;
 let pem: string;
 
-beforeAll(async () => {
-  s3 = await S3TestServer.start([BUCKET]);
-  smn = await SmnTestServer.start();
+const { published } = useCloudServers([BUCKET], async (servers) => {
+  ({ s3, smn } = servers);
   smn.allow("S3RVER", "backfillSecret");
   smn.addTopic("cts-login-alerts");
   const bucket = new CtsBucket(testKeys().privateKey, BUCKET);
@@ -60,14 +60,8 @@ beforeAll(async () => {
     HUAWEICLOUD_SDK_PROJECT_ID: smn.projectId,
     SMN_Topic: "cts-login-alerts",
   };
-}, 60_000);
-afterAll(async () => {
-  await s3.stop();
-  await smn.stop();
 });
-let before = 0;
 beforeEach(() => {
-  before = smn.published.length;
   s3.clearFaults();
 });
 
@@ -118,7 +112,7 @@ describe("backfill", () => {
     await new Promise((r) => child.once("exit", r));
     expect(done).toBeGreaterThanOrEqual(5);
     expect(done).toBeLessThan(FILES + 8);
-    expect(smn.published.length - before).toBe(0);
+    expect(published().length).toBe(0);
     s3.clearFaults();
 
     const resumed = await cts([...args, "--notify", "smn", "--state", state]);
@@ -126,14 +120,14 @@ describe("backfill", () => {
     const report = JSON.parse(resumed.stdout) as Report;
     expect(report.summary.reused).toBeGreaterThanOrEqual(5);
     expect(comparable(report)).toEqual(comparable(reference));
-    const got = smn.published.slice(before);
+    const got = published();
     expect(got).toHaveLength(1);
     expect(got[0]!.body.subject).toMatch(new RegExp(`^cts-audit: ${FILES} alerts from ${FILES} source IPs`));
 
     // And once more: everything is done and sent, nothing goes out.
     const third = JSON.parse((await cts([...args, "--notify", "smn", "--state", state])).stdout) as Report;
     expect(third.summary).toMatchObject({ alerts: FILES, suppressed: FILES, reused: FILES });
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
   }, 60_000);
 });
 
@@ -153,24 +147,24 @@ describe("replay", () => {
     const state = path.join(tempDir(), "replay.json");
     const first = JSON.parse((await cts(["scan", sample, ...common, "--state", state])).stdout) as Report;
     expect(first.summary).toMatchObject({ alerts: 7, suppressed: 0 });
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
     const second = await cts(["scan", sample, ...common, "--state", state]);
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout) as Report;
     expect(report.summary).toMatchObject({ alerts: 7, suppressed: 7 });
     expect(report.alerts.every((a) => a.suppressed)).toBe(true);
     expect(report.notifications).toEqual([]);
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
   });
 
   it("with a wider allowlist today, replays send only what is new", async () => {
     const state = path.join(tempDir(), "replay2.json");
     await cts(["scan", sample, ...common, "--state", state, "--allow", "203.0.113.0/24"]);
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
     // Without 203.0.113.0/24 allowed, the 203.0.113.7 alerts are new: only they go out.
     const r = JSON.parse((await cts(["scan", sample, ...common, "--state", state])).stdout) as Report;
     expect(r.summary).toMatchObject({ alerts: 7, suppressed: 4 });
-    const got = smn.published.slice(before);
+    const got = published();
     expect(got).toHaveLength(2);
     expect(got[1]!.body.subject).toMatch(/^cts-audit: 3 alerts from 1 source IP/);
   });
@@ -182,7 +176,7 @@ describe("replay", () => {
     ) as Report;
     expect(r.notifications[0]).toMatchObject({ error: "dry run: not sent" });
     expect(existsSync(state)).toBe(false);
-    expect(smn.published.slice(before)).toHaveLength(0);
+    expect(published()).toHaveLength(0);
   });
 
   it("keeps alerts of a digest that could not be sent and sends them with the next run", async () => {
@@ -200,9 +194,9 @@ describe("replay", () => {
       "no-such-topic",
     ]);
     expect(failed.code).toBe(1);
-    expect(smn.published.slice(before)).toHaveLength(0);
+    expect(published()).toHaveLength(0);
     const next = JSON.parse((await cts(["scan", sample, ...common, "--state", state])).stdout) as Report;
     expect(next.summary).toMatchObject({ alerts: 7, suppressed: 0 });
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
   });
 });

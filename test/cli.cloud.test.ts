@@ -4,13 +4,14 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Report } from "../src/report/types.js";
 import { CtsBucket } from "./support/ctsBucket.js";
 import { root, runCli, type CliResult } from "./support/cli.js";
 import { tempDir } from "./support/harness.js";
-import { S3TestServer } from "./support/s3Server.js";
-import { SmnTestServer } from "./support/smnServer.js";
+import type { S3TestServer } from "./support/s3Server.js";
+import type { SmnTestServer } from "./support/smnServer.js";
+import { useCloudServers } from "./support/cloudServers.js";
 import { LocalSource } from "../src/sources/LocalSource.js";
 
 const sample = path.join(root, "fixtures", "sample-bucket");
@@ -41,20 +42,11 @@ async function seedSample(): Promise<void> {
   await s3.seed("acme-cts-audit", bucket);
 }
 
-beforeAll(async () => {
-  s3 = await S3TestServer.start(["acme-cts-audit"]);
-  smn = await SmnTestServer.start();
+const { published } = useCloudServers(["acme-cts-audit"], async (servers) => {
+  ({ s3, smn } = servers);
   smn.allow("S3RVER", SK, TOKEN);
   urn = smn.addTopic("cts-login-alerts");
   await seedSample();
-}, 60_000);
-afterAll(async () => {
-  await s3.stop();
-  await smn.stop();
-});
-let before = 0;
-beforeEach(() => {
-  before = smn.published.length;
 });
 
 function cts(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
@@ -92,7 +84,7 @@ describe("scan obs:// with SMN notification", () => {
     const remote = JSON.parse(r.stdout) as Report;
     // Same verdicts and alerts; only the byte sizes of skipped objects come from the listing instead of disk.
     expect(comparable(remote)).toEqual(comparable(local));
-    const got = smn.published.slice(before);
+    const got = published();
     expect(got).toHaveLength(1);
     expect(got[0]!.topicUrn).toBe(urn);
     const text = (JSON.parse(got[0]!.body.message_structure!) as { default: string }).default;
@@ -139,7 +131,7 @@ describe("scan obs:// with SMN notification", () => {
     expect(report.alerts.filter((a) => a.sourceIp === "2001:db8:bad::17")).toHaveLength(1);
     const resets = s3.requests.filter((q) => q.url.includes(target) && q.method === "GET");
     expect(resets.length).toBeGreaterThanOrEqual(2);
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
   });
 
   it("retries SMN 429 and publishes once", async () => {
@@ -154,7 +146,7 @@ describe("scan obs:// with SMN notification", () => {
       urn,
     ]);
     expect(r.code).toBe(0);
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
     expect(r.stdout).toMatch(/Notification via smn: 1 part\(s\) \[[0-9a-f]{32}\]/);
   });
 
@@ -173,7 +165,7 @@ describe("scan obs:// with SMN notification", () => {
     const saved = readFileSync(n.savedTo!, "utf8");
     for (const ip of UNAUTHORIZED) expect(saved).toContain(ip);
     expect(r.stderr).toContain("topic not found");
-    expect(smn.published.slice(before)).toHaveLength(0);
+    expect(published()).toHaveLength(0);
   });
 
   it("never prints a secret, whatever fails", async () => {

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { gzipSync } from "node:zlib";
 import { handler, obsRecords, type FunctionContext } from "../src/handler.js";
 import { CtsBucket, makeTrace } from "./support/ctsBucket.js";
 import { testKeys } from "./support/harness.js";
-import { S3TestServer } from "./support/s3Server.js";
-import { SmnTestServer } from "./support/smnServer.js";
+import type { S3TestServer } from "./support/s3Server.js";
+import type { SmnTestServer } from "./support/smnServer.js";
+import { useCloudServers } from "./support/cloudServers.js";
 
 const BUCKET = "cts-fn";
 const SK = "temporarySecretKeyOfTheAgency0000000000";
@@ -16,9 +17,8 @@ let files: string[];
 let digests: string[];
 const t = (iso: string) => new Date(iso);
 
-beforeAll(async () => {
-  s3 = await S3TestServer.start([BUCKET]);
-  smn = await SmnTestServer.start();
+const { published } = useCloudServers([BUCKET], async (servers) => {
+  ({ s3, smn } = servers);
   // FunctionGraph hands the function temporary credentials: the AK works only with its security token.
   smn.allow("S3RVER", SK, TOKEN);
   smn.addTopic("cts-login-alerts");
@@ -51,14 +51,6 @@ beforeAll(async () => {
     to: t("2024-07-19T02:00:00Z"),
   });
   await s3.seed(BUCKET, bucket);
-}, 60_000);
-afterAll(async () => {
-  await s3.stop();
-  await smn.stop();
-});
-let before = 0;
-beforeEach(() => {
-  before = smn.published.length;
 });
 
 function context(userData: Record<string, string>, remainingMs = 300_000): FunctionContext {
@@ -103,7 +95,7 @@ describe("handler (FunctionGraph)", () => {
     const ctx = context({ CTS_AUDIT_STATE: `obs://${BUCKET}/cts-audit-state/run1` });
     const first = await handler(s3Event(files[0]!), ctx);
     expect(first.ok).toBe(true);
-    const got = smn.published.slice(before);
+    const got = published();
     expect(got).toHaveLength(1);
     expect(got[0]!.headers["x-security-token"]).toBe(TOKEN);
     const text = (JSON.parse(got[0]!.body.message_structure!) as { default: string }).default;
@@ -113,7 +105,7 @@ describe("handler (FunctionGraph)", () => {
 
     const again = await handler(s3Event(files[0]!, "obs", true), ctx);
     expect(again.runs[0]).toMatchObject({ kind: "trace", summary: { alerts: 1, suppressed: 1 } });
-    expect(smn.published.slice(before)).toHaveLength(1);
+    expect(published()).toHaveLength(1);
   });
 
   it("takes several records, Records[].obs and URL-encoded keys, and ignores keys that are not CTS files", async () => {
@@ -130,7 +122,7 @@ describe("handler (FunctionGraph)", () => {
     expect(r.runs).toHaveLength(1);
     expect(r.runs[0]!.objects).toEqual([files[0], files[1]]);
     // One digest per invocation, with both alerts.
-    const got = smn.published.slice(before);
+    const got = published();
     expect(got).toHaveLength(1);
     expect(got[0]!.body.subject).toMatch(/^cts-audit: 2 alerts from 2 source IPs/);
   });
@@ -147,7 +139,7 @@ describe("handler (FunctionGraph)", () => {
       context({ IP: "198.51.100.7" }),
     );
     expect(r.runs[0]).toMatchObject({ kind: "cts-event", summary: { traces: 1, alerts: 1 } });
-    const got = smn.published.slice(before);
+    const got = published();
     expect(got).toHaveLength(1);
     expect(got[0]!.body.subject).toContain("1 alert from 1 source IP");
   });
@@ -155,14 +147,14 @@ describe("handler (FunctionGraph)", () => {
   it("verifies a digest's hour on a digest event, silent when all is valid, alerting when a file was modified", async () => {
     const quiet = await handler(s3Event(digests[1]!), context({}));
     expect(quiet.runs[0]).toMatchObject({ kind: "digest", summary: { integrityViolations: 0 } });
-    expect(smn.published.slice(before)).toHaveLength(0);
+    expect(published()).toHaveLength(0);
 
     const tampered = new CtsBucket(testKeys().privateKey, BUCKET);
     tampered.put(files[1]!, gzipSync(Buffer.from("[]")));
     await s3.seed(BUCKET, tampered);
     const loud = await handler(s3Event(digests[1]!), context({}));
     expect(loud.runs[0]!.summary.integrityViolations).toBe(1);
-    const got = smn.published.slice(before);
+    const got = published();
     expect(got).toHaveLength(1);
     expect((JSON.parse(got[0]!.body.message_structure!) as { default: string }).default).toContain(
       `file modified: ${files[1]}`,
@@ -183,7 +175,7 @@ describe("handler (FunctionGraph)", () => {
     const r = await handler(s3Event(files[0]!), context({}, 5_000));
     expect(r.ok).toBe(false);
     expect(r.runs[0]!.notStarted).toEqual([files[0]]);
-    expect(smn.published.slice(before)).toHaveLength(0);
+    expect(published()).toHaveLength(0);
   });
 
   it("reports a configuration error without throwing", async () => {
