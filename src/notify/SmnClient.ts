@@ -169,18 +169,9 @@ export class SmnClient {
         }
         if (response.status >= 300) {
           const err = (parsed.error as Record<string, unknown> | undefined) ?? parsed;
-          const code =
-            typeof err.code === "string"
-              ? err.code
-              : typeof err.error_code === "string"
-                ? err.error_code
-                : "";
-          const message =
-            typeof err.message === "string"
-              ? err.message
-              : typeof err.error_msg === "string"
-                ? err.error_msg
-                : "";
+          // Error bodies come as {error: {code, message}} or as {error_code, error_msg}: both are read.
+          const code = firstString(err, "code", "error_code");
+          const message = firstString(err, "message", "error_msg");
           const e = new SmnError(response.status, code, explain(response.status, code, message));
           const retryAfter = Number(response.headers["retry-after"]);
           if (Number.isFinite(retryAfter))
@@ -234,4 +225,13 @@ export class SmnClient {
       explain(404, "SMN.0006", `no topic named ${name} in project ${this.cloud.projectId}`),
     );
   }
+}
+
+/** The first of `keys` whose value is a string, or "". */
+function firstString(from: Record<string, unknown>, ...keys: string[]): string {
+  for (const key of keys) {
+    const value = from[key];
+    if (typeof value === "string") return value;
+  }
+  return "";
 }
