@@ -70,34 +70,16 @@ function pad2(text: string): string {
 
 /** Parses an object key relative to the bucket root. Never throws: unknown keys are `other` with a reason. */
 export function parseObjectKey(key: string): CtsObjectKey {
-  const base: CtsObjectKey = {
-    kind: "other",
-    key,
-    region: "",
-    day: "",
-    tracker: "",
-    service: "",
-    filePrefix: "",
-    uploadTime: undefined,
-    gzipName: false,
-    chain: "",
-    reason: "",
-  };
   // The plain substring tests spare most keys a regular expression that cannot match.
   const digest = key.includes("CloudTrace-Digest_") ? DIGEST_NAME.exec(key) : null;
   const trace = digest || !key.includes("CloudTrace_") ? null : TRACE_NAME.exec(key);
   const match = digest ?? trace;
-  if (!match) {
-    return {
-      ...base,
-      reason: "not a CTS trace or digest file name (no _CloudTrace_ or _CloudTrace-Digest_)",
-    };
-  }
+  if (!match)
+    return other(key, "not a CTS trace or digest file name (no _CloudTrace_ or _CloudTrace-Digest_)");
   const kind: ObjectKind = digest ? "digest" : "trace";
   const uploadTime = parseCtsTime(match[3]!);
-  if (!uploadTime) return { ...base, reason: `invalid time ${match[3]} in the file name` };
-  const folder = key.slice(0, match.index + (match[0].startsWith("/") ? 1 : 0));
-  const parsed = folderOf(folder, kind);
+  if (!uploadTime) return other(key, `invalid time ${match[3]} in the file name`);
+  const parsed = folderOf(key, match.index + (match[0].startsWith("/") ? 1 : 0), kind);
   return {
     kind,
     key,
@@ -113,14 +95,37 @@ export function parseObjectKey(key: string): CtsObjectKey {
   };
 }
 
+function other(key: string, reason: string): CtsObjectKey {
+  return {
+    kind: "other",
+    key,
+    region: "",
+    day: "",
+    tracker: "",
+    service: "",
+    filePrefix: "",
+    uploadTime: undefined,
+    gzipName: false,
+    chain: "",
+    reason,
+  };
+}
+
 type FolderParts = Pick<CtsObjectKey, "region" | "day" | "tracker" | "service" | "chain">;
 
 // Thousands of files share a few folders (one a day and service): each folder is parsed once. Bounded, so that a
 // listing of millions of keys over years of folders does not keep them all.
 const folderCache = new Map<string, FolderParts>();
 const FOLDER_CACHE_SIZE = 4096;
+// A listing is sorted: the next key is nearly always in the folder of the one before, which a comparison finds
+// without cutting the folder out of the key and hashing it.
+let last: { folder: string; kind: ObjectKind; parts: FolderParts } | undefined;
 
-function folderOf(folder: string, kind: ObjectKind): FolderParts {
+/** The parts of `key`'s folder, the first `end` characters of it. */
+function folderOf(key: string, end: number, kind: ObjectKind): FolderParts {
+  if (last && last.kind === kind && last.folder.length === end && key.startsWith(last.folder))
+    return last.parts;
+  const folder = key.slice(0, end);
   const id = kind === "digest" ? `d${folder}` : `t${folder}`;
   let parts = folderCache.get(id);
   if (!parts) {
@@ -128,6 +133,7 @@ function folderOf(folder: string, kind: ObjectKind): FolderParts {
     parts = parseFolder(folder, kind);
     folderCache.set(id, parts);
   }
+  last = { folder, kind, parts };
   return parts;
 }
 
