@@ -124,8 +124,8 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
  */
 async function feed(chunks: AsyncGenerator<Buffer>, gunzip: Gunzip): Promise<void> {
   const closed = new Promise<void>((resolve) => gunzip.once("close", resolve));
+  let written: Promise<unknown> = Promise.resolve();
   try {
-    let written: Promise<unknown> = Promise.resolve();
     for await (const chunk of chunks) {
       if (gunzip.destroyed) break;
       written = new Promise((resolve) => gunzip.write(chunk, resolve));
@@ -136,7 +136,9 @@ async function feed(chunks: AsyncGenerator<Buffer>, gunzip: Gunzip): Promise<voi
     await Promise.race([written, closed]);
     if (!gunzip.destroyed) gunzip.end();
   } catch (err) {
-    // The stored bytes could not be read: the content fails with that error, after what was inflated.
+    // The stored bytes stopped coming (a reset connection): what did arrive is inflated and parsed first, then
+    // the content fails with the read error.
+    await Promise.race([written, closed]);
     gunzip.destroy(err as Error);
   }
 }

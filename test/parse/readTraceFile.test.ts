@@ -107,6 +107,38 @@ describe("readTraceFile", () => {
     );
 
     it.each([
+      ["gzip", true],
+      ["plain", false],
+    ])("fails with READ when the %s stream breaks part-way, after the traces it carried", async (_n, gz) => {
+      const many = Array.from({ length: 3_000 }, (_, i) => ({ trace_id: `id${i}`, trace_name: "login" }));
+      const text = Buffer.from(JSON.stringify(many));
+      const bytes = gz ? gzipSync(text) : text;
+      const cut = Math.floor(bytes.length / 2);
+      const parts = [bytes.subarray(0, cut / 2), bytes.subarray(cut / 2, cut)];
+      const broken = Readable.from(
+        (async function* () {
+          yield* parts;
+          throw new Error("connection reset by peer");
+        })(),
+        { objectMode: false },
+      );
+      const seen: Array<Record<string, unknown>> = [];
+      const result = await readTraceFile(broken, {
+        hashAlgorithms: ["md5"],
+        maxDecompressedBytes: 1024 * 1024,
+        bufferLimit,
+        onTrace: (t) => seen.push(t),
+      });
+      expect(result.error?.code).toBe("READ");
+      expect(result.error?.message).toMatch(/connection reset/);
+      // Half of the stored bytes hold at least a third of the traces, whatever the parser.
+      expect(seen.length).toBeGreaterThan(1_000);
+      expect(seen.map((t) => t.trace_id)).toEqual(many.slice(0, seen.length).map((t) => t.trace_id));
+      // Not every byte was read: no hash can be vouched for.
+      expect(result.hashes).toEqual({});
+    });
+
+    it.each([
       ["malformed JSON", '[{"trace_id": "a"}, {"trace_id": ', /malformed JSON|JSON/],
       ["a JSON string", '"hello"', /not a trace file|not JSON|expected/],
       ["an object that is not a trace", '{"foo": 1, "bar": 2}', /not a trace file|no "traces" array/],
