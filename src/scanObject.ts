@@ -67,7 +67,12 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   try {
     for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
       try {
-        const input = whole ? await source.read!(slot.object.key, size) : await source.open(slot.object.key);
+        // The last attempt streams: should it break too, the traces of the bytes that arrived are still
+        // audited (and marked with the failure), where a broken whole read gives nothing.
+        const input =
+          whole && attempt < READ_ATTEMPTS
+            ? await source.read!(slot.object.key, size)
+            : await source.open(slot.object.key);
         audited = await auditObject(input, rules, options);
       } catch (err) {
         // A whole read that broke part-way (a connection reset) is read again, like a stream that breaks.

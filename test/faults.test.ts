@@ -261,6 +261,45 @@ describe("server faults", () => {
   });
 });
 
+describe("download faults", () => {
+  it("fails a file whose download breaks on every attempt, and still reports the alerts read before the break", async () => {
+    const broken = new CtsBucket(testKeys().privateKey, BUCKET);
+    const at = t("2024-07-21T03:00:00Z");
+    const key = broken.addTraceFile({
+      uploadTime: at,
+      traces: [
+        makeTrace({ traceName: "login", sourceIp: "203.0.113.50", time: at, user: "eve" }),
+        // Enough other traces (distinct ids and users) that the break falls well past the login.
+        ...Array.from({ length: 3_000 }, (_, i) =>
+          makeTrace({ traceName: "createUser", sourceIp: "192.0.2.1", time: at, user: `user${i}` }),
+        ),
+      ],
+    });
+    await s3.seed(BUCKET, broken);
+    s3.inject({ kind: "reset", method: "GET", match: "2024-07-21T03-00-00Z", afterBytes: 100_000, times: 100 });
+    const r = await cts([
+      "scan",
+      `obs://${BUCKET}/CloudTraces/ap-southeast-1/2024/07/21/`,
+      "--public-key",
+      pem,
+      "--format",
+      "json",
+      "--notify",
+      "none",
+    ]);
+    s3.clearFaults();
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as Report;
+    const file = report.files.find((f) => f.object === key)!;
+    expect(file.status).toBe("failed");
+    expect(file.error).toMatch(/reading the object failed/);
+    expect(file.traces).toBeGreaterThan(0);
+    const alert = report.alerts.find((a) => a.sourceIp === "203.0.113.50");
+    expect(alert?.fileError).toBe(file.error);
+    expect(r.stderr).toMatch(/reading it again \(attempt 3\)/);
+  }, 30_000);
+});
+
 describe("process faults", () => {
   it("stops gracefully on SIGTERM: state saved, partial report printed, exit code 143; a rerun finishes", async () => {
     const big = new CtsBucket(testKeys().privateKey, BUCKET);
