@@ -276,7 +276,13 @@ describe("download faults", () => {
       ],
     });
     await s3.seed(BUCKET, broken);
-    s3.inject({ kind: "reset", method: "GET", match: "2024-07-21T03-00-00Z", afterBytes: 100_000, times: 100 });
+    s3.inject({
+      kind: "reset",
+      method: "GET",
+      match: "2024-07-21T03-00-00Z",
+      afterBytes: 100_000,
+      times: 100,
+    });
     const r = await cts([
       "scan",
       `obs://${BUCKET}/CloudTraces/ap-southeast-1/2024/07/21/`,
