@@ -144,7 +144,6 @@ function cts(args: string[], extra: Record<string, string> = {}): Promise<CliRes
   return runCli(args, { ...env(), ...extra });
 }
 
-/** A scan of `source` with the test key and allowlist, JSON report, no notification. */
 /** A scan of `source` with a JSON report, the test key and the given notifier, then `extra`. */
 const jsonScan = (source: string, notify: string, ...extra: string[]) => [
   "scan",
@@ -158,6 +157,7 @@ const jsonScan = (source: string, notify: string, ...extra: string[]) => [
   ...extra,
 ];
 
+/** A scan of `source` with the test key and allowlist, JSON report, no notification. */
 const scanArgs = (source: string) => jsonScan(source, "none", "--allow", "192.0.2.0/24");
 
 function expectNoSecrets(...outputs: string[]): void {
@@ -283,16 +283,7 @@ describe("download faults", () => {
       afterBytes: 100_000,
       times: 100,
     });
-    const r = await cts([
-      "scan",
-      `obs://${BUCKET}/CloudTraces/ap-southeast-1/2024/07/21/`,
-      "--public-key",
-      pem,
-      "--format",
-      "json",
-      "--notify",
-      "none",
-    ]);
+    const r = await cts(jsonScan(`obs://${BUCKET}/CloudTraces/ap-southeast-1/2024/07/21/`, "none"));
     s3.clearFaults();
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout) as Report;
@@ -325,18 +316,7 @@ describe("process faults", () => {
     const prefix = `obs://${BUCKET}/CloudTraces/ap-southeast-1/2024/07/20/`;
     const state = path.join(tempDir(), "ledger.json");
     s3.inject({ kind: "delay", method: "GET", match: "2024-07-20T", delayMs: 200, times: 30 });
-    const args = [
-      "scan",
-      prefix,
-      "--public-key",
-      pem,
-      "--format",
-      "json",
-      "--notify",
-      "none",
-      "--state",
-      state,
-    ];
+    const args = jsonScan(prefix, "none", "--state", state);
     const child = spawn(process.execPath, [cli, ...args, "--concurrency", "1"], { env: env() });
     let stdout = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
