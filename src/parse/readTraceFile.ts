@@ -270,7 +270,7 @@ async function* capped(
   result: ReadTraceResult,
   content: { ended: boolean },
 ): AsyncGenerator<Buffer> {
-  for await (const chunk of chunksThenError(stream)) {
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
     result.decompressedBytes += chunk.length;
     if (result.decompressedBytes > max) {
       stream.destroy();
@@ -282,58 +282,6 @@ async function* capped(
     yield chunk;
   }
   content.ended = true;
-}
-
-/**
- * The chunks of a stream, then its error. The stream's own async iterator drops what is still buffered when the
- * stream fails: content inflated from the bytes before a gzip error, and the traces in it, would be lost. Here
- * every chunk produced before the failure is delivered first.
- */
-async function* chunksThenError(stream: Readable): AsyncGenerator<Buffer> {
-  let failure: { error: unknown } | undefined;
-  let ended = false;
-  let closed = false;
-  let wake: (() => void) | undefined;
-  const signal = () => {
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-  const onError = (error: unknown) => {
-    failure ??= { error };
-    signal();
-  };
-  const onEnd = () => {
-    ended = true;
-    signal();
-  };
-  const onClose = () => {
-    closed = true;
-    signal();
-  };
-  stream.on("readable", signal);
-  stream.on("error", onError);
-  stream.on("end", onEnd);
-  stream.on("close", onClose);
-  try {
-    for (;;) {
-      // read() still hands out what is buffered once the stream has failed (it only stops reading more).
-      const chunk = stream.read() as Buffer | null;
-      if (chunk !== null) {
-        yield chunk;
-        continue;
-      }
-      if (failure) throw failure.error;
-      if (ended) return;
-      if (closed) throw new ParseError("READ", "the content stream closed before its end");
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  } finally {
-    stream.off("readable", signal);
-    stream.off("error", onError);
-    stream.off("end", onEnd);
-    stream.off("close", onClose);
-  }
 }
 
 function firstNonSpace(chunks: readonly Buffer[]): number | undefined {
