@@ -257,6 +257,8 @@ try {
   const naiveStart = naive([]).seconds;
   const ss = scan(smallDir);
   const ns = naive(smallFiles);
+  const floorSmallStart = node(["bench/floor-small.mjs", emptyDir]).seconds;
+  const floorSmall = node(["bench/floor-small.mjs", smallDir]);
   const perSecond = (seconds: number) => smallFiles.length / seconds;
   rows.push([
     "start-up: cts-audit / naive",
@@ -275,6 +277,12 @@ try {
     `${perSecond(ns.seconds - naiveStart).toFixed(0)} files/s`,
     "",
     `${perSecond(ns.seconds).toFixed(0)} files/s with start-up`,
+  ]);
+  rows.push([
+    `${smallFiles.length} small files: list, stat, read, md5, inflate`,
+    `${perSecond(floorSmall.seconds - floorSmallStart).toFixed(0)} files/s`,
+    "",
+    "the work a scan cannot skip, alone",
   ]);
   verdicts.push([
     `small files >= naive (${((ns.seconds - naiveStart) / (ss.seconds - scanStart)).toFixed(2)}x)`,
