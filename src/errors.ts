@@ -43,3 +43,23 @@ export function describeError(err: unknown): string {
   }
   return parts.join(": ") || "unknown error";
 }
+
+/** A ledger (state store) failed; `STATE_BUSY` and `STATE_UNREADABLE` are the subclasses below. */
+export class LedgerError extends CtsAuditError {}
+
+/** Another run holds the ledger's writer lock: exit 2, the message names the holder. */
+export class LedgerBusyError extends LedgerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("STATE_BUSY", message, options);
+  }
+}
+
+/**
+ * The ledger exists but cannot be read (corrupt, wrong format, unreadable): the run scans and reports but sends
+ * nothing (it could repeat old alerts). The message says how to recover.
+ */
+export class LedgerUnreadableError extends LedgerError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("STATE_UNREADABLE", message, options);
+  }
+}

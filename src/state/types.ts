@@ -3,7 +3,7 @@ import type { FileRecord } from "../report/types.js";
 
 /** What a completed object produced, kept so a resumed or repeated run reports it without reading it again. */
 export interface ObjectOutcome {
-  /** ETag (OBS) or MD5 (local) of the object when it was read: a changed object is read again. */
+  /** ETag (OBS) or size and mtime (local) of the object when it was read: a changed object is read again. */
   fingerprint: string;
   /** The rules it was audited under (`AuditRules.id`): other rules read it again. */
   rules: string;
@@ -16,27 +16,74 @@ export interface ObjectOutcome {
   at: string;
 }
 
+/** Who holds a ledger: written by the run that opens it, shown to a run that has to wait for it. */
+export interface LedgerHolder {
+  /** A unique id of the run. */
+  run: string;
+  pid: number;
+  host: string;
+  /** ISO-8601. */
+  startedAt: string;
+  /** What the run is, for a person (`scan ./archive`). */
+  command: string;
+}
+
+/** How a run opens the ledger. */
+export interface LedgerOpenOptions {
+  holder: LedgerHolder;
+  /** Read only (a dry run): no lock is taken, nothing is created or written. */
+  readOnly?: boolean;
+  /** How long to wait for another run's lock before giving up with a LedgerBusyError. */
+  lockWaitMs?: number;
+}
+
 /**
- * The ledger that makes runs idempotent: completed objects (key + fingerprint, with their outcome), alerted
- * trace keys with the SMN message id that carried them, and alerts found but not yet sent.
+ * The ledger that makes runs idempotent (DESIGN "State and idempotency"): completed objects (key + fingerprint,
+ * with their outcome), alert keys sent **per sink** with the message that carried them, and alerts found but not
+ * yet sent to a sink. Lookups and writes are per unit of work (one region-day folder), never of the whole ledger.
+ *
+ * Errors: `open` throws `LedgerBusyError` (code `STATE_BUSY`, exit 2) when another run holds the ledger past
+ * `lockWaitMs`, and `LedgerUnreadableError` (code `STATE_UNREADABLE`) when the ledger exists but cannot be read;
+ * every other failure is a `CtsAuditError` with code `STATE` naming the ledger's location.
  */
-export interface StateStore {
-  /** Where it is, for the report (`./state.json`, `obs://bucket/prefix/`). */
+export interface Ledger {
+  /** Where it is, for the report (`./ledger`, `obs://bucket/prefix/`). */
   readonly location: string;
-  /** Loads what a run needs up front. */
+  /** Opens (or creates) the ledger and takes the writer lock unless read only. */
+  open(options: LedgerOpenOptions): Promise<void>;
+  /**
+   * Outcomes of completed objects of one unit whose fingerprint still matches, by object key.
+   * @param unit the unit's id (`CloudTraces/<region>/<yyyy>/<mm>/<dd>` or another stable folder id)
+   */
+  getObjects(
+    unit: string,
+    items: ReadonlyArray<{ key: string; fingerprint: string }>,
+  ): Promise<Map<string, ObjectOutcome>>;
+  /** Records completed objects of one unit: atomically (all or none) and durably when it returns. */
+  putObjects(unit: string, outcomes: ReadonlyArray<readonly [key: string, outcome: ObjectOutcome]>): Promise<void>;
+  /** Which of these alert keys were already sent to `sink` (`stdout`, `smn`, `file:/path`). */
+  sent(sink: string, keys: readonly string[]): Promise<Set<string>>;
+  /** Records alert keys as sent to `sink`, with the message that carried them. */
+  markSent(sink: string, keys: readonly string[], messageId: string): Promise<void>;
+  /** Alerts found by any run and not yet sent to `sink`. */
+  pending(sink: string): Promise<Alert[]>;
+  /** Keeps alerts that could not be sent to `sink`; adds to what is there, never replaces another run's. */
+  addPending(sink: string, alerts: readonly Alert[]): Promise<void>;
+  /** Removes pending alerts of `sink` by alert key (`alertKey(alert)`), once they are sent. */
+  removePending(sink: string, keys: readonly string[]): Promise<void>;
+  /** Drops expired entries, makes everything durable and releases the lock. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** @deprecated the whole-run state store the engine is moving off; replaced by `Ledger`. */
+export interface StateStore {
+  readonly location: string;
   open(): Promise<void>;
-  /** The outcome of a completed object, when its fingerprint still matches. */
   getObject(key: string, fingerprint: string): Promise<ObjectOutcome | undefined>;
-  /** Records a completed object. May buffer until `flush`. */
   putObject(key: string, outcome: ObjectOutcome): Promise<void>;
-  /** Which of these alert keys were already sent. */
   alerted(keys: readonly string[]): Promise<Set<string>>;
-  /** Records alert keys as sent, with the message that carried them. */
   markAlerted(keys: readonly string[], messageId: string): Promise<void>;
-  /** Alerts found by earlier runs whose digest was never sent. */
   pending(): Promise<Alert[]>;
-  /** Replaces the pending alerts. */
   setPending(alerts: readonly Alert[]): Promise<void>;
-  /** Makes everything recorded so far durable. */
   flush(): Promise<void>;
 }
