@@ -9,13 +9,14 @@ import type { CloudCredentials } from "./notify/SmnClient.js";
 import type { TopicRef } from "./notify/SmnNotifier.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
 
-export type VerifyMode = "off" | "warn" | "require";
+import type { EngineOptions, VerifyMode } from "./engine/types.js";
+export type { VerifyMode } from "./engine/types.js";
 export type ReportFormat = "text" | "json" | "ndjson";
 export type NotifyTarget =
   { kind: "none" } | { kind: "stdout" } | { kind: "smn" } | { kind: "file"; path: string };
 
 /** Everything a run needs to know, validated. Entry points build it; the engine never reads argv or env. */
-export interface Config {
+export interface Config extends EngineOptions {
   command: "scan" | "verify";
   sources: string[];
   allowList: AllowList;
