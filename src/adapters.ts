@@ -9,7 +9,8 @@ import { parseObsUrl } from "./sources/obsUrl.js";
 import { LocalSource } from "./sources/LocalSource.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
 import { FileStateStore } from "./state/FileStateStore.js";
-import type { StateStore } from "./state/types.js";
+import type { Ledger } from "./state/types.js";
+import { StateStoreLedger } from "./state/StateStoreLedger.js";
 
 // The cloud adapters are imported when a run needs them: the OBS and SMN SDKs take a fifth of a second to load,
 // which a scan of a local copy should not pay.
@@ -79,7 +80,7 @@ export async function buildNotifier(
 }
 
 /** The state store `--state` names: a local file, or objects under an OBS prefix. */
-export async function buildState(config: Config): Promise<StateStore | undefined> {
+export async function buildState(config: Config): Promise<Ledger | undefined> {
   if (!config.state) return undefined;
   const obs = parseObsUrl(config.state);
   if (obs) {
@@ -87,9 +88,9 @@ export async function buildState(config: Config): Promise<StateStore | undefined
       import("./sources/ObsBucket.js"),
       import("./state/ObsStateStore.js"),
     ]);
-    return new ObsStateStore(new ObsBucket(obs.bucket, obsConnection(config)), obs.prefix);
+    return new StateStoreLedger(new ObsStateStore(new ObsBucket(obs.bucket, obsConnection(config)), obs.prefix));
   }
-  return new FileStateStore(config.state, config.stateRetentionMs);
+  return new StateStoreLedger(new FileStateStore(config.state, config.stateRetentionMs));
 }
 
 /** Keeps a digest that could not be sent as a text file in `dir`; returns its path. */

@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import { buildNotifier, buildSources, buildState, saveUnsentDigest } from "./adapters.js";
 import { parseCli, USAGE } from "./config.js";
 import { ConfigError, CtsAuditError, describeError } from "./errors.js";
-import { formatJson, formatNdjson, formatText } from "./report/formatReport.js";
+import { JsonWriter } from "./report/JsonWriter.js";
+import { NdjsonWriter } from "./report/NdjsonWriter.js";
+import { TextWriter } from "./report/TextWriter.js";
 import { run, type Progress } from "./run.js";
 
 function write(text: string): Promise<void> {
@@ -37,6 +39,8 @@ async function progressBar(enabled: boolean): Promise<{ update: (p: Progress) =>
         bar.start(p.objectsTotal, 0, payload);
         started = true;
       }
+      // The listing streams: the total grows until it is complete.
+      bar.setTotal(p.objectsTotal);
       bar.update(p.objectsDone, payload);
     },
     stop: () => started && bar.stop(),
@@ -72,23 +76,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const { config } = request;
     const bar = await progressBar(process.stderr.isTTY === true && !config.quiet);
+    // The report streams to stdout as units complete: a million-object run never holds its records.
+    const writer =
+      config.format === "json"
+        ? new JsonWriter(process.stdout)
+        : config.format === "ndjson"
+          ? new NdjsonWriter(process.stdout)
+          : new TextWriter(process.stdout);
     const report = await run(config, {
+      report: writer,
       sources: await buildSources(config),
       notifier: await buildNotifier(config),
-      state: await buildState(config),
+      ledger: await buildState(config),
       saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
       warn: (message) => process.stderr.write(`cts-audit: warning: ${message}\n`),
       onProgress: bar.update,
       shouldStop: () => stopReason,
+      signalExitCode: () => exitForSignal,
     }).finally(() => bar.stop());
-    const text =
-      config.format === "json"
-        ? formatJson(report)
-        : config.format === "ndjson"
-          ? formatNdjson(report)
-          : formatText(report);
-    await write(text);
-    return exitForSignal ?? report.exitCode;
+    return report.exitCode;
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`cts-audit: error: ${problem}\n`);

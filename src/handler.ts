@@ -144,7 +144,7 @@ export async function handler(event: unknown, context: FunctionContext = {}): Pr
       ...deps(),
       sources: memory ? [memory] : await buildSources(config, only),
       notifier: await buildNotifier(config),
-      state: await buildState(config),
+      ledger: await buildState(config),
     });
     const summary = {
       kind,

@@ -1,5 +1,10 @@
 import type { KeyObject } from "node:crypto";
 import type { AllowList } from "../detect/AllowList.js";
+import type { DigestLimits } from "../notify/buildDigest.js";
+import type { AlertDigest, Notifier } from "../notify/types.js";
+import type { ReportWriter } from "../report/types.js";
+import type { ObjectSource } from "../sources/types.js";
+import type { Ledger } from "../state/types.js";
 
 /** How strictly integrity is checked: `require` makes violations exit 3. */
 export type VerifyMode = "off" | "warn" | "require";
@@ -26,4 +31,49 @@ export interface EngineOptions {
   dryRun: boolean;
   /** Decompressed bytes one object may expand to before it fails (decompression-bomb guard). */
   maxDecompressedBytes: number;
+}
+
+/** Progress of a run, for a progress bar. Totals grow as the listing streams. */
+export interface Progress {
+  objectsDone: number;
+  /** Objects listed so far that need work. */
+  objectsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  alerts: number;
+  /** The listing is complete: the totals are final. */
+  listed: boolean;
+}
+
+/** Adapters the engine runs with. Entry points build them; tests pass real ones or in-memory ones. */
+export interface RunDeps {
+  /** One per `<source>`, in the order given. */
+  sources: ObjectSource[];
+  /** Where the alert digest goes; undefined for `--notify none`. */
+  notifier?: Notifier;
+  /** The ledger for dedupe and resume; undefined for a stateless run. */
+  ledger?: Ledger;
+  /** Where records go as units complete; without one, run() returns every record in its report. */
+  report?: ReportWriter;
+  /** Now, for the report's times and for when a digest is due. */
+  clock?: () => Date;
+  /** Size limits for the digest's parts (the notifier's). */
+  digestLimits?: DigestLimits;
+  /** Decompressed size up to which a trace file is parsed in one piece (fast path); larger ones stream. */
+  bufferLimit?: number;
+  /** Keeps a digest that could not be sent; returns where (a file path). */
+  saveUnsent?: (digest: AlertDigest) => Promise<string>;
+  /** Warnings for a person (stderr on the command line, the log in the function). */
+  warn?: (message: string) => void;
+  /** Called as objects complete. */
+  onProgress?: (progress: Progress) => void;
+  /**
+   * Asked before each object starts: a reason stops the run from starting more (time running out in the
+   * function, SIGINT/SIGTERM on the command line). What did not start is reported as skipped, with the reason.
+   */
+  shouldStop?: () => string | undefined;
+  /** The exit code a signal asks for (130 for SIGINT, 143 for SIGTERM): the report then says it too. */
+  signalExitCode?: () => number | undefined;
+  /** How long to wait for another run's ledger lock. */
+  ledgerWaitMs?: number;
 }

@@ -8,7 +8,10 @@ import type { AlertDigest, Notifier } from "./types.js";
 /** Writes the digest to a file (`--notify file:PATH`), atomically: a reader never sees half a digest. */
 export class FileNotifier implements Notifier {
   readonly sink = "file";
-  constructor(private readonly file: string) {}
+  readonly target: string;
+  constructor(private readonly file: string) {
+    this.target = `file:${path.resolve(file)}`;
+  }
 
   async send(digest: AlertDigest): Promise<NotificationRecord> {
     const tmp = `${this.file}.${process.pid}.tmp`;

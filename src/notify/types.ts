@@ -17,6 +17,11 @@ export interface AlertDigest {
 export interface Notifier {
   /** `stdout`, `file`, `smn`. */
   readonly sink: string;
+  /**
+   * Where exactly it sends (`file:/abs/path`, `smn:<topic>`), when one sink kind has several places: the ledger
+   * records sent alerts per target. Defaults to `sink`.
+   */
+  readonly target?: string;
   /** Sends the digest. Throws a NotifyError when it finally fails (after the sink's own retries). */
   send(digest: AlertDigest): Promise<NotificationRecord>;
 }

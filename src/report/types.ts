@@ -57,36 +57,59 @@ export interface NotificationRecord {
   savedTo?: string;
 }
 
-/** The run report (`--format json`). Keys are a contract: extend, never rename. */
-export interface Report {
+/** What a report says of its run before any record: written first. */
+export interface ReportHeader {
   version: 1;
   command: "scan" | "verify";
   sources: string[];
   startedAt: string;
-  finishedAt: string;
   window: { since?: string; until?: string };
   verify: "off" | "warn" | "require";
-  summary: {
-    objects: number;
-    traceFiles: number;
-    digestFiles: number;
-    traces: number;
-    matched: number;
-    alerts: number;
-    suppressed: number;
-    failed: number;
-    skipped: number;
-    integrityViolations: number;
-    /** Objects whose outcome came from the state store (done by an earlier run, not read again). */
-    reused: number;
-  };
+}
+
+/** The run's counts (`summary` in the JSON report). */
+export interface ReportSummary {
+  objects: number;
+  traceFiles: number;
+  digestFiles: number;
+  traces: number;
+  matched: number;
+  alerts: number;
+  suppressed: number;
+  failed: number;
+  skipped: number;
+  integrityViolations: number;
+  /** Objects whose outcome came from the state store (done by an earlier run, not read again). */
+  reused: number;
+}
+
+/** What a report says of its run once it is over: written last. */
+export interface ReportTail {
+  finishedAt: string;
+  summary: ReportSummary;
   alerts: Alert[];
-  files: FileRecord[];
-  digests: DigestRecord[];
-  gaps: GapRecord[];
   notifications: NotificationRecord[];
   /** Failures of the run itself, not of one object (a state store that could not be written). */
   errors: string[];
-  /** Process exit code the run asks for: 0, 1 or 3 (2 is for usage errors, before any run). */
-  exitCode: 0 | 1 | 3;
+  /** Process exit code the run asks for: 0, 1 or 3 (2 is for usage errors, before any run), or 130/143 when a signal stopped it. */
+  exitCode: number;
+}
+
+/** The run report (`--format json`). Keys are a contract: extend, never rename. */
+export interface Report extends ReportHeader, ReportTail {
+  files: FileRecord[];
+  digests: DigestRecord[];
+  gaps: GapRecord[];
+}
+
+/**
+ * Where a run's report goes, record by record: the engine calls `begin`, then `file`/`digest`/`gap` as units
+ * complete (awaiting each, for back-pressure), then `end`. Writers keep only what their format needs at the end.
+ */
+export interface ReportWriter {
+  begin(header: ReportHeader): Promise<void>;
+  file(record: FileRecord): Promise<void>;
+  digest(record: DigestRecord): Promise<void>;
+  gap(record: GapRecord): Promise<void>;
+  end(tail: ReportTail): Promise<void>;
 }

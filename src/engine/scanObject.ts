@@ -1,15 +1,15 @@
-import type { Config } from "./config.js";
-import type { CtsObjectKey } from "./cts/objectKey.js";
-import type { AuditRules } from "./detect/AuditRules.js";
-import type { Alert } from "./detect/types.js";
-import { describeError, SourceError } from "./errors.js";
-import type { DigestChains } from "./integrity/DigestChains.js";
-import { ByteBudget } from "./parse/ByteBudget.js";
-import { auditObject, type AuditedObject, type AuditReadOptions } from "./parse/auditObject.js";
-import { readTraceFile } from "./parse/readTraceFile.js";
-import type { FileRecord } from "./report/types.js";
-import { backoffDelay, DEFAULT_RETRY } from "./retry.js";
-import type { ObjectSource, SourceObject } from "./sources/types.js";
+import type { CtsObjectKey } from "../cts/objectKey.js";
+import type { AuditRules } from "../detect/AuditRules.js";
+import type { Alert } from "../detect/types.js";
+import { describeError, SourceError } from "../errors.js";
+import type { DigestChains } from "../integrity/DigestChains.js";
+import { ByteBudget } from "../parse/ByteBudget.js";
+import { auditObject, type AuditedObject, type AuditReadOptions } from "../parse/auditObject.js";
+import { readTraceFile } from "../parse/readTraceFile.js";
+import type { FileRecord } from "../report/types.js";
+import { backoffDelay, DEFAULT_RETRY } from "../retry.js";
+import type { ObjectSource, SourceObject } from "../sources/types.js";
+import type { EngineOptions } from "./types.js";
 
 /** One listed object on its way through a run. */
 export interface Slot {
@@ -23,6 +23,8 @@ export interface Slot {
   /** The alerts inside the window: what the report shows. */
   alerts: Alert[];
   hashes?: Record<string, string>;
+  /** The record's reason before any integrity verdict (a held file is judged again). */
+  baseReason?: string;
 }
 
 /** What scanning needs besides the object. */
@@ -30,7 +32,7 @@ export interface ScanContext {
   source: ObjectSource;
   chains: DigestChains | undefined;
   rules: AuditRules;
-  config: Config;
+  options: EngineOptions;
   bufferLimit: number;
   warn?: (message: string) => void;
 }
@@ -51,11 +53,11 @@ const READ_ATTEMPTS = 3;
  * The outcome goes into the slot; nothing is thrown.
  */
 export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
-  const { source, chains, rules, config } = ctx;
+  const { source, chains, rules, options } = ctx;
   const record = slot.record;
-  const options: AuditReadOptions = {
+  const readOptions: AuditReadOptions = {
     hashAlgorithms: chains ? chains.algorithmsFor(slot.object.key) : ["md5"],
-    maxDecompressedBytes: config.maxDecompressedBytes,
+    maxDecompressedBytes: options.maxDecompressedBytes,
     bufferLimit: ctx.bufferLimit,
   };
   // Objects up to a few MB in one read when the store does that cheaply; the rest streamed. The bytes of
@@ -73,7 +75,7 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
           whole && attempt < READ_ATTEMPTS
             ? await source.read!(slot.object.key, size)
             : await source.open(slot.object.key);
-        audited = await auditObject(input, rules, options);
+        audited = await auditObject(input, rules, readOptions);
       } catch (err) {
         // A whole read that broke part-way (a connection reset) is read again, like a stream that breaks.
         if (err instanceof SourceError && err.code === "READ" && attempt < READ_ATTEMPTS) {
@@ -128,7 +130,7 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
  * is the MD5 (no download), else by reading its bytes once without parsing.
  */
 export async function hashFile(slot: Slot, ctx: ScanContext & { chains: DigestChains }): Promise<void> {
-  const { source, chains, config } = ctx;
+  const { source, chains, options } = ctx;
   const algorithms = chains.algorithmsFor(slot.object.key);
   const etag = slot.object.etag?.toLowerCase();
   // The listing's ETag is the MD5 of a non-multipart object: no download needed (reference §3.5).
@@ -142,7 +144,7 @@ export async function hashFile(slot: Slot, ctx: ScanContext & { chains: DigestCh
     const stream = await source.open(slot.object.key);
     const result = await readTraceFile(stream, {
       hashAlgorithms: algorithms,
-      maxDecompressedBytes: config.maxDecompressedBytes,
+      maxDecompressedBytes: options.maxDecompressedBytes,
       bufferLimit: 0,
       // Nothing is audited here: count the traces, parse none.
       prefilter: new Set(),

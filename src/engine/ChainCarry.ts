@@ -1,0 +1,184 @@
+import type { KeyObject } from "node:crypto";
+import { DigestChains, type ScopeTest } from "../integrity/DigestChains.js";
+import type { DigestRead } from "../integrity/types.js";
+import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
+import type { Slot } from "./scanObject.js";
+import type { Unit } from "./units.js";
+
+/** What a series (one region's units) hands to its next unit. Bounded by one unit, never by the run. */
+interface SeriesCarry {
+  /** The previous unit's digests: context for links and coverage across midnight (their records are out). */
+  reads: DigestRead[];
+  /** Files whose verdict a later digest can still change (pending, or no digest covers them yet). */
+  heldFiles: Slot[];
+  /** Digest files whose status a newer digest can still change (unanchored: no metadata signature). */
+  heldDigests: Array<{ slot: Slot; record: DigestRecord }>;
+  /** Trace keys of the previous unit's last hours: digests of this unit list them. */
+  recentKeys: Set<string>;
+  /** Gap and missing-digest records already written, so that context digests do not repeat them. */
+  written: Set<string>;
+}
+
+/** The records a unit (or the end of a series) settles, in the order they are written. */
+export interface Settled {
+  digests: DigestRecord[];
+  gaps: GapRecord[];
+  /** Files of the unit (and held files of the previous one) with their final verdicts. */
+  files: Slot[];
+  /** Files some digest lists that the source does not hold. */
+  missing: FileRecord[];
+}
+
+// A digest lists the files of the hour before it: keys of the previous unit's last hours are kept for it.
+const RECENT_MS = 3 * 60 * 60 * 1000;
+
+const gapKey = (g: GapRecord) => `gap|${g.chain}|${g.from}|${g.to}`;
+
+/**
+ * Digest chains verified unit by unit (DESIGN "Architecture"). Each unit's chains are built from its digests
+ * plus the previous unit's of the same series (region), so that a link, a gap or a file that crosses midnight is
+ * judged as it would be in one whole-run pass. Verdicts that a later digest can change wait one unit.
+ */
+export class ChainCarry {
+  private readonly series = new Map<string, SeriesCarry>();
+
+  constructor(
+    private readonly publicKey: KeyObject,
+    private readonly inScope: ScopeTest,
+    /** The function's partial listing: a file with no digest in view is `pending`, its digest still to come. */
+    private readonly partial: boolean,
+  ) {}
+
+  /** The chains for one unit: its digests and the previous unit's of the same series. */
+  chainsFor(unit: Unit, reads: readonly DigestRead[]): DigestChains {
+    const carry = this.series.get(unit.series);
+    return new DigestChains([...(carry?.reads ?? []), ...reads], this.publicKey, this.inScope);
+  }
+
+  /**
+   * Verdicts for a unit's slots (and the previous unit's held ones), with the digest, gap and missing-file
+   * records the unit adds. Series other than this unit's are finished first: a sorted listing never returns to
+   * them.
+   */
+  settle(unit: Unit, slots: readonly Slot[], reads: readonly DigestRead[], chains: DigestChains): Settled[] {
+    const out: Settled[] = [];
+    for (const name of [...this.series.keys()]) if (name !== unit.series) out.push(this.finish(name));
+    const carry = this.series.get(unit.series);
+    const own = new Set(reads.map((r) => r.key.key));
+    const statusOf = new Map(chains.digests.map((d) => [d.object, d]));
+    const settled: Settled = { digests: [], gaps: [], files: [], missing: [] };
+    const written = new Set<string>();
+    const heldDigests: SeriesCarry["heldDigests"] = [];
+
+    // Digests: this unit's (held when unanchored), the previous unit's held ones, missing links not yet written.
+    for (const held of carry?.heldDigests ?? []) {
+      const now = statusOf.get(held.record.object) ?? held.record;
+      settled.digests.push(now);
+      this.digestVerdict(held.slot, now);
+      settled.files.push(held.slot);
+    }
+    for (const d of chains.digests) {
+      if (d.status === "missing") {
+        const k = `missing|${d.object}`;
+        written.add(k);
+        if (!carry?.written.has(k)) settled.digests.push(d);
+      } else if (own.has(d.object) && d.status !== "unanchored") settled.digests.push(d);
+    }
+    for (const g of chains.gaps) {
+      written.add(gapKey(g));
+      if (!carry?.written.has(gapKey(g))) settled.gaps.push(g);
+    }
+
+    // Files held by the previous unit: this unit's digests may list them.
+    for (const slot of carry?.heldFiles ?? []) {
+      this.fileVerdict(slot, chains);
+      settled.files.push(slot);
+    }
+    const heldFiles: Slot[] = [];
+    let latest = 0;
+    for (const slot of slots) {
+      if (slot.record.kind === "digest") {
+        const d = statusOf.get(slot.object.key);
+        if (d?.status === "unanchored" && own.has(d.object)) {
+          heldDigests.push({ slot, record: d });
+          continue;
+        }
+        this.digestVerdict(slot, d);
+      } else if (this.fileVerdict(slot, chains)) {
+        heldFiles.push(slot);
+        continue;
+      }
+      settled.files.push(slot);
+      latest = Math.max(latest, slot.key.uploadTime?.getTime() ?? 0);
+    }
+
+    // Files this unit's digests list that no unit holds.
+    const present = new Set(slots.map((s) => s.object.key));
+    for (const s of carry?.heldFiles ?? []) present.add(s.object.key);
+    for (const k of carry?.recentKeys ?? []) present.add(k);
+    for (const m of chains.missing(present)) {
+      if (!own.has(m.digest)) continue;
+      settled.missing.push({
+        object: m.object,
+        kind: "trace",
+        status: "failed",
+        traces: 0,
+        integrity: "missing",
+        error: `listed in digest ${m.digest} but not found`,
+        digest: m.digest,
+      });
+    }
+
+    const recentKeys = new Set<string>();
+    for (const slot of slots) {
+      const at = slot.key.uploadTime?.getTime();
+      if (slot.record.kind === "trace" && at !== undefined && at >= latest - RECENT_MS) recentKeys.add(slot.object.key);
+    }
+    this.series.set(unit.series, { reads: [...reads], heldFiles, heldDigests, recentKeys, written });
+    out.push(settled);
+    return out;
+  }
+
+  /** Settles every series still carried: held records get the verdicts they have. */
+  finishAll(): Settled[] {
+    return [...this.series.keys()].map((name) => this.finish(name));
+  }
+
+  private finish(name: string): Settled {
+    const carry = this.series.get(name);
+    this.series.delete(name);
+    const settled: Settled = { digests: [], gaps: [], files: [], missing: [] };
+    for (const held of carry?.heldDigests ?? []) {
+      settled.digests.push(held.record);
+      this.digestVerdict(held.slot, held.record);
+      settled.files.push(held.slot);
+    }
+    settled.files.push(...(carry?.heldFiles ?? []));
+    return settled;
+  }
+
+  private digestVerdict(slot: Slot, d: DigestRecord | undefined): void {
+    const record = slot.record;
+    record.integrity = d?.status === "valid" ? "valid" : "unverified";
+    if (d && d.status !== "valid" && record.status !== "failed") record.reason = `${d.status}: ${d.reason ?? ""}`;
+  }
+
+  /** Sets a trace file's verdict; true when a later digest can still change it (the file is then held). */
+  private fileVerdict(slot: Slot, chains: DigestChains): boolean {
+    const record = slot.record;
+    if (record.kind !== "trace" || (record.status === "skipped" && !slot.hashes)) return false;
+    const v = chains.verdict(slot.key, slot.hashes);
+    // A held file is judged again: its reason is rebuilt from what it was before any verdict.
+    slot.baseReason ??= record.reason ?? "";
+    if (slot.baseReason) record.reason = slot.baseReason;
+    else delete record.reason;
+    // The function sees one new object: with no digest of its chain in view, the digest is still to come.
+    record.integrity = v.integrity === "unverified" && this.partial && !v.digest ? "pending" : v.integrity;
+    if (v.digest) record.digest = v.digest;
+    if (record.integrity !== "valid" && v.detail && record.integrity !== "pending") {
+      record.reason =
+        record.reason && !record.reason.includes(v.detail) ? `${record.reason}; ${v.detail}` : v.detail;
+    }
+    return !this.partial && !v.digest && (v.integrity === "pending" || v.integrity === "unverified");
+  }
+}

@@ -1,0 +1,130 @@
+import { describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
+import type { LedgerHolder, Ledger, ObjectOutcome } from "../state/types.js";
+import type { Slot } from "./scanObject.js";
+
+/** A cheap identity of an object's content: the ETag when the store has one, else size and modification time. */
+export function fingerprint(slot: Slot): string {
+  const o = slot.object;
+  return o.etag ?? `${o.size}:${o.lastModified?.getTime() ?? 0}`;
+}
+
+/**
+ * How a run uses its ledger (DESIGN "State and idempotency"). A ledger that cannot be read does not stop the run:
+ * it scans and reports without it, sends nothing (it could repeat old alerts) and exits 1 with the fix. Writes
+ * that fail mid-run only weaken dedupe and resume: the report says so and the exit code is 1. Another run holding
+ * the ledger is the one failure that stops the run (exit 2): two writers could send an alert twice.
+ */
+export class LedgerPolicy {
+  /** The ledger exists but could not be read: nothing is reused, written or sent. */
+  unreadable = false;
+  private opened = false;
+
+  constructor(
+    readonly ledger: Ledger | undefined,
+    /** Outcomes are reused only under the same rules. */
+    private readonly rulesId: string,
+    /** False for a dry run: the ledger is read, never written. */
+    private readonly write: boolean,
+    private readonly failed: (message: string) => void,
+    private readonly clock: () => Date,
+  ) {}
+
+  /** Whether alerts can be deduped and recorded. */
+  get usable(): boolean {
+    return this.ledger !== undefined && !this.unreadable;
+  }
+
+  private report(what: string, err: unknown): void {
+    this.failed(`state store ${this.ledger?.location}: ${what} failed: ${describeError(err)}`);
+  }
+
+  /** Opens the ledger; throws only LedgerBusyError. */
+  async open(holder: LedgerHolder, lockWaitMs?: number): Promise<void> {
+    if (!this.ledger) return;
+    try {
+      await this.ledger.open({ holder, readOnly: !this.write, ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
+      this.opened = true;
+    } catch (err) {
+      if (err instanceof LedgerBusyError) throw err;
+      this.unreadable = true;
+      this.failed(
+        err instanceof LedgerUnreadableError
+          ? describeError(err)
+          : `state store ${this.ledger.location} cannot be opened: ${describeError(err)}; nothing was sent (it could repeat alerts already sent): fix or move it aside and run again`,
+      );
+    }
+  }
+
+  /** Stored outcomes of a unit's objects done by an earlier run under the same rules. */
+  async lookup(unit: string, slots: readonly Slot[]): Promise<Map<string, ObjectOutcome>> {
+    if (!this.usable || slots.length === 0) return new Map();
+    try {
+      const found = await this.ledger!.getObjects(
+        unit,
+        slots.map((s) => ({ key: s.object.key, fingerprint: fingerprint(s) })),
+      );
+      for (const [key, outcome] of found) if (outcome.rules !== this.rulesId) found.delete(key);
+      return found;
+    } catch (err) {
+      this.report("reading", err);
+      return new Map();
+    }
+  }
+
+  /** Records a unit's completed objects in one transaction (failed ones are read again by the next run). */
+  async record(unit: string, slots: readonly Slot[]): Promise<void> {
+    if (!this.usable || !this.write) return;
+    const at = this.clock().toISOString();
+    const outcomes = slots
+      .filter((s) => s.record.status !== "failed" && !s.record.reason?.startsWith("not started"))
+      .map(
+        (s) =>
+          [
+            s.object.key,
+            {
+              fingerprint: fingerprint(s),
+              rules: this.rulesId,
+              record: { ...s.record },
+              alerts: s.allAlerts,
+              matchedTimes: s.matchedTimes,
+              ...(s.hashes ? { hashes: s.hashes } : {}),
+              at,
+            } satisfies ObjectOutcome,
+          ] as const,
+      );
+    if (outcomes.length === 0) return;
+    try {
+      await this.ledger!.putObjects(unit, outcomes);
+    } catch (err) {
+      this.report("recording completed objects", err);
+    }
+  }
+
+  /**
+   * Runs a ledger operation of delivery; a failure is reported and gives `fallback`. Writes are skipped in a dry
+   * run; reads are not (a dry run shows what would be suppressed).
+   */
+  async attempt<T>(
+    what: string,
+    kind: "read" | "write",
+    fallback: T,
+    op: (ledger: Ledger) => Promise<T>,
+  ): Promise<T> {
+    if (!this.usable || (kind === "write" && !this.write)) return fallback;
+    try {
+      return await op(this.ledger!);
+    } catch (err) {
+      this.report(what, err);
+      return fallback;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.ledger || !this.opened) return;
+    try {
+      await this.ledger.close();
+    } catch (err) {
+      this.report("saving", err);
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import type { Alert, FileIntegrity } from "../detect/types.js";
+import type { IntegrityFinding } from "../notify/buildDigest.js";
+import type { DigestRecord, FileRecord, ReportSummary } from "../report/types.js";
+import { alertKey } from "../state/alertKey.js";
+
+export function isViolation(integrity: FileIntegrity): boolean {
+  return integrity === "modified" || integrity === "missing" || integrity === "unlisted";
+}
+
+/**
+ * What the run keeps of its records: the summary's counts, the integrity findings (for the digest) and the
+ * alerts, deduped by trace. Everything else has gone to the report writer.
+ */
+export class RunTally {
+  readonly summary: ReportSummary = {
+    objects: 0,
+    traceFiles: 0,
+    digestFiles: 0,
+    traces: 0,
+    matched: 0,
+    alerts: 0,
+    suppressed: 0,
+    failed: 0,
+    skipped: 0,
+    integrityViolations: 0,
+    reused: 0,
+  };
+  readonly findings: IntegrityFinding[] = [];
+  private readonly alertsByKey = new Map<string, Alert>();
+
+  file(f: FileRecord): void {
+    const s = this.summary;
+    if (f.integrity !== "missing") s.objects++;
+    if (f.kind === "trace" && f.integrity !== "missing") s.traceFiles++;
+    if (f.kind === "digest") s.digestFiles++;
+    s.traces += f.traces;
+    s.matched += f.matched ?? 0;
+    if (f.status === "failed" && f.integrity !== "missing") s.failed++;
+    if (f.status === "skipped") s.skipped++;
+    if (isViolation(f.integrity)) {
+      s.integrityViolations++;
+      this.findings.push({ object: f.object, verdict: `file ${f.integrity}`, detail: f.reason ?? f.error });
+    }
+  }
+
+  digest(d: DigestRecord): void {
+    if (d.status === "valid") return;
+    this.summary.integrityViolations++;
+    this.findings.push({ object: d.object, verdict: `digest ${d.status}`, detail: d.reason ?? "" });
+  }
+
+  /**
+   * Adds a file's alerts. CTS delivers at least once: a trace seen in two files is one alert (the first file's,
+   * in listing order).
+   */
+  alerts(alerts: readonly Alert[]): void {
+    for (const a of alerts) {
+      const key = alertKey(a);
+      if (!this.alertsByKey.has(key)) this.alertsByKey.set(key, a);
+    }
+  }
+
+  /** Every alert, sorted by time, then trace id, then object. */
+  sortedAlerts(): Alert[] {
+    const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+    return [...this.alertsByKey.values()].sort(
+      (a, b) => cmp(a.time, b.time) || cmp(a.traceId, b.traceId) || cmp(a.object, b.object),
+    );
+  }
+
+  has(alert: Alert): boolean {
+    return this.alertsByKey.has(alertKey(alert));
+  }
+}

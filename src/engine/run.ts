@@ -1,0 +1,188 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { AuditRules } from "../detect/AuditRules.js";
+import { TimeWindow } from "../detect/TimeWindow.js";
+import { CollectingWriter } from "../report/CollectingWriter.js";
+import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
+import { parseObsUrl } from "../sources/obsUrl.js";
+import type { ObjectSource } from "../sources/types.js";
+import { ChainCarry, type Settled } from "./ChainCarry.js";
+import { deliver } from "./deliver.js";
+import { exitCode } from "./exitCode.js";
+import { LedgerPolicy } from "./LedgerPolicy.js";
+import { inWindow, UPLOAD_GRACE_MS } from "./plan.js";
+import { RunTally } from "./RunTally.js";
+import type { Slot } from "./scanObject.js";
+import { scanUnit, type UnitContext } from "./scanUnit.js";
+import type { EngineOptions, Progress, RunDeps } from "./types.js";
+import { units } from "./units.js";
+
+const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * The engine (DESIGN "Architecture"): for each source, its sorted listing is cut into units (one region-day);
+ * each unit is scanned (digests, trace files, ledger) and settled (verdicts across midnight), and its records go
+ * to the report writer as it completes; then alerts are delivered as one digest. Memory holds one unit, the
+ * alerts and the integrity findings, whatever the number of objects. Per-object failures are data in the report;
+ * it throws only when a source cannot be listed or another run holds the ledger.
+ */
+export async function run(options: EngineOptions, deps: RunDeps): Promise<Report> {
+  const clock = deps.clock ?? (() => new Date());
+  const startedAt = clock();
+  const rules = new AuditRules(options.events, options.allowList);
+  const window = new TimeWindow(options.since, options.until);
+  const collector = deps.report ? undefined : new CollectingWriter();
+  const writer: ReportWriter = deps.report ?? collector!;
+  const tally = new RunTally();
+  const errors: string[] = [];
+  const failed = (message: string) => {
+    if (!errors.includes(message)) errors.push(message);
+    deps.warn?.(message);
+  };
+  const ledger = new LedgerPolicy(deps.ledger, rules.id, !options.dryRun, failed, clock);
+  await ledger.open(
+    {
+      run: randomUUID(),
+      pid: process.pid,
+      host: hostname(),
+      startedAt: startedAt.toISOString(),
+      command: `${options.command} ${deps.sources.map((s) => s.name).join(" ")}`,
+    },
+    deps.ledgerWaitMs,
+  );
+  try {
+    const header: ReportHeader = {
+      version: 1,
+      command: options.command,
+      sources: deps.sources.map((s) => s.name),
+      startedAt: startedAt.toISOString(),
+      window: { since: options.since?.toISOString(), until: options.until?.toISOString() },
+      verify: options.verify,
+    };
+    await writer.begin(header);
+    const progress = progressTracker(deps.onProgress);
+
+    const write = async (settled: Settled) => {
+      for (const d of settled.digests) {
+        tally.digest(d);
+        await writer.digest(d);
+      }
+      for (const g of settled.gaps) await writer.gap(g);
+      for (const slot of settled.files) {
+        for (const alert of slot.alerts) alert.integrity = slot.record.integrity;
+        tally.file(slot.record);
+        tally.alerts(slot.alerts);
+        await writer.file(slot.record);
+      }
+      for (const m of settled.missing) {
+        tally.file(m);
+        await writer.file(m);
+      }
+    };
+
+    for (const source of deps.sources) {
+      const ctx = unitContext(options, source, { rules, window, ledger, deps, progress, tally });
+      for await (const unit of units(source.list())) {
+        const outcome = await scanUnit(unit, ctx);
+        for (const settled of outcome.settled) await write(settled);
+      }
+      for (const settled of ctx.carry?.finishAll() ?? []) await write(settled);
+    }
+    progress.finish();
+
+    const alerts = tally.sortedAlerts();
+    const windowText =
+      options.since || options.until
+        ? `${header.window.since ?? "start"} to ${header.window.until ?? "now"}`
+        : undefined;
+    const notification = await deliver(alerts, tally.findings, {
+      notifier: deps.notifier,
+      ledger,
+      dryRun: options.dryRun,
+      sources: header.sources,
+      window: windowText,
+      digestLimits: deps.digestLimits,
+      saveUnsent: deps.saveUnsent,
+      warn: deps.warn,
+    });
+    await ledger.close();
+    const summary = { ...tally.summary, alerts: alerts.length, suppressed: alerts.filter((a) => a.suppressed).length };
+    const notifications = notification ? [notification] : [];
+    const tail = {
+      finishedAt: clock().toISOString(),
+      summary,
+      alerts,
+      notifications,
+      errors,
+      exitCode: deps.signalExitCode?.() ?? exitCode({ summary, notifications, errors }, options),
+    };
+    await writer.end(tail);
+    return {
+      ...header,
+      ...tail,
+      files: collector?.files ?? [],
+      digests: collector?.digests ?? [],
+      gaps: collector?.gaps ?? [],
+    };
+  } finally {
+    await ledger.close();
+  }
+}
+
+function unitContext(
+  options: EngineOptions,
+  source: ObjectSource,
+  shared: {
+    rules: AuditRules;
+    window: TimeWindow;
+    ledger: LedgerPolicy;
+    deps: RunDeps;
+    progress: ReturnType<typeof progressTracker>;
+    tally: RunTally;
+  },
+): UnitContext {
+  const { deps, progress, tally } = shared;
+  const prefix = parseObsUrl(source.name)?.prefix ?? "";
+  const carry =
+    options.verify === "off"
+      ? undefined
+      : new ChainCarry(
+          options.publicKey,
+          (key, time) => key.startsWith(prefix) && inWindow(options, time, UPLOAD_GRACE_MS),
+          source.partial === true,
+        );
+  return {
+    options,
+    source,
+    rules: shared.rules,
+    window: shared.window,
+    ledger: shared.ledger,
+    carry,
+    bufferLimit: deps.bufferLimit ?? DEFAULT_BUFFER_LIMIT,
+    ...(deps.warn ? { warn: deps.warn } : {}),
+    ...(deps.shouldStop ? { shouldStop: deps.shouldStop } : {}),
+    listed: progress.listed,
+    completed: progress.completed,
+    reused: () => tally.summary.reused++,
+  };
+}
+
+function progressTracker(onProgress: ((p: Progress) => void) | undefined) {
+  const p: Progress = { objectsDone: 0, objectsTotal: 0, bytesDone: 0, bytesTotal: 0, alerts: 0, listed: false };
+  return {
+    listed: (slot: Slot) => {
+      p.objectsTotal++;
+      p.bytesTotal += slot.object.size;
+    },
+    completed: (slot: Slot) => {
+      p.objectsDone++;
+      p.bytesDone += slot.object.size;
+      p.alerts += slot.allAlerts.length;
+      onProgress?.({ ...p });
+    },
+    finish: () => {
+      p.listed = true;
+      onProgress?.({ ...p });
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import type { AuditRules } from "../detect/AuditRules.js";
+import type { TimeWindow } from "../detect/TimeWindow.js";
+import { readDigest } from "../integrity/readDigest.js";
+import type { DigestRead } from "../integrity/types.js";
+import type { ObjectSource } from "../sources/types.js";
+import type { ChainCarry, Settled } from "./ChainCarry.js";
+import type { LedgerPolicy } from "./LedgerPolicy.js";
+import { planObject, type Plan } from "./plan.js";
+import { hashFile, scanFile, type Slot } from "./scanObject.js";
+import type { EngineOptions } from "./types.js";
+import type { Unit } from "./units.js";
+
+/** What scanning a unit needs besides the unit. */
+export interface UnitContext {
+  options: EngineOptions;
+  source: ObjectSource;
+  rules: AuditRules;
+  window: TimeWindow;
+  ledger: LedgerPolicy;
+  /** Undefined when verification is off. */
+  carry: ChainCarry | undefined;
+  bufferLimit: number;
+  warn?: (message: string) => void;
+  shouldStop?: () => string | undefined;
+  /** An object needing work was listed / completed. */
+  listed: (slot: Slot) => void;
+  completed: (slot: Slot) => void;
+  /** An object's outcome came from the ledger. */
+  reused: () => void;
+}
+
+/** A unit's outcome: its records settled so far, in the order they are written. */
+export interface UnitOutcome {
+  settled: Settled[];
+}
+
+function slotOf(item: Unit["objects"][number], plan: Plan): Slot {
+  const { object, key } = item;
+  return {
+    object,
+    key,
+    allAlerts: [],
+    matchedTimes: [],
+    alerts: [],
+    record: {
+      object: object.key,
+      kind: object.explicit && key.kind !== "digest" ? "trace" : key.kind,
+      status: plan.action === "skip" ? "skipped" : "scanned",
+      traces: 0,
+      integrity: "unverified",
+      error: "",
+      ...(plan.action === "skip" || (plan.action === "hash" && plan.reason) ? { reason: plan.reason } : {}),
+      bytes: object.size,
+    },
+  };
+}
+
+/**
+ * One unit through the pipeline: plan each object, look up what the ledger already holds, read the digests,
+ * scan or hash the trace files (at most `concurrency` at a time), record the outcomes in one ledger transaction,
+ * then settle verdicts with the digest chains carried across units.
+ */
+export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcome> {
+  const { options } = ctx;
+  const plans = new Map<Slot, Plan>();
+  const slots = unit.objects.map((item) => {
+    const plan = planObject(options, item.object, item.key);
+    const slot = slotOf(item, plan);
+    plans.set(slot, plan);
+    if (plan.action !== "skip") ctx.listed(slot);
+    return slot;
+  });
+  const digestSlots = slots.filter((s) => plans.get(s)!.action === "digest");
+  const fileSlots = slots.filter((s) => ["parse", "hash"].includes(plans.get(s)!.action));
+
+  const stored = await ctx.ledger.lookup(unit.id, fileSlots);
+
+  // Digests first: they are small, and they say which hash each trace file needs.
+  const reads: DigestRead[] = new Array<DigestRead>(digestSlots.length);
+  await eachLimited(digestSlots.length, options.concurrency, async (i) => {
+    const slot = digestSlots[i]!;
+    const read = await readDigest(ctx.source, slot.key);
+    reads[i] = read;
+    if (read.md5) {
+      slot.hashes = { md5: read.md5 };
+      slot.record.md5 = read.md5;
+    }
+    if (read.readFailed) {
+      slot.record.status = "failed";
+      slot.record.error = read.problem ?? "digest could not be read";
+    }
+    ctx.completed(slot);
+  });
+  const chains = ctx.carry?.chainsFor(unit, reads);
+
+  const scanCtx = {
+    source: ctx.source,
+    chains,
+    rules: ctx.rules,
+    options,
+    bufferLimit: ctx.bufferLimit,
+    ...(ctx.warn ? { warn: ctx.warn } : {}),
+  };
+  const done: Slot[] = [];
+  await eachLimited(fileSlots.length, options.concurrency, async (i) => {
+    const slot = fileSlots[i]!;
+    const stop = ctx.shouldStop?.();
+    if (stop) {
+      slot.record.status = "skipped";
+      slot.record.reason = `not started: ${stop}`;
+      return;
+    }
+    const kept = stored.get(slot.object.key);
+    if (kept) {
+      // Done by an earlier run under the same rules: its outcome stands, the object is not read again.
+      slot.record = { ...kept.record };
+      slot.allAlerts = kept.alerts.map((a) => ({ ...a }));
+      slot.matchedTimes = kept.matchedTimes;
+      if (kept.hashes) slot.hashes = kept.hashes;
+      ctx.reused();
+    } else {
+      if (plans.get(slot)!.action === "parse") await scanFile(slot, scanCtx);
+      else if (chains && !slot.object.explicit) await hashFile(slot, { ...scanCtx, chains });
+      else slot.record.status = "skipped";
+      done.push(slot);
+    }
+    // The window applies to trace times, here, so that stored outcomes serve any window.
+    slot.alerts = slot.allAlerts.filter((a) => ctx.window.contains(a.time ? Date.parse(a.time) : undefined));
+    if (plans.get(slot)!.action === "parse")
+      slot.record.matched = slot.matchedTimes.filter((t) => ctx.window.contains(t ?? undefined)).length;
+    ctx.completed(slot);
+  });
+  await ctx.ledger.record(unit.id, done);
+
+  if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }] };
+  return { settled: ctx.carry.settle(unit, slots, reads, chains) };
+}
+
+/**
+ * Calls `task` for indexes 0..count-1 in order, at most `concurrency` at a time. Hand-written rather than p-limit:
+ * a few runners each take the next index, with no promise or closure a task. In a scan of thousands of small
+ * files, p-limit's per-task machinery (four promises and a queue item each) showed up as a cost of its own.
+ */
+export async function eachLimited(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const runner = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, runner));
+}

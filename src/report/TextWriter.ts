@@ -1,0 +1,167 @@
+import type { Writable } from "node:stream";
+import { StreamOut } from "./StreamOut.js";
+import type {
+  DigestRecord,
+  FileRecord,
+  GapRecord,
+  Report,
+  ReportHeader,
+  ReportTail,
+  ReportWriter,
+} from "./types.js";
+
+interface ChainTally {
+  digests: number;
+  valid: number;
+  newestEnd: string | undefined;
+}
+
+const isViolation = (f: FileRecord) =>
+  f.integrity === "modified" || f.integrity === "unlisted" || f.integrity === "missing";
+
+/**
+ * What the text report needs of a run, kept as records pass: counts per verdict and per chain, and the records
+ * worth a line (problems, failures). A million valid files cost a few counters.
+ */
+export class TextTally {
+  readonly verdicts = new Map<string, number>();
+  readonly chains = new Map<string, ChainTally>();
+  readonly problems: string[] = [];
+  readonly failed: FileRecord[] = [];
+  digests = 0;
+  validDigests = 0;
+  pending = 0;
+  unverifiedRead = 0;
+  notStarted = 0;
+  notStartedReason = "";
+
+  file(f: FileRecord): void {
+    if (f.kind === "trace") {
+      this.verdicts.set(f.integrity, (this.verdicts.get(f.integrity) ?? 0) + 1);
+      if (f.integrity === "pending") this.pending++;
+      if (f.integrity === "unverified" && f.status !== "skipped") this.unverifiedRead++;
+    }
+    if (isViolation(f)) {
+      const why = f.reason || f.error;
+      this.problems.push(`  Trace file   ${f.object}  INVALID: ${f.integrity}${why ? ` (${why})` : ""}`);
+    }
+    if (f.status === "failed" && f.integrity !== "missing") this.failed.push(f);
+    if (f.reason?.startsWith("not started")) {
+      if (this.notStarted++ === 0) this.notStartedReason = f.reason;
+    }
+  }
+
+  digest(d: DigestRecord): void {
+    this.digests++;
+    const chain = this.chains.get(d.chain) ?? { digests: 0, valid: 0, newestEnd: undefined };
+    chain.digests++;
+    if (d.status === "valid") {
+      this.validDigests++;
+      chain.valid++;
+    } else {
+      this.problems.push(`  Digest file  ${d.object}  INVALID: ${d.status}${d.reason ? ` (${d.reason})` : ""}`);
+    }
+    if (d.end && (!chain.newestEnd || d.end > chain.newestEnd)) chain.newestEnd = d.end;
+    this.chains.set(d.chain, chain);
+  }
+
+  gap(g: GapRecord): void {
+    this.problems.push(`  Gap in ${g.chain}: ${g.from || "?"} to ${g.to}${g.reason ? ` (${g.reason})` : ""}`);
+  }
+
+  /**
+   * The report for a person. Like `aws cloudtrail validate-logs`, but it says more: per chain, counts, each
+   * violation with its object and reason.
+   */
+  render(header: ReportHeader, tail: ReportTail): string {
+    const s = tail.summary;
+    const out: string[] = [];
+    out.push(
+      `cts-audit ${header.command}: ${s.objects} objects (${s.traceFiles} trace files, ${s.digestFiles} digest files), ` +
+        `${s.traces} traces read, ${s.matched} audited, ${s.alerts} alerts` +
+        (s.suppressed ? ` (${s.suppressed} already sent)` : "") +
+        `, ${s.failed} failed, ${s.skipped} skipped`,
+    );
+    if (header.window.since || header.window.until) {
+      out.push(`Window: ${header.window.since ?? "start"} to ${header.window.until ?? "now"}`);
+    }
+    if (header.verify !== "off") {
+      out.push(
+        `Integrity: ${this.validDigests}/${this.digests} digest files valid; trace files: ` +
+          ([...this.verdicts.entries()].map(([k, v]) => `${v} ${k}`).join(", ") || "none"),
+      );
+      for (const chain of [...this.chains.keys()].sort()) {
+        const c = this.chains.get(chain)!;
+        out.push(
+          `  chain ${chain}: ${c.digests} digests, ${c.valid} valid` +
+            (c.newestEnd ? `, covering to ${c.newestEnd}` : ""),
+        );
+      }
+      if (this.problems.length) out.push("Integrity findings:", ...this.problems);
+      if (this.pending)
+        out.push(
+          `  ${this.pending} trace files are pending: newer than every digest, verify again after the next digest lands`,
+        );
+      if (this.unverifiedRead && this.digests === 0) {
+        out.push(
+          '  No digest files found: is "Verify Trace File" enabled on the tracker? Trace files are unverified.',
+        );
+      }
+    }
+    if (this.failed.length) {
+      out.push("Failed objects:");
+      for (const f of this.failed) out.push(`  ${f.object}: ${f.error}`);
+    }
+    for (const n of tail.notifications) {
+      out.push(
+        n.error
+          ? `Notification via ${n.sink}: ${n.error}${n.savedTo ? `; digest saved to ${n.savedTo}` : ""}`
+          : `Notification via ${n.sink}: ${n.parts} part(s)${n.messageIds.length ? ` [${n.messageIds.join(", ")}]` : ""}`,
+      );
+    }
+    for (const e of tail.errors) out.push(`Error: ${e}`);
+    if (this.notStarted)
+      out.push(`Interrupted: ${this.notStarted} objects not started (${this.notStartedReason}); run again to finish`);
+    if (header.command === "scan" && s.alerts === 0) out.push("No alerts.");
+    out.push(`Exit code ${tail.exitCode}`);
+    return `${out.join("\n")}\n`;
+  }
+}
+
+/** The text report (`--format text`), written once the run is over from what the tally kept. */
+export class TextWriter implements ReportWriter {
+  private readonly out: StreamOut;
+  private readonly tally = new TextTally();
+  private header: ReportHeader | undefined;
+
+  constructor(stream: Writable) {
+    this.out = new StreamOut(stream);
+  }
+
+  async begin(header: ReportHeader): Promise<void> {
+    this.header = header;
+  }
+  async file(record: FileRecord): Promise<void> {
+    this.tally.file(record);
+  }
+  async digest(record: DigestRecord): Promise<void> {
+    this.tally.digest(record);
+  }
+  async gap(record: GapRecord): Promise<void> {
+    this.tally.gap(record);
+  }
+  async end(tail: ReportTail): Promise<void> {
+    if (!this.header) throw new Error("TextWriter: begin() was not called");
+    await this.out.write(this.tally.render(this.header, tail));
+    await this.out.flush();
+  }
+}
+
+/** The text report of a whole report held in memory. */
+export function formatText(report: Report): string {
+  const tally = new TextTally();
+  for (const f of report.files) tally.file(f);
+  for (const d of report.digests) tally.digest(d);
+  for (const g of report.gaps) tally.gap(g);
+  return tally.render(report, report);
+}
