@@ -132,7 +132,8 @@ export class ChainCarry {
     const recentKeys = new Set<string>();
     for (const slot of slots) {
       const at = slot.key.uploadTime?.getTime();
-      if (slot.record.kind === "trace" && at !== undefined && at >= latest - RECENT_MS) recentKeys.add(slot.object.key);
+      if (slot.record.kind === "trace" && at !== undefined && at >= latest - RECENT_MS)
+        recentKeys.add(slot.object.key);
     }
     this.series.set(unit.series, { reads: [...reads], heldFiles, heldDigests, recentKeys, written });
     out.push(settled);
@@ -160,7 +161,8 @@ export class ChainCarry {
   private digestVerdict(slot: Slot, d: DigestRecord | undefined): void {
     const record = slot.record;
     record.integrity = d?.status === "valid" ? "valid" : "unverified";
-    if (d && d.status !== "valid" && record.status !== "failed") record.reason = `${d.status}: ${d.reason ?? ""}`;
+    if (d && d.status !== "valid" && record.status !== "failed")
+      record.reason = `${d.status}: ${d.reason ?? ""}`;
   }
 
   /** Sets a trace file's verdict; true when a later digest can still change it (the file is then held). */

@@ -42,7 +42,11 @@ export class LedgerPolicy {
   async open(holder: LedgerHolder, lockWaitMs?: number): Promise<void> {
     if (!this.ledger) return;
     try {
-      await this.ledger.open({ holder, readOnly: !this.write, ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
+      await this.ledger.open({
+        holder,
+        readOnly: !this.write,
+        ...(lockWaitMs !== undefined ? { lockWaitMs } : {}),
+      });
       this.opened = true;
     } catch (err) {
       if (err instanceof LedgerBusyError) throw err;

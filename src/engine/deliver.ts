@@ -87,7 +87,9 @@ export async function deliver(
     );
     const wasPending = newAlerts.filter((a) => a.pending).map(alertKey);
     if (wasPending.length)
-      await ledger.attempt("clearing pending alerts", "write", undefined, (l) => l.removePending(sink, wasPending));
+      await ledger.attempt("clearing pending alerts", "write", undefined, (l) =>
+        l.removePending(sink, wasPending),
+      );
   } else {
     // Not sent: keep the alerts for the next run (integrity findings are found again by it).
     const fresh = newAlerts.filter((a) => !a.pending).map(strip);
@@ -97,14 +99,24 @@ export async function deliver(
   return record;
 }
 
-async function send(notifier: Notifier, digest: AlertDigest, ctx: DeliverContext): Promise<NotificationRecord> {
+async function send(
+  notifier: Notifier,
+  digest: AlertDigest,
+  ctx: DeliverContext,
+): Promise<NotificationRecord> {
   if (ctx.dryRun)
     return { sink: notifier.sink, parts: digest.parts.length, messageIds: [], error: "dry run: not sent" };
   try {
     return await notifier.send(digest);
   } catch (err) {
-    const message = err instanceof NotifyError ? describeError(err) : `notification failed: ${describeError(err)}`;
-    const record: NotificationRecord = { sink: notifier.sink, parts: digest.parts.length, messageIds: [], error: message };
+    const message =
+      err instanceof NotifyError ? describeError(err) : `notification failed: ${describeError(err)}`;
+    const record: NotificationRecord = {
+      sink: notifier.sink,
+      parts: digest.parts.length,
+      messageIds: [],
+      error: message,
+    };
     // Nothing is lost: the digest that could not be sent is kept where the next run (or a person) finds it.
     if (ctx.saveUnsent) {
       try {

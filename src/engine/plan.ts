@@ -30,8 +30,12 @@ export function inWindow(
  */
 export function planObject(options: EngineOptions, object: SourceObject, key: CtsObjectKey): Plan {
   const verifyOn = options.verify !== "off";
+  if (object.unreadable) return { action: "skip", reason: object.unreadable };
   if (object.explicit) {
-    if (key.kind === "digest") return verifyOn ? { action: "digest" } : { action: "skip", reason: "integrity verification is off (--verify off)" };
+    if (key.kind === "digest")
+      return verifyOn
+        ? { action: "digest" }
+        : { action: "skip", reason: "integrity verification is off (--verify off)" };
     return options.command === "verify" ? { action: "hash", reason: "" } : { action: "parse" };
   }
   if (key.kind === "other") return { action: "skip", reason: key.reason };

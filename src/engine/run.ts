@@ -106,7 +106,11 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       warn: deps.warn,
     });
     await ledger.close();
-    const summary = { ...tally.summary, alerts: alerts.length, suppressed: alerts.filter((a) => a.suppressed).length };
+    const summary = {
+      ...tally.summary,
+      alerts: alerts.length,
+      suppressed: alerts.filter((a) => a.suppressed).length,
+    };
     const notifications = notification ? [notification] : [];
     const tail = {
       finishedAt: clock().toISOString(),
@@ -168,7 +172,14 @@ function unitContext(
 }
 
 function progressTracker(onProgress: ((p: Progress) => void) | undefined) {
-  const p: Progress = { objectsDone: 0, objectsTotal: 0, bytesDone: 0, bytesTotal: 0, alerts: 0, listed: false };
+  const p: Progress = {
+    objectsDone: 0,
+    objectsTotal: 0,
+    bytesDone: 0,
+    bytesTotal: 0,
+    alerts: 0,
+    listed: false,
+  };
   return {
     listed: (slot: Slot) => {
       p.objectsTotal++;

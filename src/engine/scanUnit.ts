@@ -10,6 +10,9 @@ import { hashFile, scanFile, type Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
 
+const RECORD_BATCH = 1000;
+const RECORD_INTERVAL_MS = 1000;
+
 /** What scanning a unit needs besides the unit. */
 export interface UnitContext {
   options: EngineOptions;
@@ -101,7 +104,18 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
     bufferLimit: ctx.bufferLimit,
     ...(ctx.warn ? { warn: ctx.warn } : {}),
   };
-  const done: Slot[] = [];
+  // Completed objects are recorded in batches while the unit runs, so that a crash mid-unit keeps what was done
+  // (a day folder can take minutes); one batch is one ledger transaction.
+  let batch: Slot[] = [];
+  let lastRecord = Date.now();
+  let recording: Promise<void> = Promise.resolve();
+  const recordBatch = () => {
+    const slots = batch;
+    batch = [];
+    lastRecord = Date.now();
+    recording = recording.then(() => ctx.ledger.record(unit.id, slots));
+    return recording;
+  };
   await eachLimited(fileSlots.length, options.concurrency, async (i) => {
     const slot = fileSlots[i]!;
     const stop = ctx.shouldStop?.();
@@ -122,15 +136,16 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
       if (plans.get(slot)!.action === "parse") await scanFile(slot, scanCtx);
       else if (chains && !slot.object.explicit) await hashFile(slot, { ...scanCtx, chains });
       else slot.record.status = "skipped";
-      done.push(slot);
+      batch.push(slot);
     }
     // The window applies to trace times, here, so that stored outcomes serve any window.
     slot.alerts = slot.allAlerts.filter((a) => ctx.window.contains(a.time ? Date.parse(a.time) : undefined));
     if (plans.get(slot)!.action === "parse")
       slot.record.matched = slot.matchedTimes.filter((t) => ctx.window.contains(t ?? undefined)).length;
     ctx.completed(slot);
+    if (batch.length >= RECORD_BATCH || Date.now() - lastRecord >= RECORD_INTERVAL_MS) await recordBatch();
   });
-  await ctx.ledger.record(unit.id, done);
+  await recordBatch();
 
   if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }] };
   return { settled: ctx.carry.settle(unit, slots, reads, chains) };

@@ -84,11 +84,20 @@ export class JsonWriter implements ReportWriter {
       const head = { ...h, finishedAt: tail.finishedAt };
       const w = (text: string) => this.out.write(text);
       await w("{\n");
-      for (const key of ["version", "command", "sources", "startedAt", "finishedAt", "window", "verify"] as const)
+      for (const key of [
+        "version",
+        "command",
+        "sources",
+        "startedAt",
+        "finishedAt",
+        "window",
+        "verify",
+      ] as const)
         await w(`  ${JSON.stringify(key)}: ${indent(head[key])},\n`);
       await w(`  "summary": ${indent(tail.summary)},\n`);
       await w(`  "alerts": [`);
-      for (const [i, a] of tail.alerts.entries()) await w(`${i === 0 ? "\n" : ",\n"}    ${JSON.stringify(a)}`);
+      for (const [i, a] of tail.alerts.entries())
+        await w(`${i === 0 ? "\n" : ",\n"}    ${JSON.stringify(a)}`);
       await w(tail.alerts.length ? "\n  ],\n" : "],\n");
       for (const name of ["files", "digests", "gaps"] as const) {
         const s = this.spool(name);

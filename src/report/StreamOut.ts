@@ -11,6 +11,8 @@ export class StreamOut {
 
   /** Resolves when everything written so far has been handed to the operating system. */
   async flush(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.stream.write("", (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      this.stream.write("", (err) => (err ? reject(err) : resolve())),
+    );
   }
 }

@@ -59,7 +59,9 @@ export class TextTally {
       this.validDigests++;
       chain.valid++;
     } else {
-      this.problems.push(`  Digest file  ${d.object}  INVALID: ${d.status}${d.reason ? ` (${d.reason})` : ""}`);
+      this.problems.push(
+        `  Digest file  ${d.object}  INVALID: ${d.status}${d.reason ? ` (${d.reason})` : ""}`,
+      );
     }
     if (d.end && (!chain.newestEnd || d.end > chain.newestEnd)) chain.newestEnd = d.end;
     this.chains.set(d.chain, chain);
@@ -121,7 +123,9 @@ export class TextTally {
     }
     for (const e of tail.errors) out.push(`Error: ${e}`);
     if (this.notStarted)
-      out.push(`Interrupted: ${this.notStarted} objects not started (${this.notStartedReason}); run again to finish`);
+      out.push(
+        `Interrupted: ${this.notStarted} objects not started (${this.notStartedReason}); run again to finish`,
+      );
     if (header.command === "scan" && s.alerts === 0) out.push("No alerts.");
     out.push(`Exit code ${tail.exitCode}`);
     return `${out.join("\n")}\n`;

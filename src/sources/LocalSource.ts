@@ -1,4 +1,12 @@
-import { closeSync, createReadStream, openSync, readdirSync, readSync, statSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  openSync,
+  readdirSync,
+  readSync,
+  realpathSync,
+  statSync,
+} from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -14,6 +22,7 @@ export const SIDECAR_SUFFIX = ".meta.json";
  */
 export class LocalSource implements ObjectSource {
   readonly bucket = undefined;
+  private realRoot: string | undefined;
   private constructor(
     readonly name: string,
     private readonly root: string,
@@ -41,32 +50,59 @@ export class LocalSource implements ObjectSource {
       yield { key: this.single, size: info.size, lastModified: info.mtime, explicit: true };
       return;
     }
-    // Sorted by whole key in byte order, like an OBS listing: local and OBS runs then report in the same order.
-    const all: SourceObject[] = [];
     try {
-      this.walk(this.root, "", all);
+      yield* this.walk(this.root, "");
     } catch (err) {
+      if (err instanceof SourceError) throw err;
       throw new SourceError("LIST", `listing ${this.name} failed: ${describeError(err)}`, { cause: err });
     }
-    all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    yield* all;
   }
 
   /**
-   * Every file below `dir`. Synchronous file-system calls on purpose: a listing of thousands of small trace
-   * files spends more in thread-pool round trips (one per stat) than in the calls themselves.
+   * Every file below `dir`, streamed in the order of an OBS listing (byte order of the whole key), holding one
+   * directory's entries per level, never the whole tree. Sorting a directory's entries by name, with "/" after a
+   * folder's name, gives exactly that order: `a-b` (0x2D) comes before `a/x` (0x2F). Synchronous file-system calls
+   * on purpose: a listing of thousands of small trace files spends more in thread-pool round trips (one per
+   * stat) than in the calls themselves.
+   *
+   * Symbolic links are never dropped silently: a link to a file or a folder inside the root is followed (its
+   * target is read under the link's key); a dangling link, a link out of the root or a loop is listed as an
+   * object the run skips with the reason (`unreadable`).
    */
-  private walk(dir: string, prefix: string, into: SourceObject[]): void {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      // Names from readdir hold no separator, and dir is already resolved: no path.join to pay per file.
+  private *walk(dir: string, prefix: string, seen: Set<string> = new Set()): Generator<SourceObject> {
+    seen.add(realpathSync(dir));
+    const realRoot = (this.realRoot ??= realpathSync(this.root));
+    const entries = readdirSync(dir, { withFileTypes: true }).map((entry) => {
       const full = dir + path.sep + entry.name;
+      let isDir = entry.isDirectory();
+      let problem: string | undefined;
+      if (entry.isSymbolicLink()) {
+        try {
+          const target = realpathSync(full);
+          if (target !== realRoot && !target.startsWith(realRoot + path.sep))
+            problem = `symbolic link to ${target}, outside the source: not followed`;
+          else {
+            isDir = statSync(target).isDirectory();
+            if (isDir && seen.has(target)) problem = `symbolic link loop to ${target}: not followed`;
+          }
+        } catch (err) {
+          problem = `dangling symbolic link (${describeError(err)})`;
+        }
+      }
+      return { entry, full, isDir, problem, sortName: isDir && !problem ? `${entry.name}/` : entry.name };
+    });
+    entries.sort((a, b) => (a.sortName < b.sortName ? -1 : a.sortName > b.sortName ? 1 : 0));
+    for (const { entry, full, isDir, problem } of entries) {
+      // Names from readdir hold no separator, and dir is already resolved: no path.join to pay per file.
       const key = prefix + entry.name;
-      if (entry.isDirectory()) this.walk(full, `${key}/`, into);
-      else if (entry.isFile() && !entry.name.endsWith(SIDECAR_SUFFIX)) {
+      if (problem) yield { key, size: 0, unreadable: problem };
+      else if (isDir) yield* this.walk(full, `${key}/`, seen);
+      else if (!entry.name.endsWith(SIDECAR_SUFFIX) && (entry.isFile() || entry.isSymbolicLink())) {
         const info = statSync(full);
-        into.push({ key, size: info.size, lastModified: info.mtime });
+        yield { key, size: info.size, lastModified: info.mtime };
       }
     }
+    seen.delete(realpathSync(dir));
   }
 
   private resolve(key: string): string {

@@ -88,11 +88,16 @@ export class ObsSource implements ObjectSource {
       yield* this.options.only;
       return;
     }
-    const all: SourceObject[] = [];
-    for (const prefix of await this.listPrefixes()) all.push(...(await this.client.listAll(prefix)));
-    // Several day folders are listed one after another: one sorted order, like a single listing.
-    all.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    yield* all;
+    // Page by page, as OBS returns them: a listing of millions of keys is never held. The prefixes are sorted and
+    // none contains another (each ends with "/"), so their listings one after another are one sorted order.
+    for (const prefix of await this.listPrefixes()) {
+      let marker: string | undefined;
+      do {
+        const page = await this.client.listPage(prefix, marker);
+        yield* page.objects;
+        marker = page.next;
+      } while (marker);
+    }
   }
 
   open(key: string): Promise<Readable> {

@@ -10,6 +10,8 @@ export interface SourceObject {
   lastModified?: Date;
   /** The user named this object directly (a single file): read it as a trace file whatever its name. */
   explicit?: boolean;
+  /** The listing found it but it cannot be read as an object (a dangling or outside symbolic link): why. */
+  unreadable?: string;
 }
 
 /** Where objects come from: a local copy of a bucket, a single file, or an OBS bucket prefix. */
@@ -23,7 +25,10 @@ export interface ObjectSource {
   readonly partial?: boolean;
   /** Name of the bucket objects belong to (a digest's `digest_bucket`), when known. */
   readonly bucket: string | undefined;
-  /** Every object under the source, in a stable order. */
+  /**
+   * Every object under the source, streamed in byte order of the key (an OBS listing's order), so that the
+   * engine can cut it into units without holding it.
+   */
   list(): AsyncIterable<SourceObject>;
   /** The stored bytes of one object, streamed. */
   open(key: string): Promise<Readable>;
