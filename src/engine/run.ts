@@ -121,12 +121,23 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       exitCode: deps.signalExitCode?.() ?? exitCode({ summary, notifications, errors }, options),
     };
     await writer.end(tail);
+    // The JSON report's key order (DESIGN "JSON report"), which JsonWriter writes too.
     return {
-      ...header,
-      ...tail,
+      version: header.version,
+      command: header.command,
+      sources: header.sources,
+      startedAt: header.startedAt,
+      finishedAt: tail.finishedAt,
+      window: header.window,
+      verify: header.verify,
+      summary: tail.summary,
+      alerts: tail.alerts,
       files: collector?.files ?? [],
       digests: collector?.digests ?? [],
       gaps: collector?.gaps ?? [],
+      notifications: tail.notifications,
+      errors: tail.errors,
+      exitCode: tail.exitCode,
     };
   } finally {
     await ledger.close();

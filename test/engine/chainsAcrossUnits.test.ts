@@ -70,7 +70,11 @@ describe("digest chains across units (midnight, month end)", () => {
     rmSync(path.join(dir, ...victim.split("/")));
     const r = await runLocal(["verify", dir]);
     expect(file(r, victim)).toEqual([
-      expect.objectContaining({ status: "failed", integrity: "missing", digest: expect.stringContaining("2024/08/01") }),
+      expect.objectContaining({
+        status: "failed",
+        integrity: "missing",
+        digest: expect.stringContaining("2024/08/01"),
+      }),
     ]);
     expect(r.summary.integrityViolations).toBe(1);
     expect(r.exitCode).toBe(3);
@@ -99,7 +103,9 @@ describe("digest chains across units (midnight, month end)", () => {
     const last = digests.find((d) => d.includes("/IAM/") && d.includes("2024-07-31T23-00-00Z"))!;
     bucket.metadata.delete(last);
     const r = await runLocal(["verify", write(bucket)]);
-    expect(r.digests.filter((d) => d.object === last)).toEqual([expect.objectContaining({ status: "valid" })]);
+    expect(r.digests.filter((d) => d.object === last)).toEqual([
+      expect.objectContaining({ status: "valid" }),
+    ]);
     expect(r.exitCode).toBe(0);
   });
 
