@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeCorpus } from "./corpus.js";
+import { scaleBench } from "./scale.js";
 import { parseCli } from "../src/config.js";
 import { buildSources } from "../src/adapters.js";
 import { run } from "../src/run.js";
@@ -183,7 +184,8 @@ const mb = (bytes: number) => bytes / 1e6;
 const rows: Array<[string, string, string, string]> = [];
 const verdicts: Array<[string, boolean]> = [];
 
-try {
+/** The throughput, memory and OBS rows (BENCH_ONLY=scale skips them). */
+async function throughputRows(): Promise<void> {
   console.error(`cts-audit bench: building the corpus in ${work} ...`);
   const mediumDir = path.join(work, "medium");
   const medium = writeCorpus(mediumDir, Math.round(40 * scale), 5_000_000, 1);
@@ -310,19 +312,28 @@ try {
     `${(hashing * 1000).toFixed(0)} ms of MD5 in a ${(s.seconds - scanStart).toFixed(2)} s scan`,
   ]);
   verdicts.push([`hashing adds < 10% (${(cost * 100).toFixed(1)}%)`, cost < 0.1]);
+}
 
-  const width = [0, 1, 2, 3].map((i) =>
-    Math.max(...rows.map((r) => r[i]!.length), ["measure", "result", "vs floor", "note"][i]!.length),
-  );
+function printTable(headers: string[], table: Array<[string, string, string, string]>): void {
+  const width = [0, 1, 2, 3].map((i) => Math.max(...table.map((r) => r[i]!.length), headers[i]!.length));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i]!)).join(" | ")} |`;
-  console.log(line(["measure", "result", "vs floor", "note"]));
+  console.log(line(headers));
   console.log(`|${width.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const r of rows) console.log(line(r));
+  for (const r of table) console.log(line(r));
   console.log("");
+}
+
+try {
+  const only = process.env.BENCH_ONLY;
+  if (only !== "scale") await throughputRows();
+  if (rows.length) printTable(["measure", "result", "vs floor", "note"], rows);
+  if (only === undefined || only === "scale") {
+    const scale = scaleBench(root, work, path.join(root, ".bench-cache"));
+    printTable(["scale run", "time", "peak RSS", "note"], scale.rows);
+    verdicts.push(...scale.verdicts);
+  }
   for (const [text, ok] of verdicts) console.log(`${ok ? "met    " : "NOT MET"}  ${text}`);
-  console.log(
-    `\nnode ${process.version}, ${statSync(mediumFiles[0]!).size} bytes a medium file, concurrency ${CONCURRENCY}`,
-  );
+  console.log(`\nnode ${process.version}, concurrency ${CONCURRENCY}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
