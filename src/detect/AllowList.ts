@@ -52,10 +52,10 @@ const bad = (problem: string): ParsedIp => ({ ok: false, problem });
  */
 function parseV4(text: string): number[] | string {
   const parts = text.split(".");
+  if (parts.includes("")) return "has an empty part (a stray or trailing dot)";
   if (parts.length !== 4) return `has ${parts.length} dot-separated parts, not 4`;
   const octets: number[] = [];
   for (const part of parts) {
-    if (part === "") return "has an empty part (a stray or trailing dot)";
     if (/^0[xX]/.test(part)) return "has a hex part (0x...): write each part in decimal";
     if (!/^[0-9]+$/.test(part)) return "has a part that is not an ASCII decimal number";
     if (part.length > 1 && part.startsWith("0"))
