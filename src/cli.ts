@@ -75,6 +75,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const { config } = request;
+    for (const warning of config.allowList.warnings) process.stderr.write(`cts-audit: warning: ${warning}\n`);
     const bar = await progressBar(process.stderr.isTTY === true && !config.quiet);
     // The report streams to stdout as units complete: a million-object run never holds its records.
     const writer =
