@@ -5,6 +5,13 @@ import { TimeWindow } from "./detect/TimeWindow.js";
 import type { FileIntegrity } from "./detect/types.js";
 import { describeError, NotifyError } from "./errors.js";
 import { DigestChains } from "./integrity/DigestChains.js";
+import {
+  integrityViolations,
+  mergeChainSummaries,
+  nothingVerified,
+  truncatedChains,
+  type ChainSummaries,
+} from "./integrity/failClosed.js";
 import { readDigest } from "./integrity/readDigest.js";
 import type { DigestRead } from "./integrity/types.js";
 import { buildDigest, SMN_LIMITS, type DigestLimits, type IntegrityFinding } from "./notify/buildDigest.js";
@@ -130,7 +137,8 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
   };
 
   const plan = (object: SourceObject, key: CtsObjectKey): Plan => {
-    if (object.explicit)
+    // A digest named alone is verified as a digest; any other file named alone is read as a trace file.
+    if (object.explicit && key.kind !== "digest")
       return config.command === "verify" ? { action: "hash", reason: "" } : { action: "parse" };
     if (key.kind === "other") return { action: "skip", reason: key.reason };
     if (key.kind === "digest") {
@@ -181,6 +189,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     }
   };
 
+  const chainSummaries: ChainSummaries = new Map();
   const allSlots: Slot[][] = [];
   const plans = new Map<Slot, Plan>();
   for (const source of deps.sources) {
@@ -196,7 +205,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
         alerts: [],
         record: {
           object: object.key,
-          kind: object.explicit ? "trace" : key.kind,
+          kind: object.explicit && key.kind !== "digest" ? "trace" : key.kind,
           status: p.action === "skip" ? "skipped" : "scanned",
           traces: 0,
           integrity: "unverified",
@@ -234,7 +243,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     const digestReads: DigestRead[] = new Array<DigestRead>(digestSlots.length);
     await eachLimited(digestSlots.length, config.concurrency, async (i) => {
       const s = digestSlots[i]!;
-      digestReads[i] = await readDigest(source, s.key);
+      digestReads[i] = await readDigest(source, s.key, s.object.explicit);
       done(s);
     });
     for (const read of digestReads) {
@@ -252,6 +261,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
           digestReads,
           config.publicKey,
           (key, time) => key.startsWith(prefix) && inWindow(time, UPLOAD_GRACE_MS),
+          { now: startedAt, bucket: source.bucket },
         )
       : undefined;
 
@@ -336,6 +346,7 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
       for (const alert of slot.alerts) alert.integrity = record.integrity;
     }
 
+    if (chains) mergeChainSummaries(chainSummaries, chains.summary());
     for (const slot of slots) {
       report.files.push(slot.record);
       report.alerts.push(...slot.alerts);
@@ -359,6 +370,18 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
     report.summary.objects += slots.length;
   }
   await flushing;
+  if (verifyOn) {
+    // Fail closed: judged over the whole run, from the chains' summaries.
+    const partial = deps.sources.every((s) => s.partial);
+    report.gaps.push(...truncatedChains(chainSummaries, { partial }));
+    const none = nothingVerified(chainSummaries, {
+      partial,
+      since: config.since,
+      until: config.until,
+      now: startedAt,
+    });
+    if (none) report.gaps.push(none);
+  }
 
   // Alerts found by earlier runs whose digest was never sent go out with this one.
   const pending = state ? await stateTry("reading pending alerts", [], () => state.pending()) : [];
@@ -477,9 +500,7 @@ function finishSummary(report: Report): void {
   s.suppressed = report.alerts.filter((a) => a.suppressed).length;
   s.failed = report.files.filter((f) => f.status === "failed" && f.integrity !== "missing").length;
   s.skipped = report.files.filter((f) => f.status === "skipped").length;
-  s.integrityViolations =
-    report.digests.filter((d) => d.status !== "valid").length +
-    report.files.filter((f) => isViolation(f.integrity)).length;
+  s.integrityViolations = integrityViolations(report);
 }
 
 async function notify(

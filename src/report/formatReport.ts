@@ -1,3 +1,4 @@
+import { formatIntegrity } from "../integrity/formatIntegrity.js";
 import type { Report } from "./types.js";
 
 /** The report as one JSON document. */
@@ -28,10 +29,6 @@ export function formatNdjson(report: Report): string {
   return `${lines.join("\n")}\n`;
 }
 
-function count<T>(items: readonly T[], test: (t: T) => boolean): number {
-  return items.reduce((n, t) => n + (test(t) ? 1 : 0), 0);
-}
-
 /**
  * The report for a person. Like `aws cloudtrail validate-logs`, but it says more: per chain, counts, each violation
  * with its object and reason.
@@ -49,54 +46,7 @@ export function formatText(report: Report): string {
     out.push(`Window: ${report.window.since ?? "start"} to ${report.window.until ?? "now"}`);
   }
 
-  if (report.verify !== "off") {
-    const traces = report.files.filter((f) => f.kind === "trace");
-    const byVerdict = new Map<string, number>();
-    for (const f of traces) byVerdict.set(f.integrity, (byVerdict.get(f.integrity) ?? 0) + 1);
-    const validDigests = count(report.digests, (d) => d.status === "valid");
-    out.push(
-      `Integrity: ${validDigests}/${report.digests.length} digest files valid; trace files: ` +
-        ([...byVerdict.entries()].map(([k, v]) => `${v} ${k}`).join(", ") || "none"),
-    );
-    const chains = [...new Set(report.digests.map((d) => d.chain))].sort();
-    for (const chain of chains) {
-      const ds = report.digests.filter((d) => d.chain === chain);
-      const ends = ds
-        .map((d) => d.end)
-        .filter((e): e is string => !!e)
-        .sort();
-      out.push(
-        `  chain ${chain}: ${ds.length} digests, ${count(ds, (d) => d.status === "valid")} valid` +
-          (ends.length ? `, covering to ${ends[ends.length - 1]}` : ""),
-      );
-    }
-    const problems: string[] = [];
-    for (const d of report.digests) {
-      if (d.status !== "valid")
-        problems.push(`  Digest file  ${d.object}  INVALID: ${d.status}${d.reason ? ` (${d.reason})` : ""}`);
-    }
-    for (const f of report.files) {
-      if (f.integrity === "modified" || f.integrity === "unlisted" || f.integrity === "missing") {
-        problems.push(
-          `  Trace file   ${f.object}  INVALID: ${f.integrity}${f.reason || f.error ? ` (${f.reason || f.error})` : ""}`,
-        );
-      }
-    }
-    for (const g of report.gaps)
-      problems.push(`  Gap in ${g.chain}: ${g.from || "?"} to ${g.to}${g.reason ? ` (${g.reason})` : ""}`);
-    if (problems.length) out.push("Integrity findings:", ...problems);
-    const pending = count(traces, (f) => f.integrity === "pending");
-    if (pending)
-      out.push(
-        `  ${pending} trace files are pending: newer than every digest, verify again after the next digest lands`,
-      );
-    const unverified = count(traces, (f) => f.integrity === "unverified" && f.status !== "skipped");
-    if (unverified && report.digests.length === 0) {
-      out.push(
-        '  No digest files found: is "Verify Trace File" enabled on the tracker? Trace files are unverified.',
-      );
-    }
-  }
+  out.push(...formatIntegrity(report));
 
   const failed = report.files.filter((f) => f.status === "failed" && f.integrity !== "missing");
   if (failed.length) {

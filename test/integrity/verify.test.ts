@@ -48,13 +48,18 @@ function write(bucket: CtsBucket): string {
   return dir;
 }
 
+/** Half an hour after the baseline's newest digest: its newest file (03:20) is still pending, its digest not yet due. */
+const BASELINE_NOW = t("2024-07-19T03:30:00Z");
+/** The engine with the run's clock pinned, so that "now" is the time the bucket describes. */
+const runAt = (args: string[], now = BASELINE_NOW) => runLocal(args, { clock: () => now });
+
 const file = (r: Report, key: string) => r.files.find((f) => f.object === key);
 const digest = (r: Report, key: string) => r.digests.find((d) => d.object === key);
 
 describe("integrity verification", () => {
   it("finds everything valid in an untouched bucket, the newest file pending", async () => {
     const { bucket, files, digests, pending } = baseline();
-    const r = await runLocal(["verify", write(bucket)]);
+    const r = await runAt(["verify", write(bucket)]);
     expect(r.digests.map((d) => d.status)).toEqual(["valid", "valid", "valid"]);
     expect(digests.every((k) => digest(r, k)?.status === "valid")).toBe(true);
     for (const f of files)
@@ -73,14 +78,14 @@ describe("integrity verification", () => {
     ];
     bucket.put(target, gzipSync(Buffer.from(JSON.stringify(tampered))));
     const dir = write(bucket);
-    const r = await runLocal(["scan", dir, "--verify", "require"]);
+    const r = await runAt(["scan", dir, "--verify", "require"]);
     expect(file(r, target)).toMatchObject({
       integrity: "modified",
       reason: expect.stringMatching(/md5 is [0-9a-f]{32}, the digest says/),
     });
     expect(r.alerts.find((a) => a.sourceIp === "203.0.113.66")?.integrity).toBe("modified");
     expect(r.exitCode).toBe(3);
-    const warn = await runLocal(["scan", dir]);
+    const warn = await runAt(["scan", dir]);
     expect(warn.exitCode).toBe(0);
     expect(warn.summary.integrityViolations).toBe(1);
   });
@@ -89,7 +94,7 @@ describe("integrity verification", () => {
     const { bucket, files } = baseline();
     const dir = write(bucket);
     rmSync(path.join(dir, ...files[3]!.split("/")));
-    const r = await runLocal(["verify", dir]);
+    const r = await runAt(["verify", dir]);
     expect(file(r, files[3]!)).toMatchObject({
       status: "failed",
       integrity: "missing",
@@ -108,7 +113,7 @@ describe("integrity verification", () => {
       traces: [makeTrace({ traceName: "login", sourceIp: "192.0.2.1", time: t("2024-07-19T01:20:00Z") })],
     });
     injected.writeTo(dir);
-    const r = await runLocal(["verify", dir]);
+    const r = await runAt(["verify", dir]);
     expect(file(r, key)?.integrity).toBe("unlisted");
     expect(r.exitCode).toBe(3);
   });
@@ -118,7 +123,7 @@ describe("integrity verification", () => {
     const forger = new CtsBucket(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey);
     const newest = digests[2]!;
     bucket.metadata.set(newest, { signature: forger.sign("anything") });
-    const r = await runLocal(["verify", write(bucket)]);
+    const r = await runAt(["verify", write(bucket)]);
     expect(digest(r, newest)).toMatchObject({ status: "invalid-signature" });
     // Files it lists can no longer be vouched for.
     const listed = r.files.filter((f) => f.digest === newest);
@@ -133,7 +138,7 @@ describe("integrity verification", () => {
     const body = JSON.parse(gunzipSync(bucket.objects.get(middle)!).toString()) as { log_files: unknown[] };
     body.log_files = body.log_files.slice(1); // hide a file
     bucket.put(middle, gzipSync(Buffer.from(JSON.stringify(body))));
-    const r = await runLocal(["verify", write(bucket)]);
+    const r = await runAt(["verify", write(bucket)]);
     expect(digest(r, middle)).toMatchObject({
       status: "hash-mismatch",
       reason: expect.stringContaining(digests[2]!),
@@ -151,7 +156,7 @@ describe("integrity verification", () => {
     mkdirSync(path.dirname(to), { recursive: true });
     renameSync(from, to);
     renameSync(`${from}.meta.json`, `${to}.meta.json`);
-    const r = await runLocal(["verify", dir]);
+    const r = await runAt(["verify", dir]);
     expect(digest(r, movedKey)).toMatchObject({
       status: "moved",
       reason: expect.stringContaining(digests[0]!),
@@ -164,7 +169,7 @@ describe("integrity verification", () => {
     const dir = write(bucket);
     rmSync(path.join(dir, ...digests[1]!.split("/")));
     rmSync(path.join(dir, ...digests[1]!.split("/")) + ".meta.json");
-    const r = await runLocal(["verify", dir]);
+    const r = await runAt(["verify", dir]);
     expect(digest(r, digests[1]!)).toMatchObject({
       status: "missing",
       reason: expect.stringContaining(digests[2]!),
@@ -205,7 +210,7 @@ describe("integrity verification", () => {
   ])("reports a corrupt digest (%s) as invalid-format", async (_name, bytes) => {
     const { bucket, digests } = baseline();
     bucket.put(digests[0]!, bytes);
-    const r = await runLocal(["verify", write(bucket)]);
+    const r = await runAt(["verify", write(bucket)]);
     expect(digest(r, digests[0]!)).toMatchObject({ status: "invalid-format", reason: expect.any(String) });
     if (_name === "unknown hash algorithm") expect(digest(r, digests[0]!)?.reason).toContain("CRC64");
     expect(r.exitCode).toBe(3);
@@ -214,7 +219,7 @@ describe("integrity verification", () => {
   it("marks a digest without metadata that nothing links to as unanchored", async () => {
     const { bucket, digests } = baseline();
     bucket.metadata.delete(digests[2]!);
-    const r = await runLocal(["verify", write(bucket)]);
+    const r = await runAt(["verify", write(bucket)]);
     expect(digest(r, digests[2]!)?.status).toBe("unanchored");
     // The older ones are still anchored by their own metadata signatures.
     expect(digest(r, digests[0]!)?.status).toBe("valid");
@@ -224,7 +229,7 @@ describe("integrity verification", () => {
     const { bucket, digests } = baseline();
     bucket.metadata.delete(digests[0]!);
     bucket.metadata.delete(digests[1]!);
-    const r = await runLocal(["verify", write(bucket)]);
+    const r = await runAt(["verify", write(bucket)]);
     expect(r.digests.map((d) => d.status)).toEqual(["valid", "valid", "valid"]);
   });
 
@@ -235,7 +240,7 @@ describe("integrity verification", () => {
     restarted.addDigests({ service: "IAM", from: t("2024-07-19T05:00:00Z"), to: t("2024-07-19T06:00:00Z") });
     const dir = write(bucket);
     restarted.writeTo(dir);
-    const r = await runLocal(["verify", dir]);
+    const r = await runAt(["verify", dir], t("2024-07-19T06:30:00Z"));
     expect(r.digests.map((d) => d.status)).toEqual(["valid", "valid"]);
     expect(r.gaps).toEqual([
       expect.objectContaining({
@@ -244,12 +249,13 @@ describe("integrity verification", () => {
         reason: expect.stringContaining("restarts"),
       }),
     ]);
-    expect(r.exitCode).toBe(0);
+    // Hours no digest covers are a violation: verify fails closed (it exited 0 before).
+    expect(r.exitCode).toBe(3);
   });
 
   it("verifies nothing and reads no digest with --verify off", async () => {
     const { bucket, files } = baseline();
-    const r = await runLocal(["scan", write(bucket), "--verify", "off"]);
+    const r = await runAt(["scan", write(bucket), "--verify", "off"]);
     expect(r.digests).toEqual([]);
     expect(file(r, files[0]!)?.integrity).toBe("unverified");
     expect(r.files.filter((f) => f.kind === "digest").every((f) => f.status === "skipped")).toBe(true);
@@ -258,7 +264,7 @@ describe("integrity verification", () => {
   it("rejects everything under the wrong public key", async () => {
     const { bucket } = baseline();
     const dir = write(bucket);
-    const r = await runLocal(["verify", dir, "--public-key", CTS_PUBLIC_KEY_BASE64]);
+    const r = await runAt(["verify", dir, "--public-key", CTS_PUBLIC_KEY_BASE64]);
     expect(r.digests.every((d) => d.status === "invalid-signature")).toBe(true);
   });
 });
