@@ -378,7 +378,6 @@ export async function run(config: Config, deps: RunDeps): Promise<Report> {
       partial,
       since: config.since,
       until: config.until,
-      now: startedAt,
     });
     if (none) report.gaps.push(none);
   }

@@ -53,6 +53,8 @@ export class DigestChains {
   private readonly listings = new Map<string, Listing>();
   private readonly coverage = new Map<string, Coverage[]>();
   private readonly overdue = new Map<string, { from: number; to: number }>();
+  // The newest digest end of each chain: every file past it asks when its digest is due.
+  private readonly newestEnd = new Map<string, number>();
 
   constructor(
     reads: readonly DigestRead[],
@@ -285,6 +287,7 @@ export class DigestChains {
     const list = this.coverage.get(chain) ?? [];
     list.push({ start, end });
     this.coverage.set(chain, list);
+    this.newestEnd.set(chain, Math.max(end, this.newestEnd.get(chain) ?? end));
   }
 
   /** Hash algorithms (Node names) that digests require for a trace file, MD5 when none lists it. */
@@ -359,7 +362,7 @@ export class DigestChains {
         detail: `a digest covers the hour it was uploaded in, but none lists it${also}`,
       };
     }
-    const newestEnd = Math.max(...coverage.map((c) => c.end));
+    const newestEnd = this.newestEnd.get(chain)!;
     if (at > newestEnd) {
       const due = digestDueAt(at, newestEnd);
       if (!this.isDue(due)) {
@@ -385,9 +388,8 @@ export class DigestChains {
   private siblingEnd(chain: string): number {
     const group = siblingGroup(chain);
     let end = -Infinity;
-    for (const [other, list] of this.coverage) {
-      if (other === chain || siblingGroup(other) !== group) continue;
-      for (const c of list) end = Math.max(end, c.end);
+    for (const [other, newest] of this.newestEnd) {
+      if (other !== chain && siblingGroup(other) === group) end = Math.max(end, newest);
     }
     return end;
   }

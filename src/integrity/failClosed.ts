@@ -112,12 +112,13 @@ export function truncatedChains(summaries: ChainSummaries, options: { partial?: 
 
 /**
  * Fail closed: a run that verified nothing (no digest in scope, or none of them valid) is a violation. Returns the
- * finding as a gap over the requested window (chain `""`: no one chain), or undefined when something was verified.
+ * finding as a gap over the requested window (chain `""`: no one chain; `from`/`to` empty where the window is open),
+ * or undefined when something was verified.
  * A partial listing (the function's one object) is not expected to hold a digest.
  */
 export function nothingVerified(
   summaries: ChainSummaries,
-  options: { partial?: boolean; since?: Date; until?: Date; now: Date },
+  options: { partial?: boolean; since?: Date; until?: Date },
 ): GapRecord | undefined {
   if (options.partial) return undefined;
   let digests = 0;
@@ -136,7 +137,8 @@ export function nothingVerified(
   return {
     chain: "",
     from: options.since?.toISOString() ?? "",
-    to: (options.until ?? options.now).toISOString(),
+    // Open ends stay empty (the run's time would make the report differ from run to run).
+    to: options.until?.toISOString() ?? "",
     reason,
   };
 }
