@@ -34,7 +34,10 @@ describe("cts-audit command line", () => {
       expect(r.stdout).not.toContain(`- ${ip}`);
     }
     expect(r.stdout).toMatch(/^cts-audit: 7 alerts from 4 source IPs outside the allowlist/);
-    expect(r.stdout).toContain("Integrity: 8/8 digest files valid; trace files: 12 valid, 1 pending");
+    // The sample is a 2024 snapshot: its newest file's digest was due long ago and never came, so the file is
+    // unlisted and the chain truncated (it was "pending" for ever before verify failed closed); scan --verify warn
+    // reports that without changing the exit code.
+    expect(r.stdout).toContain("Integrity: 8/8 digest files valid; trace files: 12 valid, 1 unlisted");
   });
 
   it("--format json gives the documented report, with keys relative to the bucket root", () => {

@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { DigestChains, type ScopeTest } from "../integrity/DigestChains.js";
+import { mergeChainSummaries, type ChainSummaries, type ChainSummary } from "../integrity/failClosed.js";
 import type { DigestRead } from "../integrity/types.js";
 import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
 import type { Slot } from "./scanObject.js";
@@ -47,12 +48,44 @@ export class ChainCarry {
     private readonly inScope: ScopeTest,
     /** The function's partial listing: a file with no digest in view is `pending`, its digest still to come. */
     private readonly partial: boolean,
+    /** Now (a file is pending only while its digest is not yet due) and the bucket digests must name. */
+    private readonly chainOptions: { now: Date; bucket: string | undefined },
+    /**
+     * What each chain verified, for the run's fail-closed judgements (truncation, nothing verified): counted from
+     * the records this carry settles, so that a digest read again as context is counted once.
+     */
+    readonly summaries: ChainSummaries = new Map(),
   ) {}
 
   /** The chains for one unit: its digests and the previous unit's of the same series. */
   chainsFor(unit: Unit, reads: readonly DigestRead[]): DigestChains {
     const carry = this.series.get(unit.series);
-    return new DigestChains([...(carry?.reads ?? []), ...reads], this.publicKey, this.inScope);
+    const { now, bucket } = this.chainOptions;
+    return new DigestChains([...(carry?.reads ?? []), ...reads], this.publicKey, this.inScope, {
+      now,
+      ...(bucket !== undefined ? { bucket } : {}),
+    });
+  }
+
+  /** Counts settled records into the chain summaries. */
+  private summarise(settled: Settled): Settled {
+    const add = (s: ChainSummary) => mergeChainSummaries(this.summaries, [s]);
+    for (const d of settled.digests) {
+      if (d.status === "missing") continue;
+      const end = d.end ? Date.parse(d.end) : undefined;
+      add({
+        chain: d.chain,
+        digests: 1,
+        valid: d.status === "valid" ? 1 : 0,
+        ...(end !== undefined ? { newestEnd: end, newestKey: d.object } : {}),
+      });
+    }
+    for (const slot of settled.files) {
+      const at = slot.key.uploadTime?.getTime();
+      if (slot.overdueChain && at !== undefined)
+        add({ chain: slot.overdueChain, digests: 0, valid: 0, overdueFrom: at, overdueTo: at });
+    }
+    return settled;
   }
 
   /**
@@ -136,7 +169,7 @@ export class ChainCarry {
         recentKeys.add(slot.object.key);
     }
     this.series.set(unit.series, { reads: [...reads], heldFiles, heldDigests, recentKeys, written });
-    out.push(settled);
+    out.push(this.summarise(settled));
     return out;
   }
 
@@ -155,7 +188,7 @@ export class ChainCarry {
       settled.files.push(held.slot);
     }
     settled.files.push(...(carry?.heldFiles ?? []));
-    return settled;
+    return this.summarise(settled);
   }
 
   private digestVerdict(slot: Slot, d: DigestRecord | undefined): void {
@@ -177,10 +210,17 @@ export class ChainCarry {
     // The function sees one new object: with no digest of its chain in view, the digest is still to come.
     record.integrity = v.integrity === "unverified" && this.partial && !v.digest ? "pending" : v.integrity;
     if (v.digest) record.digest = v.digest;
+    if (v.overdueChain) slot.overdueChain = v.overdueChain;
+    else delete slot.overdueChain;
     if (record.integrity !== "valid" && v.detail && record.integrity !== "pending") {
       record.reason =
         record.reason && !record.reason.includes(v.detail) ? `${record.reason}; ${v.detail}` : v.detail;
     }
-    return !this.partial && !v.digest && (v.integrity === "pending" || v.integrity === "unverified");
+    // Judged with the next unit's digests too: a file of 23:50 is listed by a digest in the next day's folder.
+    return (
+      !this.partial &&
+      !v.digest &&
+      (v.integrity === "pending" || v.integrity === "unverified" || v.overdueChain !== undefined)
+    );
   }
 }

@@ -1,11 +1,8 @@
-import type { Alert, FileIntegrity } from "../detect/types.js";
+import type { Alert } from "../detect/types.js";
+import { isFileViolation } from "../integrity/failClosed.js";
 import type { IntegrityFinding } from "../notify/buildDigest.js";
-import type { DigestRecord, FileRecord, ReportSummary } from "../report/types.js";
+import type { DigestRecord, FileRecord, GapRecord, ReportSummary } from "../report/types.js";
 import { alertKey } from "../state/alertKey.js";
-
-export function isViolation(integrity: FileIntegrity): boolean {
-  return integrity === "modified" || integrity === "missing" || integrity === "unlisted";
-}
 
 /**
  * What the run keeps of its records: the summary's counts, the integrity findings (for the digest) and the
@@ -37,7 +34,7 @@ export class RunTally {
     s.matched += f.matched ?? 0;
     if (f.status === "failed" && f.integrity !== "missing") s.failed++;
     if (f.status === "skipped") s.skipped++;
-    if (isViolation(f.integrity)) {
+    if (isFileViolation(f.integrity)) {
       s.integrityViolations++;
       this.findings.push({ object: f.object, verdict: `file ${f.integrity}`, detail: f.reason ?? f.error });
     }
@@ -47,6 +44,22 @@ export class RunTally {
     if (d.status === "valid") return;
     this.summary.integrityViolations++;
     this.findings.push({ object: d.object, verdict: `digest ${d.status}`, detail: d.reason ?? "" });
+  }
+
+  /**
+   * A gap is a violation (DESIGN "Fail closed"): a missing digest's hours, a truncated chain, nothing verified.
+   * A chain's gap goes into the digest (a deleted digest is how tampering shows); "nothing verified" (chain "")
+   * does not: a bucket whose tracker never had verification on would send it every run, and it is the report's
+   * and the exit code's to say.
+   */
+  gap(g: GapRecord): void {
+    this.summary.integrityViolations++;
+    if (g.chain === "") return;
+    this.findings.push({
+      object: g.chain,
+      verdict: "gap",
+      detail: `${g.from} to ${g.to}${g.reason ? `: ${g.reason}` : ""}`,
+    });
   }
 
   /**

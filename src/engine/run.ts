@@ -6,6 +6,7 @@ import { CollectingWriter } from "../report/CollectingWriter.js";
 import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
 import { parseObsUrl } from "../sources/obsUrl.js";
 import type { ObjectSource } from "../sources/types.js";
+import { nothingVerified, truncatedChains, type ChainSummaries } from "../integrity/failClosed.js";
 import { ChainCarry, type Settled } from "./ChainCarry.js";
 import { deliver } from "./deliver.js";
 import { exitCode } from "./exitCode.js";
@@ -67,7 +68,10 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
         tally.digest(d);
         await writer.digest(d);
       }
-      for (const g of settled.gaps) await writer.gap(g);
+      for (const g of settled.gaps) {
+        tally.gap(g);
+        await writer.gap(g);
+      }
       for (const slot of settled.files) {
         for (const alert of slot.alerts) alert.integrity = slot.record.integrity;
         tally.file(slot.record);
@@ -80,13 +84,32 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       }
     };
 
+    const summaries: ChainSummaries = new Map();
     for (const source of deps.sources) {
-      const ctx = unitContext(options, source, { rules, window, ledger, deps, progress, tally });
+      const ctx = unitContext(options, source, {
+        rules,
+        window,
+        ledger,
+        deps,
+        progress,
+        tally,
+        startedAt,
+        summaries,
+      });
       for await (const unit of units(source.list())) {
         const outcome = await scanUnit(unit, ctx);
         for (const settled of outcome.settled) await write(settled);
       }
       for (const settled of ctx.carry?.finishAll() ?? []) await write(settled);
+    }
+    if (options.verify !== "off") {
+      // Fail closed (DESIGN "Integrity"): chains cut short, and a run that verified nothing, judged over the run.
+      const partial = deps.sources.every((s) => s.partial);
+      const none = nothingVerified(summaries, { partial, since: options.since, until: options.until });
+      for (const g of [...truncatedChains(summaries, { partial }), ...(none ? [none] : [])]) {
+        tally.gap(g);
+        await writer.gap(g);
+      }
     }
     progress.finish();
 
@@ -154,6 +177,8 @@ function unitContext(
     deps: RunDeps;
     progress: ReturnType<typeof progressTracker>;
     tally: RunTally;
+    startedAt: Date;
+    summaries: ChainSummaries;
   },
 ): UnitContext {
   const { deps, progress, tally } = shared;
@@ -165,6 +190,8 @@ function unitContext(
           options.publicKey,
           (key, time) => key.startsWith(prefix) && inWindow(options, time, UPLOAD_GRACE_MS),
           source.partial === true,
+          { now: shared.startedAt, bucket: source.bucket },
+          shared.summaries,
         );
   return {
     options,

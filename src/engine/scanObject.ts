@@ -23,6 +23,8 @@ export interface Slot {
   /** The alerts inside the window: what the report shows. */
   alerts: Alert[];
   hashes?: Record<string, string>;
+  /** The chain whose digest for this file was overdue (its final verdict), for the truncation judgement. */
+  overdueChain?: string;
   /** The record's reason before any integrity verdict (a held file is judged again). */
   baseReason?: string;
 }

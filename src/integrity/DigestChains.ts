@@ -1,26 +1,37 @@
 import type { KeyObject } from "node:crypto";
 import { parseObjectKey, type CtsObjectKey } from "../cts/objectKey.js";
 import type { DigestRecord, DigestStatus, GapRecord } from "../report/types.js";
+import { siblingGroup, type ChainSummary } from "./failClosed.js";
 import { signingString, verifySignature } from "./signature.js";
+import { DIGEST_PERIOD_MS, digestDueAt, GAP_TOLERANCE_MS, hourlyPieces } from "./timing.js";
 import type { DigestRead, FileVerdict } from "./types.js";
 
 /** Digests older than the run's window or outside its prefix are not "missing": they are out of scope. */
 export type ScopeTest = (key: string, uploadTime: Date | undefined) => boolean;
+
+/** What a run knows beyond the digests: now, and the bucket the source reads. */
+export interface ChainOptions {
+  /** The run's clock: a file is `pending` only while its digest is not yet due. Undefined: never due. */
+  now?: Date;
+  /** The bucket the digests were read from (`ObjectSource.bucket`); a digest naming another is `moved`. */
+  bucket?: string;
+}
 
 interface Listing {
   hashValue: string;
   hashAlgorithm: string;
   digest: string;
   status: DigestStatus;
+  /** The listing digest's chain is the file's own (a digest of another chain may not vouch for it). */
+  ownChain: boolean;
+  /** Listed by a digest the user named alone: the file is not expected in the source. */
+  explicit: boolean;
 }
 
 interface Coverage {
   start: number;
   end: number;
 }
-
-// A digest's hour and its neighbour's may not meet to the second; a gap under this is not reported.
-const GAP_TOLERANCE_MS = 5 * 60 * 1000;
 
 /** The chain a trace file's digests live in: `<...>CloudTraces/<region>/<tracker>/Digest/<service>`. */
 export function chainOfTraceKey(key: CtsObjectKey): string {
@@ -41,11 +52,15 @@ export class DigestChains {
   readonly gaps: GapRecord[] = [];
   private readonly listings = new Map<string, Listing>();
   private readonly coverage = new Map<string, Coverage[]>();
+  private readonly overdue = new Map<string, { from: number; to: number }>();
+  // The newest digest end of each chain: every file past it asks when its digest is due.
+  private readonly newestEnd = new Map<string, number>();
 
   constructor(
     reads: readonly DigestRead[],
     private readonly publicKey: KeyObject,
     private readonly inScope: ScopeTest,
+    private readonly options: ChainOptions = {},
   ) {
     const chains = new Map<string, DigestRead[]>();
     for (const read of reads) {
@@ -79,21 +94,30 @@ export class DigestChains {
       if (!digest) continue;
       this.addCoverage(chain, digest.startTime.getTime(), digest.endTime.getTime());
       for (const file of digest.logFiles) {
+        // A listing of an object in another bucket says nothing of the object of that name here.
+        const elsewhere = file.bucket !== "" && file.bucket !== (this.options.bucket ?? digest.bucket);
+        if (elsewhere) continue;
+        const fileKey = parseObjectKey(file.object);
+        const ownChain = fileKey.kind !== "trace" || chainOfTraceKey(fileKey) === chain;
+        const listing: Listing = {
+          hashValue: file.hashValue,
+          hashAlgorithm: file.hashAlgorithm,
+          digest: read.key.key,
+          status: record.status,
+          ownChain,
+          explicit: read.explicit === true,
+        };
+        const rank = (l: Listing) => (l.ownChain ? 2 : 0) + (l.status === "valid" ? 1 : 0);
         const existing = this.listings.get(file.object);
-        if (!existing || (existing.status !== "valid" && record.status === "valid")) {
-          this.listings.set(file.object, {
-            hashValue: file.hashValue,
-            hashAlgorithm: file.hashAlgorithm,
-            digest: read.key.key,
-            status: record.status,
-          });
-        }
+        if (!existing || rank(listing) > rank(existing)) this.listings.set(file.object, listing);
       }
       const prev = digest.previous;
       if (prev) {
         if (record.status === "valid") trustedLinks.set(prev.object, { from: read.key.key, ...prev });
         const older = byKey.get(prev.object);
-        if (!older) {
+        if (!older && read.explicit) {
+          // A digest named alone: its predecessor is not expected beside it.
+        } else if (!older) {
           const prevKey = parseObjectKey(prev.object);
           if (this.inScope(prev.object, prevKey.uploadTime)) {
             this.digests.push({
@@ -102,12 +126,7 @@ export class DigestChains {
               chain,
               reason: `linked as previous digest by ${read.key.key} but not found`,
             });
-            this.gaps.push({
-              chain,
-              from: prevKey.uploadTime?.toISOString() ?? "",
-              to: digest.startTime.toISOString(),
-              reason: `digest ${prev.object} is missing`,
-            });
+            this.missingHours(chain, read, ordered, prev.object);
           }
         } else if (
           older.digest &&
@@ -151,10 +170,18 @@ export class DigestChains {
     record.files = digest.logFiles.length;
     const fail = (status: DigestStatus, reason: string): DigestRecord => ({ ...record, status, reason });
 
-    if (digest.object !== read.key.key) {
+    // A digest named alone has no bucket root to place it against; its signature still covers digest_object.
+    if (!read.explicit && digest.object !== read.key.key) {
       return fail(
         "moved",
         `digest_object says ${digest.object} but the digest was read from ${read.key.key}`,
+      );
+    }
+    const bucket = this.options.bucket;
+    if (!read.explicit && bucket !== undefined && digest.bucket !== bucket) {
+      return fail(
+        "moved",
+        `digest_bucket says ${digest.bucket} but the digest was read from bucket ${bucket}`,
       );
     }
     // The link's hash first: a digest altered after a newer one linked it is a hash mismatch, whatever else.
@@ -191,10 +218,76 @@ export class DigestChains {
     return record;
   }
 
+  /**
+   * Gaps for a linked digest that is missing: its own hour (the hour before the digest that links it), then, down
+   * to the next older digest present, one gap per digest that should have been there and that nothing links to.
+   */
+  private missingHours(chain: string, read: DigestRead, ordered: DigestRead[], missing: string): void {
+    const to = read.digest!.startTime.getTime();
+    const olderEnd = ordered
+      .map((r) => r.digest?.endTime.getTime())
+      .find((end) => end !== undefined && end <= to + GAP_TOLERANCE_MS);
+    const from = Math.max(to - DIGEST_PERIOD_MS, olderEnd ?? -Infinity);
+    this.gaps.push({
+      chain,
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      reason: `digest ${missing} is missing`,
+    });
+    if (olderEnd === undefined) return;
+    for (const piece of hourlyPieces(olderEnd, from)) {
+      this.gaps.push({
+        chain,
+        from: new Date(piece.from).toISOString(),
+        to: new Date(piece.to).toISOString(),
+        reason: `no digest for this hour: a digest older than ${missing} is missing too`,
+      });
+    }
+  }
+
+  /**
+   * The per-chain summary of what this set of digests verified, for the whole-run judgements (failClosed.ts). Call
+   * it after every `verdict`: it also carries the chains whose files' digests were overdue.
+   */
+  summary(): ChainSummary[] {
+    const byChain = new Map<string, ChainSummary>();
+    const of = (chain: string) => {
+      let s = byChain.get(chain);
+      if (!s) byChain.set(chain, (s = { chain, digests: 0, valid: 0 }));
+      return s;
+    };
+    for (const d of this.digests) {
+      if (d.status === "missing") continue;
+      const s = of(d.chain);
+      s.digests++;
+      if (d.status === "valid") s.valid++;
+      const end = d.end ? Date.parse(d.end) : undefined;
+      if (end !== undefined && (s.newestEnd === undefined || end > s.newestEnd)) {
+        s.newestEnd = end;
+        s.newestKey = d.object;
+      }
+    }
+    for (const [chain, o] of this.overdue) {
+      const s = of(chain);
+      s.overdueFrom = o.from;
+      s.overdueTo = o.to;
+    }
+    return [...byChain.values()].sort((a, b) => (a.chain < b.chain ? -1 : 1));
+  }
+
+  private noteOverdue(chain: string, at: number): void {
+    const o = this.overdue.get(chain);
+    this.overdue.set(
+      chain,
+      o ? { from: Math.min(o.from, at), to: Math.max(o.to, at) } : { from: at, to: at },
+    );
+  }
+
   private addCoverage(chain: string, start: number, end: number): void {
     const list = this.coverage.get(chain) ?? [];
     list.push({ start, end });
     this.coverage.set(chain, list);
+    this.newestEnd.set(chain, Math.max(end, this.newestEnd.get(chain) ?? end));
   }
 
   /** Hash algorithms (Node names) that digests require for a trace file, MD5 when none lists it. */
@@ -205,9 +298,21 @@ export class DigestChains {
       : ["md5"];
   }
 
-  /** The verdict for one trace file present in the source, given the hashes of its stored bytes. */
+  /**
+   * The verdict for one trace file present in the source, given the hashes of its stored bytes. A file no digest
+   * lists is `pending` only while its digest is not yet due (`ChainOptions.now`); once due, it is `unlisted` and its
+   * chain is noted as truncated (see `summary`).
+   */
   verdict(key: CtsObjectKey, hashes: Readonly<Record<string, string>> | undefined): FileVerdict {
-    const listing = this.listings.get(key.key);
+    const chain = chainOfTraceKey(key);
+    const coverage = this.coverage.size > 0 ? this.coverage.get(chain) : undefined;
+    let listing = this.listings.get(key.key);
+    let foreign: Listing | undefined;
+    // A digest of another chain does not vouch for a file whose own chain is in view: its own must list it.
+    if (listing && !listing.ownChain && coverage) {
+      foreign = listing;
+      listing = undefined;
+    }
     if (listing) {
       if (listing.status !== "valid") {
         return {
@@ -233,29 +338,67 @@ export class DigestChains {
       }
       return { integrity: "valid", digest: listing.digest };
     }
-    // No digest read at all (a bucket without digests): no chain to look up, for any of its files.
-    const coverage = this.coverage.size > 0 ? this.coverage.get(chainOfTraceKey(key)) : undefined;
+    const also = foreign ? ` (only ${foreign.digest}, a digest of another chain, lists it)` : "";
     const at = key.uploadTime?.getTime();
-    if (!coverage || at === undefined) {
-      return { integrity: "unverified", detail: "no digest chain covers this file's folder" };
+    if (at === undefined) return { integrity: "unverified", detail: "its upload time is unknown" };
+    if (!coverage) {
+      // No digest of its own chain at all: only when a sibling chain shows CTS writing digests past its due time
+      // was its chain's digest due; else nothing here says digests were ever on (the run's "verified nothing").
+      const due = digestDueAt(at, undefined);
+      const siblingsGoOn = this.siblingEnd(chain) >= due - DIGEST_PERIOD_MS;
+      if (siblingsGoOn && this.isDue(due)) {
+        this.noteOverdue(chain, at);
+        return {
+          integrity: "unlisted",
+          overdueChain: chain,
+          detail: `its chain has no digest, though sibling chains do past ${new Date(due).toISOString()}${also}`,
+        };
+      }
+      return { integrity: "unverified", detail: `no digest chain covers this file's folder${also}` };
     }
     if (coverage.some((c) => c.start <= at && at <= c.end)) {
       return {
         integrity: "unlisted",
-        detail: "a digest covers the hour it was uploaded in, but none lists it",
+        detail: `a digest covers the hour it was uploaded in, but none lists it${also}`,
       };
     }
-    if (coverage.every((c) => at > c.end)) {
-      return { integrity: "pending", detail: "newer than every digest: its digest has not arrived yet" };
+    const newestEnd = this.newestEnd.get(chain)!;
+    if (at > newestEnd) {
+      const due = digestDueAt(at, newestEnd);
+      if (!this.isDue(due)) {
+        return { integrity: "pending", detail: "newer than every digest: its digest has not arrived yet" };
+      }
+      this.noteOverdue(chain, at);
+      return {
+        integrity: "unlisted",
+        overdueChain: chain,
+        detail:
+          `its digest was due by ${new Date(due).toISOString()} and none lists it: the chain stops at ` +
+          `${new Date(newestEnd).toISOString()}${also}`,
+      };
     }
-    return { integrity: "unverified", detail: "no digest covers the hour it was uploaded in" };
+    return { integrity: "unverified", detail: `no digest covers the hour it was uploaded in${also}` };
+  }
+
+  private isDue(due: number): boolean {
+    return this.options.now !== undefined && this.options.now.getTime() >= due;
+  }
+
+  /** The newest digest end among the chain's siblings (its tracker's other service folders), or -Infinity. */
+  private siblingEnd(chain: string): number {
+    const group = siblingGroup(chain);
+    let end = -Infinity;
+    for (const [other, newest] of this.newestEnd) {
+      if (other !== chain && siblingGroup(other) === group) end = Math.max(end, newest);
+    }
+    return end;
   }
 
   /** Files some digest lists that the source does not hold (within the run's scope). */
   missing(present: ReadonlySet<string>): Array<{ object: string; digest: string }> {
     const out: Array<{ object: string; digest: string }> = [];
     for (const [object, listing] of this.listings) {
-      if (present.has(object)) continue;
+      if (present.has(object) || listing.explicit) continue;
       if (!this.inScope(object, parseObjectKey(object).uploadTime)) continue;
       out.push({ object, digest: listing.digest });
     }

@@ -18,8 +18,15 @@ export function signatureFromMetadata(metadata: Readonly<Record<string, string>>
   return undefined;
 }
 
-/** Reads one digest object once: MD5 of the stored bytes, gunzip, JSON, field validation, metadata signature. */
-export async function readDigest(source: ObjectSource, key: CtsObjectKey): Promise<DigestRead> {
+/**
+ * Reads one digest object once: MD5 of the stored bytes, gunzip, JSON, field validation, metadata signature.
+ * `explicit`: the user named this digest as a source of its own (see `DigestRead.explicit`).
+ */
+export async function readDigest(
+  source: ObjectSource,
+  key: CtsObjectKey,
+  explicit = false,
+): Promise<DigestRead> {
   const read: DigestRead = {
     key,
     md5: undefined,
@@ -27,6 +34,7 @@ export async function readDigest(source: ObjectSource, key: CtsObjectKey): Promi
     problem: undefined,
     metadataSignature: undefined,
     readFailed: false,
+    ...(explicit ? { explicit } : {}),
   };
   let stored: Buffer;
   try {

@@ -13,6 +13,11 @@ export interface DigestRead {
   readFailed: boolean;
   /** `signature` / `meta-signature` from the object's metadata, lower-case hex, when present. */
   metadataSignature: string | undefined;
+  /**
+   * The user named this digest as a source of its own: its place in a bucket is unknown (no location check), and
+   * the digests and files it links to are not expected beside it (none is reported missing).
+   */
+  explicit?: boolean;
 }
 
 /** A file's verdict with the digest it rests on. */
@@ -22,4 +27,6 @@ export interface FileVerdict {
   digest?: string;
   /** Why, when not valid. */
   detail?: string;
+  /** `unlisted` because its digest is overdue: its chain (this one) was truncated after its newest digest. */
+  overdueChain?: string;
 }

@@ -1,4 +1,5 @@
 import type { Writable } from "node:stream";
+import { isFileViolation } from "../integrity/failClosed.js";
 import { StreamOut } from "./StreamOut.js";
 import type {
   DigestRecord,
@@ -16,9 +17,6 @@ interface ChainTally {
   newestEnd: string | undefined;
 }
 
-const isViolation = (f: FileRecord) =>
-  f.integrity === "modified" || f.integrity === "unlisted" || f.integrity === "missing";
-
 /**
  * What the text report needs of a run, kept as records pass: counts per verdict and per chain, and the records
  * worth a line (problems, failures). A million valid files cost a few counters.
@@ -27,11 +25,15 @@ export class TextTally {
   readonly verdicts = new Map<string, number>();
   readonly chains = new Map<string, ChainTally>();
   readonly problems: string[] = [];
+  /** Runs that verified nothing (gaps of no one chain): said first, in one line each. */
+  readonly notVerified: string[] = [];
+  firstStart: string | undefined;
+  lastEnd: string | undefined;
   readonly failed: FileRecord[] = [];
   digests = 0;
   validDigests = 0;
   pending = 0;
-  unverifiedRead = 0;
+  unverified = 0;
   notStarted = 0;
   notStartedReason = "";
 
@@ -39,9 +41,9 @@ export class TextTally {
     if (f.kind === "trace") {
       this.verdicts.set(f.integrity, (this.verdicts.get(f.integrity) ?? 0) + 1);
       if (f.integrity === "pending") this.pending++;
-      if (f.integrity === "unverified" && f.status !== "skipped") this.unverifiedRead++;
+      if (f.integrity === "unverified") this.unverified++;
     }
-    if (isViolation(f)) {
+    if (isFileViolation(f.integrity)) {
       const why = f.reason || f.error;
       this.problems.push(`  Trace file   ${f.object}  INVALID: ${f.integrity}${why ? ` (${why})` : ""}`);
     }
@@ -64,10 +66,16 @@ export class TextTally {
       );
     }
     if (d.end && (!chain.newestEnd || d.end > chain.newestEnd)) chain.newestEnd = d.end;
+    if (d.start && (!this.firstStart || d.start < this.firstStart)) this.firstStart = d.start;
+    if (d.end && (!this.lastEnd || d.end > this.lastEnd)) this.lastEnd = d.end;
     this.chains.set(d.chain, chain);
   }
 
   gap(g: GapRecord): void {
+    if (g.chain === "") {
+      this.notVerified.push(`  INTEGRITY NOT VERIFIED: ${g.reason ?? "nothing verified"}`);
+      return;
+    }
     this.problems.push(`  Gap in ${g.chain}: ${g.from || "?"} to ${g.to}${g.reason ? ` (${g.reason})` : ""}`);
   }
 
@@ -88,6 +96,13 @@ export class TextTally {
       out.push(`Window: ${header.window.since ?? "start"} to ${header.window.until ?? "now"}`);
     }
     if (header.verify !== "off") {
+      // Like validate-logs: what was asked for, and what the digests found.
+      out.push(
+        `Results requested for ${header.window.since ?? "the oldest object"} to ${header.window.until ?? header.startedAt}`,
+        this.firstStart && this.lastEnd
+          ? `Results found for ${this.firstStart} to ${this.lastEnd}`
+          : "Results found: no digest file",
+      );
       out.push(
         `Integrity: ${this.validDigests}/${this.digests} digest files valid; trace files: ` +
           ([...this.verdicts.entries()].map(([k, v]) => `${v} ${k}`).join(", ") || "none"),
@@ -99,12 +114,13 @@ export class TextTally {
             (c.newestEnd ? `, covering to ${c.newestEnd}` : ""),
         );
       }
-      if (this.problems.length) out.push("Integrity findings:", ...this.problems);
+      const problems = [...this.notVerified, ...this.problems];
+      if (problems.length) out.push("Integrity findings:", ...problems);
       if (this.pending)
         out.push(
           `  ${this.pending} trace files are pending: newer than every digest, verify again after the next digest lands`,
         );
-      if (this.unverifiedRead && this.digests === 0) {
+      if (this.unverified && this.digests === 0) {
         out.push(
           '  No digest files found: is "Verify Trace File" enabled on the tracker? Trace files are unverified.',
         );
