@@ -4,6 +4,7 @@ import { buildNotifier, buildSources, buildState, saveUnsentDigest } from "./ada
 import { parseCli, USAGE } from "./config.js";
 import { ConfigError, CtsAuditError, describeError } from "./errors.js";
 import { formatJson, formatNdjson, formatText } from "./report/formatReport.js";
+import type { Report } from "./report/types.js";
 import { run, type Progress } from "./run.js";
 
 function write(text: string): Promise<void> {
@@ -46,11 +47,11 @@ async function progressBar(enabled: boolean): Promise<{ update: (p: Progress) =>
 /** The command line: argv -> Config -> run -> report on stdout, exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let stopReason: string | undefined;
-  let exitForSignal: number | undefined;
+  let exitForSignal: 130 | 143 | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopReason) process.exit(128 + (signal === "SIGINT" ? 2 : 15)); // a second signal: stop now
     stopReason = `interrupted by ${signal}`;
-    exitForSignal = 128 + (signal === "SIGINT" ? 2 : 15);
+    exitForSignal = signal === "SIGINT" ? 130 : 143;
     process.stderr.write(
       `cts-audit: ${signal}: finishing objects in flight and saving state; send again to stop at once\n`,
     );
@@ -73,22 +74,25 @@ export async function main(argv: readonly string[]): Promise<number> {
     const { config } = request;
     const bar = await progressBar(process.stderr.isTTY === true && !config.quiet);
     const report = await run(config, {
-      sources: await buildSources(config),
-      notifier: await buildNotifier(config),
+      sources: await buildSources(config.sources, config.cloud, config),
+      notifier: await buildNotifier(config.notify, config.cloud),
       state: await buildState(config),
       saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
       warn: (message) => process.stderr.write(`cts-audit: warning: ${message}\n`),
       onProgress: bar.update,
       shouldStop: () => stopReason,
     }).finally(() => bar.stop());
+    // Decided once, before the report is written: the report states the code the process exits with, also
+    // when a signal stopped the run (130, 143), and a signal arriving after this point changes neither.
+    const final: Report = { ...report, exitCode: exitForSignal ?? report.exitCode };
     const text =
       config.format === "json"
-        ? formatJson(report)
+        ? formatJson(final)
         : config.format === "ndjson"
-          ? formatNdjson(report)
-          : formatText(report);
+          ? formatNdjson(final)
+          : formatText(final);
     await write(text);
-    return exitForSignal ?? report.exitCode;
+    return final.exitCode;
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`cts-audit: error: ${problem}\n`);

@@ -87,6 +87,9 @@ export interface Report {
   notifications: NotificationRecord[];
   /** Failures of the run itself, not of one object (a state store that could not be written). */
   errors: string[];
-  /** Process exit code the run asks for: 0, 1 or 3 (2 is for usage errors, before any run). */
-  exitCode: 0 | 1 | 3;
+  /**
+   * Process exit code: 0, 1 or 3 as the run asks (2 is for usage errors, before any run); the command line sets
+   * 130 or 143 when SIGINT or SIGTERM stopped the run, so that the report states the code the process exits with.
+   */
+  exitCode: 0 | 1 | 3 | 130 | 143;
 }
