@@ -36,8 +36,9 @@ export interface FunctionConfig {
   stateRetentionMs: number;
 }
 
-/** What the event needs of the cloud: OBS for OBS records and an obs:// ledger. */
+/** What the event needs of the cloud. */
 export interface FunctionNeeds {
+  /** The event has OBS objects to read (an obs:// CTS_AUDIT_STATE needs OBS in any case). */
   obs: boolean;
 }
 
@@ -152,7 +153,9 @@ export function functionConfig(
         }
       : undefined;
 
-  if (needs.obs) {
+  // A ledger on OBS needs OBS even for the CTS trigger event.
+  const obsNeeded = needs.obs || state?.startsWith("obs://") === true;
+  if (obsNeeded) {
     if (!obsEndpoint)
       problems.push(
         "OBS endpoint unknown: set RegionName (or OBS_ENDPOINT) in the function's environment variables",
@@ -167,7 +170,7 @@ export function functionConfig(
       problems.push(
         "SMN endpoint unknown: set RegionName (or SMN_ENDPOINT) in the function's environment variables",
       );
-    if (!credentials && !needs.obs)
+    if (!credentials && !obsNeeded)
       problems.push(
         `no temporary credentials in the function's context: give the function an agency that may publish to SMN`,
       );
