@@ -162,7 +162,9 @@ async function obsEfficiency(): Promise<{
       env,
     );
     if (request.kind !== "run") throw new Error("bench: not a run");
-    const report = await run(request.config, { sources: await buildSources(request.config) });
+    const report = await run(request.config, {
+      sources: await buildSources(request.config.sources, request.config.cloud, request.config),
+    });
     if (report.summary.failed > 0 || report.summary.integrityViolations > 0)
       throw new Error("bench: the OBS scan failed");
     const after = s3.counts();

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Config } from "./config.js";
+import type { CloudConfig, NotifyTarget } from "./config.js";
 import { ConfigError, describeError } from "./errors.js";
 import { FileNotifier } from "./notify/FileNotifier.js";
 import { digestText, StreamNotifier } from "./notify/StreamNotifier.js";
@@ -14,30 +14,39 @@ import { StateStoreLedger } from "./state/StateStoreLedger.js";
 
 // The cloud adapters are imported when a run needs them: the OBS and SMN SDKs take a fifth of a second to load,
 // which a scan of a local copy should not pay.
-// parseCli has checked that what an obs:// location or --notify smn needs is set: the `!` below rest on that.
+// parseCli (and functionConfig for the function) has checked that what an obs:// location or SMN needs is set:
+// the `!` below rest on that.
 
-function obsConnection(config: Config) {
-  const { obsEndpoint, credentials } = config.cloud;
+function obsConnection(cloud: CloudConfig) {
+  const { obsEndpoint, credentials } = cloud;
   return {
     endpoint: obsEndpoint!,
     accessKeyId: credentials!.accessKeyId,
     secretAccessKey: credentials!.secretAccessKey,
     securityToken: credentials!.securityToken,
-    timeoutSeconds: config.cloud.timeoutSeconds,
+    timeoutSeconds: cloud.timeoutSeconds,
   };
 }
 
-/** One source per `<source>`: OBS prefixes and local directories or files. A missing local path is exit 2. */
-export async function buildSources(config: Config, only?: SourceObject[]): Promise<ObjectSource[]> {
+/**
+ * One source per location: OBS prefixes (`obs://`, listed within `window`, or only the objects `only` names)
+ * and local directories or files. A missing local path is a ConfigError (exit 2).
+ */
+export async function buildSources(
+  locations: readonly string[],
+  cloud: CloudConfig,
+  window: { since: Date | undefined; until: Date | undefined },
+  only?: SourceObject[],
+): Promise<ObjectSource[]> {
   const sources: ObjectSource[] = [];
   const problems: string[] = [];
-  for (const location of config.sources) {
+  for (const location of locations) {
     if (location.startsWith("obs://")) {
       const { ObsSource } = await import("./sources/ObsSource.js");
       sources.push(
         new ObsSource(location, {
-          ...obsConnection(config),
-          window: { since: config.since, until: config.until },
+          ...obsConnection(cloud),
+          window: { since: window.since, until: window.until },
           only,
         }),
       );
@@ -53,44 +62,52 @@ export async function buildSources(config: Config, only?: SourceObject[]): Promi
   return sources;
 }
 
-/** The notifier `--notify` names; undefined for `none`. */
+/** The notifier a NotifyTarget names; undefined for `none`. */
 export async function buildNotifier(
-  config: Config,
+  notify: NotifyTarget,
+  cloud: CloudConfig,
   stdout: NodeJS.WritableStream = process.stdout,
 ): Promise<Notifier | undefined> {
-  switch (config.notify.kind) {
+  switch (notify.kind) {
     case "none":
       return undefined;
     case "stdout":
       return new StreamNotifier("stdout", stdout as never);
     case "file":
-      return new FileNotifier(config.notify.path);
+      return new FileNotifier(notify.path);
     case "smn": {
-      const { smnEndpoint, credentials, smnTopic } = config.cloud;
+      const { smnEndpoint, credentials, smnTopic } = cloud;
       const [{ SmnClient }, { SmnNotifier }] = await Promise.all([
         import("./notify/SmnClient.js"),
         import("./notify/SmnNotifier.js"),
       ]);
       return new SmnNotifier(
-        new SmnClient(smnEndpoint!, credentials!, { timeoutMs: config.cloud.timeoutSeconds * 1000 }),
+        new SmnClient(smnEndpoint!, credentials!, { timeoutMs: cloud.timeoutSeconds * 1000 }),
         smnTopic!,
       );
     }
   }
 }
 
-/** The state store `--state` names: a local file, or objects under an OBS prefix. */
-export async function buildState(config: Config): Promise<Ledger | undefined> {
-  if (!config.state) return undefined;
-  const obs = parseObsUrl(config.state);
+/**
+ * The ledger `--state` (or CTS_AUDIT_STATE) names: an embedded database in a local file, or marker objects under
+ * an OBS prefix (the function's). Undefined for none.
+ */
+export async function buildLedger(
+  location: string | undefined,
+  cloud: CloudConfig,
+  retentionMs: number,
+): Promise<Ledger | undefined> {
+  if (!location) return undefined;
+  const obs = parseObsUrl(location);
   if (obs) {
-    const [{ ObsBucket }, { ObsStateStore }] = await Promise.all([
+    const [{ ObsBucket }, { ObsLedger }] = await Promise.all([
       import("./sources/ObsBucket.js"),
-      import("./state/ObsStateStore.js"),
+      import("./state/ObsLedger.js"),
     ]);
-    return new StateStoreLedger(new ObsStateStore(new ObsBucket(obs.bucket, obsConnection(config)), obs.prefix));
+    return new ObsLedger(new ObsBucket(obs.bucket, obsConnection(cloud)), obs.prefix);
   }
-  return new StateStoreLedger(new FileStateStore(config.state, config.stateRetentionMs));
+  return new StateStoreLedger(new FileStateStore(location, retentionMs));
 }
 
 /** Keeps a digest that could not be sent as a text file in `dir`; returns its path. */

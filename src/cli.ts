@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { buildNotifier, buildSources, buildState, saveUnsentDigest } from "./adapters.js";
+import { buildLedger, buildNotifier, buildSources, saveUnsentDigest } from "./adapters.js";
 import { parseCli, USAGE } from "./config.js";
 import { ConfigError, CtsAuditError, describeError } from "./errors.js";
 import { JsonWriter } from "./report/JsonWriter.js";
@@ -50,11 +50,11 @@ async function progressBar(enabled: boolean): Promise<{ update: (p: Progress) =>
 /** The command line: argv -> Config -> run -> report on stdout, exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let stopReason: string | undefined;
-  let exitForSignal: number | undefined;
+  let exitForSignal: 130 | 143 | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopReason) process.exit(128 + (signal === "SIGINT" ? 2 : 15)); // a second signal: stop now
     stopReason = `interrupted by ${signal}`;
-    exitForSignal = 128 + (signal === "SIGINT" ? 2 : 15);
+    exitForSignal = signal === "SIGINT" ? 130 : 143;
     process.stderr.write(
       `cts-audit: ${signal}: finishing objects in flight and saving state; send again to stop at once\n`,
     );
@@ -86,9 +86,9 @@ export async function main(argv: readonly string[]): Promise<number> {
           : new TextWriter(process.stdout);
     const report = await run(config, {
       report: writer,
-      sources: await buildSources(config),
-      notifier: await buildNotifier(config),
-      ledger: await buildState(config),
+      sources: await buildSources(config.sources, config.cloud, config),
+      notifier: await buildNotifier(config.notify, config.cloud),
+      ledger: await buildLedger(config.state, config.cloud, config.stateRetentionMs),
       saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
       warn: (message) => process.stderr.write(`cts-audit: warning: ${message}\n`),
       onProgress: bar.update,

@@ -4,7 +4,8 @@ import { parseArgs } from "node:util";
 import { AllowList, type AllowEntry } from "./detect/AllowList.js";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
 import { ConfigError } from "./errors.js";
-import { CTS_PUBLIC_KEY_BASE64, loadPublicKey } from "./integrity/signature.js";
+import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
+import { readPublicKey } from "./readPublicKey.js";
 import type { CloudCredentials } from "./notify/SmnClient.js";
 import type { TopicRef } from "./notify/SmnNotifier.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
@@ -56,31 +57,45 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024 ** 3;
 
-const OPTIONS = {
-  allow: { type: "string", multiple: true },
-  "allow-file": { type: "string", multiple: true },
-  events: { type: "string" },
-  since: { type: "string" },
-  until: { type: "string" },
-  verify: { type: "string" },
-  "public-key": { type: "string" },
-  notify: { type: "string" },
-  format: { type: "string" },
-  state: { type: "string" },
-  concurrency: { type: "string" },
+/**
+ * The options, with an example value each for error messages. `multiple` options accumulate when repeated; any
+ * other value option given twice with different values is a usage error (the last one silently winning hid
+ * mistakes such as two --since).
+ */
+export const OPTIONS = {
+  allow: { type: "string", multiple: true, example: "203.0.113.0/24" },
+  "allow-file": { type: "string", multiple: true, example: "allowlist.txt" },
+  events: { type: "string", multiple: true, example: "login,logout" },
+  since: { type: "string", example: "24h" },
+  until: { type: "string", example: "2024-07-19T12:00:00Z" },
+  verify: { type: "string", example: "warn" },
+  "public-key": { type: "string", example: "cts-public.pem" },
+  notify: { type: "string", example: "smn" },
+  format: { type: "string", example: "json" },
+  state: { type: "string", example: "state.json" },
+  concurrency: { type: "string", example: "8" },
   "dry-run": { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
-  "max-decompressed-bytes": { type: "string" },
-  region: { type: "string" },
-  "obs-endpoint": { type: "string" },
-  "smn-endpoint": { type: "string" },
-  "smn-topic": { type: "string" },
-  "unsent-dir": { type: "string" },
-  timeout: { type: "string" },
-  "state-retention": { type: "string" },
+  "max-decompressed-bytes": { type: "string", example: "4G" },
+  region: { type: "string", example: "ap-southeast-1" },
+  "obs-endpoint": { type: "string", example: "https://obs.ap-southeast-1.myhuaweicloud.com" },
+  "smn-endpoint": { type: "string", example: "https://smn.ap-southeast-1.myhuaweicloud.com" },
+  "smn-topic": { type: "string", example: "cts-login-alerts" },
+  "unsent-dir": { type: "string", example: "/var/tmp" },
+  timeout: { type: "string", example: "30" },
+  "state-retention": { type: "string", example: "90d" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = {
+  [K in OptionName]?: (typeof OPTIONS)[K] extends { type: "boolean" }
+    ? boolean
+    : (typeof OPTIONS)[K] extends { multiple: true }
+      ? string[]
+      : string;
+};
 
 export const USAGE = `Usage:
   cts-audit scan   <source...> [options]   scan traces, verify integrity, alert
@@ -92,8 +107,9 @@ trace JSON), or obs://bucket[/prefix].
 Options:
   --allow <ip-or-cidr,...>     allowlist entries, repeatable (default: env CTS_AUDIT_ALLOW, else env IP)
   --allow-file <path>          allowlist file, one entry a line, # comments; repeatable
-  --events <names>             trace names to audit, case-insensitive (default: ${DEFAULT_EVENTS.join(",")})
-  --since <time>               ISO-8601 time or a duration back from now (30m, 24h, 7d, 2w)
+  --events <names>             trace names to audit, any case, repeatable (default: ${DEFAULT_EVENTS.join(",")})
+  --since <time>               ISO-8601 time (UTC unless it has an offset) or a duration back from now (30m, 24h,
+                               7d, 2w)
   --until <time>               same forms; the window is [since, until)
   --verify <off|warn|require>  integrity checking; require exits 3 on violations (default: warn)
   --public-key <pem|base64>    CTS digest public key, PEM file or base64 SPKI (default: the key CTS publishes;
@@ -122,16 +138,50 @@ HUAWEICLOUD_SDK_SECURITY_TOKEN (temporary credentials), HUAWEICLOUD_SDK_PROJECT_
 Exit codes: 0 completed; 1 objects failed or notification failed; 2 usage error; 3 integrity violations
 under --verify require (and for verify).`;
 
-/** Parses `24h`, `7d`, ... or an ISO-8601 time. */
+/**
+ * Parses a duration back from `now` (`30m`, `24h`, `7d`, `2w`) or an ISO-8601 time. A time without an offset is
+ * UTC, whatever its precision; an explicit offset (`Z`, `+08:00`, `+0800`, `-05`) is kept.
+ */
 export function parseTime(text: string, now: Date): Date | undefined {
   const duration = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/i.exec(text.trim());
   if (duration) {
     const unit = { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[duration[2]!.toLowerCase() as "s"]!;
     return new Date(now.getTime() - Number(duration[1]) * unit);
   }
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text.trim())) return undefined;
-  const parsed = Date.parse(text.trim());
-  return Number.isNaN(parsed) ? undefined : new Date(parsed);
+  return parseIsoTime(text.trim());
+}
+
+// Hand-written because Date.parse reads `2024-07-19T00:00:00` as local time but `2024-07-19` as UTC, and rolls
+// impossible dates over (`2024-02-30` is March 1st): a window must mean the same instant on every machine.
+// Checked against Date.parse on explicit-offset forms in test/config.test.ts.
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+function parseIsoTime(text: string): Date | undefined {
+  const m = ISO_TIME.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((v) => Number(v ?? 0)) as number[];
+  const ms = Math.floor(Number(`0.${m[7] ?? "0"}`) * 1000);
+  const daysInMonth =
+    new Date(Date.UTC(2000, month!, 0)).getUTCDate() - (month === 2 && !leap(year!) ? 1 : 0);
+  if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth) return undefined;
+  if (hour! > 23 || minute! > 59 || second! > 59) return undefined;
+  let offsetMinutes = 0;
+  const offset = m[8]?.toUpperCase();
+  if (offset && offset !== "Z") {
+    const [, sign, oh, om] = /^([+-])(\d{2}):?(\d{2})?$/.exec(offset)!;
+    if (Number(oh) > 23 || Number(om ?? 0) > 59) return undefined;
+    offsetMinutes = (sign === "-" ? -1 : 1) * (Number(oh) * 60 + Number(om ?? 0));
+  }
+  const date = new Date(0);
+  // setUTCFullYear takes the year literally (Date.UTC maps 0-99 to 1900-1999).
+  date.setUTCFullYear(year!, month! - 1, day!);
+  date.setUTCHours(hour!, minute!, second!, ms);
+  return new Date(date.getTime() - offsetMinutes * 60_000);
+}
+
+function leap(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 }
 
 function parseSize(text: string): number | undefined {
@@ -163,17 +213,9 @@ export type CliRequest = { kind: "help" } | { kind: "version" } | { kind: "run";
  * and thrown at once in one ConfigError, each naming the option and the fix.
  */
 export function parseCli(argv: readonly string[], env: Env, now = new Date()): CliRequest {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (err) {
-    const message = err instanceof Error ? err.message.replace(/\. To specify.*$/s, "") : String(err);
-    throw new ConfigError([`${message}: run cts-audit --help for the options`], { cause: err });
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals, problems } = readArgv(argv);
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
-  const problems: string[] = [];
   const [command, ...sources] = positionals;
   if (command !== "scan" && command !== "verify") {
     problems.push(
@@ -212,8 +254,8 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
   }
 
-  const events = (values.events ?? DEFAULT_EVENTS.join(","))
-    .split(",")
+  const events = (values.events ?? DEFAULT_EVENTS)
+    .flatMap((list) => list.split(","))
     .map((e) => e.trim())
     .filter((e) => e !== "");
   if (events.length === 0)
@@ -262,7 +304,7 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
   const keySpec = values["public-key"] ?? env.CTS_AUDIT_PUBLIC_KEY;
   const keyOrigin = values["public-key"] !== undefined ? "--public-key" : "env CTS_AUDIT_PUBLIC_KEY";
   try {
-    publicKey = loadPublicKey(
+    publicKey = readPublicKey(
       keySpec ?? CTS_PUBLIC_KEY_BASE64,
       keySpec === undefined ? "built-in CTS key" : keyOrigin,
     );
@@ -330,6 +372,62 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       cloud,
     },
   };
+}
+
+/**
+ * Splits argv into option values and positionals with node:util's tokens, collecting every problem as one line
+ * naming the option and the fix (parseArgs' own strict errors are long, name no fix, and stop at the first).
+ */
+function readArgv(argv: readonly string[]): { values: Values; positionals: string[]; problems: string[] } {
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+  });
+  const values: Record<string, string | boolean | string[]> = {};
+  const positionals: string[] = [];
+  const problems: string[] = [];
+  const byName = new Map<string, OptionName>(Object.keys(OPTIONS).map((k) => [k, k as OptionName]));
+  for (const [name, spec] of Object.entries(OPTIONS)) {
+    if ("short" in spec) byName.set(spec.short, name as OptionName);
+  }
+  for (const token of tokens) {
+    if (token.kind === "positional") positionals.push(token.value);
+    if (token.kind !== "option") continue;
+    const name = byName.get(token.name);
+    const spec = name === undefined ? undefined : OPTIONS[name];
+    if (name === undefined || spec === undefined || (token.rawName.startsWith("--") && token.name !== name)) {
+      problems.push(`${token.rawName}: unknown option: check its spelling or remove it`);
+      continue;
+    }
+    const flag = `--${name}`;
+    if (spec.type === "boolean") {
+      if (token.value !== undefined) problems.push(`${flag} takes no value: write ${flag} alone`);
+      else values[name] = true;
+      continue;
+    }
+    const value = token.value;
+    // parseArgs takes the next word as the value even when it is the next option (`--since --until 1h`).
+    // PEM text starts with dashes too, so only something shaped like an option counts as one.
+    const nextOption =
+      value !== undefined && !token.inlineValue ? /^(-[A-Za-z]|--[A-Za-z][\w-]*)(?:=|$)/.exec(value) : null;
+    if (value === undefined || nextOption) {
+      problems.push(
+        `${flag} needs a value${nextOption ? ` (${nextOption[1]} is an option)` : ""}: write ${flag} ${spec.example}` +
+          (nextOption ? `, or ${flag}=VALUE for a value that starts with "-"` : ""),
+      );
+      continue;
+    }
+    if ("multiple" in spec) {
+      ((values[name] as string[] | undefined) ?? (values[name] = [])).push(value);
+    } else if (values[name] !== undefined && values[name] !== value) {
+      // The values are not repeated: --public-key may carry key material.
+      problems.push(`${flag} is given twice with different values: give it once`);
+    } else values[name] = value;
+  }
+  return { values: values as Values, positionals, problems: [...new Set(problems)] };
 }
 
 function parseCloud(

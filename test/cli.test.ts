@@ -1,5 +1,6 @@
-import { spawnSync } from "node:child_process";
-import { cpSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -146,5 +147,93 @@ describe("cts-audit command line", () => {
   it("prints help and version", () => {
     expect(cts(["--help"]).stdout).toContain("cts-audit scan   <source...>");
     expect(cts(["--version"]).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it("prints one line naming the option and the fix for an argv mistake, and the help hint once", () => {
+    const r = cts(["scan", sample, "--bogus", "--since"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr.trimEnd().split("\n")).toEqual([
+      "cts-audit: error: --bogus: unknown option: check its spelling or remove it",
+      "cts-audit: error: --since needs a value: write --since 24h",
+      "Run cts-audit --help for usage.",
+    ]);
+  });
+
+  it.each([
+    ["a private key file", path.join(root, "fixtures", "keys", "test-private.pem")],
+    ["private key text", readFileSync(path.join(root, "fixtures", "keys", "test-private.pem"), "utf8")],
+  ])("exits 2 for %s given as --public-key, asking for the public key without echoing the key", (_, spec) => {
+    const material = readFileSync(path.join(root, "fixtures", "keys", "test-private.pem"), "utf8");
+    for (const r of [
+      cts(["scan", sample, "--public-key", spec]),
+      cts(["scan", sample], { CTS_AUDIT_PUBLIC_KEY: spec }),
+    ]) {
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/: this is a private key; give the public key instead/);
+      for (const line of material.split("\n").filter((l) => l.length >= 16 && !l.startsWith("-----")))
+        expect(r.stderr).not.toContain(line.slice(0, 16));
+    }
+  });
+
+  it("reads --since and --until without an offset as UTC in any time zone", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        cli,
+        "scan",
+        sample,
+        ...allowArgs,
+        ...keyArgs,
+        "--format",
+        "json",
+        "--since",
+        "2024-07-19T00:00:00",
+        "--until",
+        "2024-07-19 06:30",
+      ],
+      { encoding: "utf8", env: { PATH: process.env.PATH ?? "", TZ: "Asia/Kolkata" } },
+    );
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as Report).window).toEqual({
+      since: "2024-07-19T00:00:00.000Z",
+      until: "2024-07-19T06:30:00.000Z",
+    });
+  });
+
+  const exitLine: Record<string, (stdout: string) => number> = {
+    json: (stdout) => (JSON.parse(stdout) as Report).exitCode,
+    ndjson: (stdout) => (JSON.parse(stdout.trim().split("\n").at(-1)!) as { exitCode: number }).exitCode,
+    text: (stdout) => Number(/^Exit code (\d+)$/m.exec(stdout)?.[1]),
+  };
+  it.each([
+    ["SIGINT", 130, "json"],
+    ["SIGINT", 130, "ndjson"],
+    ["SIGINT", 130, "text"],
+    ["SIGTERM", 143, "json"],
+    ["SIGTERM", 143, "ndjson"],
+    ["SIGTERM", 143, "text"],
+  ] as const)("after %s exits %i and the %s report says so", async (signal, code, format) => {
+    // The allowlist comes through a FIFO: opening its writing end returns once the command is reading it, so
+    // the signal lands while the command runs, before any report, without timing.
+    const fifo = path.join(tempDir(), "allow.fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const child = spawn(
+      process.execPath,
+      [cli, "scan", sample, "--allow-file", fifo, ...keyArgs, "--format", format],
+      {
+        env: { PATH: process.env.PATH ?? "" },
+      },
+    );
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (status) => resolve(status)));
+    const writer = await open(fifo, "w");
+    child.kill(signal);
+    await writer.write("192.0.2.0/24\n");
+    await writer.close();
+    expect(await exited).toBe(code);
+    expect(exitLine[format]!(stdout)).toBe(code);
   });
 });

@@ -73,7 +73,7 @@ export interface RunDeps {
    */
   shouldStop?: () => string | undefined;
   /** The exit code a signal asks for (130 for SIGINT, 143 for SIGTERM): the report then says it too. */
-  signalExitCode?: () => number | undefined;
+  signalExitCode?: () => 130 | 143 | undefined;
   /** How long to wait for another run's ledger lock. */
   ledgerWaitMs?: number;
 }

@@ -91,8 +91,11 @@ export interface ReportTail {
   notifications: NotificationRecord[];
   /** Failures of the run itself, not of one object (a state store that could not be written). */
   errors: string[];
-  /** Process exit code the run asks for: 0, 1 or 3 (2 is for usage errors, before any run), or 130/143 when a signal stopped it. */
-  exitCode: number;
+  /**
+   * Process exit code: 0, 1 or 3 as the run asks (2 is for usage errors, before any run); the command line sets
+   * 130 or 143 when SIGINT or SIGTERM stopped the run, so that the report states the code the process exits with.
+   */
+  exitCode: 0 | 1 | 3 | 130 | 143;
 }
 
 /** The run report (`--format json`). Keys are a contract: extend, never rename. */

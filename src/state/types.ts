@@ -60,7 +60,10 @@ export interface Ledger {
     items: ReadonlyArray<{ key: string; fingerprint: string }>,
   ): Promise<Map<string, ObjectOutcome>>;
   /** Records completed objects of one unit: atomically (all or none) and durably when it returns. */
-  putObjects(unit: string, outcomes: ReadonlyArray<readonly [key: string, outcome: ObjectOutcome]>): Promise<void>;
+  putObjects(
+    unit: string,
+    outcomes: ReadonlyArray<readonly [key: string, outcome: ObjectOutcome]>,
+  ): Promise<void>;
   /** Which of these alert keys were already sent to `sink` (`stdout`, `smn`, `file:/path`). */
   sent(sink: string, keys: readonly string[]): Promise<Set<string>>;
   /** Records alert keys as sent to `sink`, with the message that carried them. */

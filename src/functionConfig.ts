@@ -1,0 +1,213 @@
+import { AllowList, type AllowEntry } from "./detect/AllowList.js";
+import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
+import { DEFAULT_MAX_DECOMPRESSED_BYTES, type CloudConfig, type Env, type NotifyTarget } from "./config.js";
+import type { EngineOptions } from "./engine/types.js";
+import { ConfigError } from "./errors.js";
+import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
+import type { CloudCredentials } from "./notify/SmnClient.js";
+import type { TopicRef } from "./notify/SmnNotifier.js";
+import { readPublicKey } from "./readPublicKey.js";
+import { parseObsUrl } from "./sources/obsUrl.js";
+
+/** The function's variables (user data, else process.env); DESIGN "Function configuration". */
+export const FUNCTION_VARIABLES = [
+  "SMN_Topic",
+  "RegionName",
+  "IP",
+  "SMN_TOPIC_URN",
+  "SMN_ENDPOINT",
+  "OBS_ENDPOINT",
+  "CTS_AUDIT_STATE",
+  "CTS_AUDIT_PUBLIC_KEY",
+  "CTS_AUDIT_ALLOW",
+  "CTS_AUDIT_EVENTS",
+  "CTS_AUDIT_VERIFY",
+] as const;
+
+/** What the function runs with, validated. Holds secrets (cloud.credentials): never log it. */
+export interface FunctionConfig {
+  /** Engine options of a trace scan (`command: "scan"`, no window); digest and CTS events derive theirs. */
+  options: EngineOptions;
+  cloud: CloudConfig;
+  /** SMN when a topic is set, else none (the alerts are then in the function's log only). */
+  notify: NotifyTarget;
+  /** The ledger location (CTS_AUDIT_STATE), undefined for none. */
+  state: string | undefined;
+  stateRetentionMs: number;
+}
+
+/** What the event needs of the cloud. */
+export interface FunctionNeeds {
+  /** The event has OBS objects to read (an obs:// CTS_AUDIT_STATE needs OBS in any case). */
+  obs: boolean;
+}
+
+const CONCURRENCY = 8;
+const TIMEOUT_SECONDS = 30;
+const STATE_RETENTION_MS = 90 * 864e5;
+/** /tmp is the only writable directory of a FunctionGraph instance. */
+const UNSENT_DIR = "/tmp";
+
+/**
+ * Builds the function's run settings from its variables (`env`: user data, else process.env, plus the
+ * credentials of the context, see `handler.ts`). Every problem is thrown at once in one ConfigError, each in the
+ * function's terms: which environment variable to set, or what the agency must allow. `contextProblems` are the
+ * context methods that failed; they explain missing credentials.
+ */
+export function functionConfig(
+  env: Env,
+  needs: FunctionNeeds,
+  contextProblems: readonly string[] = [],
+): FunctionConfig {
+  const problems: string[] = [];
+  // An empty variable counts as unset: the console keeps variables that were cleared as "".
+  const get = (name: string) => (env[name]?.trim() ? env[name]!.trim() : undefined);
+
+  const entries: AllowEntry[] = [];
+  const allowVariable = get("CTS_AUDIT_ALLOW") !== undefined ? "CTS_AUDIT_ALLOW" : "IP";
+  const allowText = get(allowVariable);
+  if (allowText !== undefined) entries.push(...AllowList.split(allowText, `env ${allowVariable}`));
+  let allowList = AllowList.parse([]);
+  try {
+    allowList = AllowList.parse(entries);
+  } catch (err) {
+    problems.push(
+      ...(err instanceof ConfigError ? err.problems : [String(err)]).map(
+        (p) => `${p} (fix ${allowVariable} in the function's environment variables)`,
+      ),
+    );
+  }
+
+  const eventsText = get("CTS_AUDIT_EVENTS");
+  const events = (eventsText?.split(",").map((e) => e.trim()) ?? [...DEFAULT_EVENTS]).filter((e) => e !== "");
+  for (const e of events) {
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(e))
+      problems.push(
+        `env CTS_AUDIT_EVENTS: "${e.slice(0, 80)}" is not a CTS trace name: set it in the function's environment variables to names such as login,logout,loginFailed`,
+      );
+  }
+
+  const verifyText = get("CTS_AUDIT_VERIFY") ?? "warn";
+  const verify = (["off", "warn", "require"] as const).find((v) => v === verifyText);
+  if (!verify)
+    problems.push(
+      `env CTS_AUDIT_VERIFY: "${verifyText.slice(0, 80)}" is not one of off, warn, require: fix it in the function's environment variables`,
+    );
+
+  let publicKey;
+  const keySpec = get("CTS_AUDIT_PUBLIC_KEY");
+  try {
+    publicKey = readPublicKey(
+      keySpec ?? CTS_PUBLIC_KEY_BASE64,
+      keySpec === undefined ? "built-in CTS key" : "env CTS_AUDIT_PUBLIC_KEY",
+    );
+  } catch (err) {
+    problems.push(
+      ...(err instanceof ConfigError ? err.problems : [String(err)]).map(
+        (p) => `${p} (in the function's environment variables)`,
+      ),
+    );
+  }
+
+  const state = get("CTS_AUDIT_STATE");
+  if (state?.startsWith("obs://") && !parseObsUrl(state))
+    problems.push(
+      `env CTS_AUDIT_STATE: write obs://bucket/prefix, not ${state.slice(0, 200)}: fix it in the function's environment variables`,
+    );
+
+  let region = get("RegionName");
+  if (region !== undefined && !/^[a-z0-9]+(?:-[a-z0-9]+)*$/i.test(region)) {
+    problems.push(
+      `env RegionName: "${region.slice(0, 80)}" is not a region id: set RegionName in the function's environment variables to one such as ap-southeast-1`,
+    );
+    region = undefined;
+  }
+  const endpoint = (variable: string, service: "obs" | "smn"): string | undefined => {
+    const value = get(variable) ?? (region ? `https://${service}.${region}.myhuaweicloud.com` : undefined);
+    if (value !== undefined && !/^https?:\/\/[^/\s]+(?:\/\S*)?$/.test(value)) {
+      problems.push(
+        `env ${variable}: "${value.slice(0, 200)}" is not an http(s) URL: fix it in the function's environment variables, or remove it and set RegionName`,
+      );
+    }
+    return value;
+  };
+  const obsEndpoint = endpoint("OBS_ENDPOINT", "obs");
+  const smnEndpoint = endpoint("SMN_ENDPOINT", "smn");
+  const topicText = get("SMN_TOPIC_URN") ?? get("SMN_Topic");
+  const smnTopic: TopicRef | undefined =
+    topicText === undefined
+      ? undefined
+      : topicText.startsWith("urn:smn:")
+        ? { urn: topicText }
+        : { name: topicText };
+
+  const ak = get("HUAWEICLOUD_SDK_AK");
+  const sk = get("HUAWEICLOUD_SDK_SK");
+  const credentials: CloudCredentials | undefined =
+    ak && sk
+      ? {
+          accessKeyId: ak,
+          secretAccessKey: sk,
+          securityToken: get("HUAWEICLOUD_SDK_SECURITY_TOKEN"),
+          projectId: get("HUAWEICLOUD_SDK_PROJECT_ID") ?? "",
+        }
+      : undefined;
+
+  // A ledger on OBS needs OBS even for the CTS trigger event.
+  const obsNeeded = needs.obs || state?.startsWith("obs://") === true;
+  if (obsNeeded) {
+    if (!obsEndpoint)
+      problems.push(
+        "OBS endpoint unknown: set RegionName (or OBS_ENDPOINT) in the function's environment variables",
+      );
+    if (!credentials)
+      problems.push(
+        `no temporary credentials in the function's context: give the function an agency with OBS read access`,
+      );
+  }
+  if (smnTopic) {
+    if (!smnEndpoint)
+      problems.push(
+        "SMN endpoint unknown: set RegionName (or SMN_ENDPOINT) in the function's environment variables",
+      );
+    if (!credentials && !obsNeeded)
+      problems.push(
+        `no temporary credentials in the function's context: give the function an agency that may publish to SMN`,
+      );
+    if (credentials && !credentials.projectId)
+      problems.push(
+        `no project ID in the function's context: SMN needs it; run the function in the project of the topic`,
+      );
+  }
+
+  // A broken context explains missing variables and credentials: say so with them.
+  if (problems.length > 0 && contextProblems.length > 0)
+    problems.push(`the function's context failed: ${contextProblems.join("; ")}`);
+  if (problems.length > 0 || !publicKey || !verify) throw new ConfigError(problems);
+  return {
+    options: {
+      command: "scan",
+      allowList,
+      events,
+      since: undefined,
+      until: undefined,
+      verify,
+      publicKey,
+      concurrency: CONCURRENCY,
+      dryRun: false,
+      maxDecompressedBytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+    },
+    cloud: {
+      region,
+      obsEndpoint,
+      smnEndpoint,
+      smnTopic,
+      credentials,
+      unsentDir: UNSENT_DIR,
+      timeoutSeconds: TIMEOUT_SECONDS,
+    },
+    notify: smnTopic ? { kind: "smn" } : { kind: "none" },
+    state,
+    stateRetentionMs: STATE_RETENTION_MS,
+  };
+}
