@@ -61,7 +61,15 @@ export class ChainCarry {
   chainsFor(unit: Unit, reads: readonly DigestRead[]): DigestChains {
     const carry = this.series.get(unit.series);
     const { now, bucket } = this.chainOptions;
-    return new DigestChains([...(carry?.reads ?? []), ...reads], this.publicKey, this.inScope, {
+    // The oldest context digest links to one the previous unit had as context, out of view here: a link older
+    // than the context is not "missing" (the unit that read it judged it).
+    let contextStart = Infinity;
+    for (const r of carry?.reads ?? [])
+      contextStart = Math.min(contextStart, r.key.uploadTime?.getTime() ?? Infinity);
+    const inScope: ScopeTest = (key, time) =>
+      this.inScope(key, time) &&
+      (time === undefined || time.getTime() >= contextStart || contextStart === Infinity);
+    return new DigestChains([...(carry?.reads ?? []), ...reads], this.publicKey, inScope, {
       now,
       ...(bucket !== undefined ? { bucket } : {}),
     });

@@ -62,6 +62,21 @@ describe("digest chains across units (midnight, month end)", () => {
     expect(r.exitCode).toBe(0);
   });
 
+  it("keeps a chain of several days whole: no link is missing where one day's context ends", async () => {
+    const bucket = new CtsBucket(testKeys().privateKey, "bucket");
+    const from = t("2024-07-29T00:00:00Z");
+    const to = t("2024-08-02T02:00:00Z");
+    for (let at = from.getTime() + 10 * 60_000; at < to.getTime(); at += 110 * 60_000)
+      bucket.addTraceFile({ uploadTime: new Date(at), traces: [] });
+    const digests = bucket.addDigests({ service: "IAM", from, to });
+    const r = await runLocal(["verify", write(bucket)]);
+    expect(r.digests.filter((d) => d.status !== "valid")).toEqual([]);
+    expect(r.digests).toHaveLength(digests.length);
+    expect(r.gaps).toEqual([]);
+    expect(r.files.filter((f) => f.integrity !== "valid")).toEqual([]);
+    expectEachObjectOnce(r, bucket);
+  });
+
   it("finds a file of 23:45 deleted, listed by the next day's digest, once", async () => {
     const { bucket, files } = acrossMidnight();
     const victim = files.find((f) => f.includes("/IAM/") && f.includes("2024-07-31T23-45"))!;
