@@ -94,7 +94,12 @@ export interface Published {
 }
 
 type SmnFault =
-  { kind: "status"; status: number; code: string; times: number } | { kind: "hang"; times: number };
+  | { kind: "status"; status: number; code: string; times: number }
+  | { kind: "hang"; times: number }
+  /** Answers `status` with an error body that echoes the whole request: method, URL, headers, body. */
+  | { kind: "echo"; status: number; times: number }
+  /** Sends the headers and part of the body, then nothing: the client's deadline must fire. */
+  | { kind: "stall-body"; times: number };
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 
@@ -145,6 +150,11 @@ export class SmnTestServer {
     this.faults.push(fault);
   }
 
+  /** Drops every fault not yet used up. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   private reply(res: http.ServerResponse, status: number, body: object): void {
     res.writeHead(status, { "Content-Type": "application/json" });
     res.end(JSON.stringify(body));
@@ -164,6 +174,22 @@ export class SmnTestServer {
     if (fault) {
       fault.times--;
       if (fault.kind === "hang") return; // never answers: the client's timeout must fire
+      if (fault.kind === "stall-body") {
+        res.writeHead(200, { "Content-Type": "application/json", "Content-Length": "1000" });
+        res.write('{"message_id": "');
+        return;
+      }
+      if (fault.kind === "echo") {
+        const echo = [
+          `${req.method} ${req.url}`,
+          ...Object.entries(req.headers).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : v}`),
+          "",
+          body.toString("utf8"),
+        ].join("\n");
+        this.rejected.push({ status: fault.status, code: "SMN.ECHO", reason: "echo" });
+        this.reply(res, fault.status, { error_code: "APIGW.0301", error_msg: `request was:\n${echo}` });
+        return;
+      }
       this.error(res, fault.status, fault.code, "injected fault");
       return;
     }
