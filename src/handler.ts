@@ -48,6 +48,7 @@ const VARIABLES = [
   "CTS_AUDIT_ALLOW",
   "CTS_AUDIT_EVENTS",
   "CTS_AUDIT_VERIFY",
+  "CTS_AUDIT_TIMEOUT",
 ];
 
 // Stop starting objects when less than this is left, so the function can still notify and save state.
@@ -108,6 +109,8 @@ function configFor(args: string[], env: Env) {
   const topic = env.SMN_TOPIC_URN || env.SMN_Topic;
   const argv = [...args, "--format", "json", "--notify", topic ? "smn" : "none", "--unsent-dir", "/tmp"];
   if (env.CTS_AUDIT_EVENTS) argv.push("--events", env.CTS_AUDIT_EVENTS);
+  // Seconds per OBS/SMN request (the CLI's --timeout): a function's time is short, 30 s a request may not fit.
+  if (env.CTS_AUDIT_TIMEOUT) argv.push("--timeout", env.CTS_AUDIT_TIMEOUT);
   // A digest event is a verification: the scan's --verify setting does not apply to it.
   if (env.CTS_AUDIT_VERIFY && args[0] === "scan") argv.push("--verify", env.CTS_AUDIT_VERIFY);
   const request = parseCli(argv, env);

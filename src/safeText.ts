@@ -55,7 +55,7 @@ export function registerSecrets(...values: ReadonlyArray<string | undefined | nu
       }
     }
     // The SDKs trim what they are given; the trimmed value is what goes on the wire.
-    if (value.trim() !== value) for (const v of variants(value.trim())) secrets.add(v), (changed = true);
+    if (value.trim() !== value) for (const v of variants(value.trim())) (secrets.add(v), (changed = true));
   }
   if (changed) ordered = [...secrets].sort((a, b) => b.length - a.length);
 }
@@ -107,7 +107,10 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
   ],
   // `<Name>value</Name>` in an XML body (S3/OBS error bodies echo headers and credentials this way).
   [
-    new RegExp(String.raw`(<(${SECRET_NAMES.join("|")}|authorization|stringtosign|canonicalrequest|stringtosignbytes)>)[^<]*(</)`, "gi"),
+    new RegExp(
+      String.raw`(<(${SECRET_NAMES.join("|")}|authorization|stringtosign|canonicalrequest|stringtosignbytes)>)[^<]*(</)`,
+      "gi",
+    ),
     (_m, open: string, _name: string, close: string) => `${open}${REDACTED}${close}`,
   ],
   // The schemes themselves, wherever they appear without a header name in front.
@@ -116,7 +119,8 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
   // name=value, name: value, "name": "value", name%3Dvalue: headers, query parameters, JSON fields.
   [
     new RegExp(String.raw`((?<![A-Za-z0-9_-])(?:${SECRET_NAMES.join("|")})${SEP})(${VALUE})`, "gi"),
-    (m, prefix: string, value: string) => (value === REDACTED || value.startsWith("[") ? m : `${prefix}${REDACTED}`),
+    (m, prefix: string, value: string) =>
+      value === REDACTED || value.startsWith("[") ? m : `${prefix}${REDACTED}`,
   ],
 ];
 
@@ -135,8 +139,10 @@ export function redactSecrets(text: string): string {
 
 // C0 controls, DEL, C1 controls, line and paragraph separators, bidi embeddings/overrides/isolates, and the other
 // invisible format characters a terminal or mail client may act on (zero-width, BOM).
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]/g;
-const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]/g;
+const CONTROL =
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]/g;
+const CONTROL_BUT_NEWLINE =
+  /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]/g;
 
 const HAS_CONTROL = new RegExp(CONTROL.source);
 
@@ -155,7 +161,9 @@ function escapeChar(c: string): string {
       return "\\t";
     default: {
       const code = c.charCodeAt(0);
-      return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+      return code <= 0xff
+        ? `\\x${code.toString(16).padStart(2, "0")}`
+        : `\\u${code.toString(16).padStart(4, "0")}`;
     }
   }
 }

@@ -41,7 +41,7 @@ function secretsOf(
     // OBS/AWS v2: "OBS AK:signature"; SDK-HMAC-SHA256 and AWS4: "..., Signature=hex".
     const v2 = /^(?:OBS|AWS) [^:]+:(.+)$/.exec(auth)?.[1];
     const hmac = /Signature=([0-9a-f]+)/.exec(auth)?.[1];
-    for (const sig of [v2, hmac]) if (sig) out.add(sig), out.add(encodeURIComponent(sig));
+    for (const sig of [v2, hmac]) if (sig) (out.add(sig), out.add(encodeURIComponent(sig)));
   }
   return [...out];
 }
@@ -187,7 +187,10 @@ describe.each(modes)("SMN error bodies that echo the request, $mode", ({ registr
       (e: unknown) => e,
     );
     smn.clearFaults();
-    const secrets = [...secretsOf(smn.seen.slice(before).map((headers) => ({ headers }))), "abcdefabcdef0123"];
+    const secrets = [
+      ...secretsOf(smn.seen.slice(before).map((headers) => ({ headers }))),
+      "abcdefabcdef0123",
+    ];
     expect(describeError(err)).toMatch(/publishing part 1\/1 of the digest/);
     expectClean(describeError(err), secrets);
     const file = path.join(tempDir(), "digest.txt");
@@ -222,7 +225,16 @@ describe("the command line against echoing endpoints", () => {
 
   it("scan obs:// prints no secret on stdout or stderr", async () => {
     const r = await runCli(
-      ["scan", "obs://bucket/CloudTraces/", "--obs-endpoint", obs.endpoint, "--timeout", "5", "--format", "json"],
+      [
+        "scan",
+        "obs://bucket/CloudTraces/",
+        "--obs-endpoint",
+        obs.endpoint,
+        "--timeout",
+        "5",
+        "--format",
+        "json",
+      ],
       env,
     );
     expect(r.code).toBe(1);

@@ -129,7 +129,11 @@ function safeAlert(a: Alert): Alert {
 }
 
 function safeFinding(f: IntegrityFinding): IntegrityFinding {
-  return { object: escapeControl(f.object), verdict: escapeControl(f.verdict), detail: escapeControl(f.detail) };
+  return {
+    object: escapeControl(f.object),
+    verdict: escapeControl(f.verdict),
+    detail: escapeControl(f.detail),
+  };
 }
 
 /**
@@ -202,7 +206,9 @@ export function buildDigest(
     .map((g) => `${g.sourceIp || "none"} ${g.user}`.trim())
     .join("; ");
   const sms = truncateBytes(
-    redactSecrets(`${headline}${topIps ? `. Top: ${topIps}` : ""}${groups.length > 5 ? ` (+${groups.length - 5} more)` : ""}`),
+    redactSecrets(
+      `${headline}${topIps ? `. Top: ${topIps}` : ""}${groups.length > 5 ? ` (+${groups.length - 5} more)` : ""}`,
+    ),
     limits.maxSmsChars,
   ).slice(0, limits.maxSmsChars);
   return {

@@ -233,7 +233,9 @@ export class ObsBucket {
           throw new ObsError(
             Status,
             Code || `HTTP_${Status}`,
-            safeLine(`${what} ${key} failed: ${Status} ${Code} ${Message}${hint}`.replace(/\s+/g, " ").trim()),
+            safeLine(
+              `${what} ${key} failed: ${Status} ${Code} ${Message}${hint}`.replace(/\s+/g, " ").trim(),
+            ),
           );
         }
         return Status === 404 ? null : result.InterfaceResult;
