@@ -102,20 +102,20 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
   // Authorization header or field, whatever its scheme: the whole value, up to the end of the line, a quote or a
   // tag. Covers `OBS AK:sig`, `AWS AK:sig`, AWS4-HMAC-SHA256 and SDK-HMAC-SHA256 (which contain `,` and `;`).
   [
-    new RegExp(String.raw`(authorization${SEP})[^\r\n"'<\\]+`, "gi"),
+    new RegExp(String.raw`(authorization${SEP})[^\r\n"'<\\&]+`, "gi"),
     (_m, prefix: string) => `${prefix}${REDACTED}`,
   ],
   // `<Name>value</Name>` in an XML body (S3/OBS error bodies echo headers and credentials this way).
   [
     new RegExp(
-      String.raw`(<(${SECRET_NAMES.join("|")}|authorization|stringtosign|canonicalrequest|stringtosignbytes)>)[^<]*(</)`,
+      String.raw`(<(${SECRET_NAMES.join("|")}|authorization|signatureprovided|stringtosign|stringtosignbytes|canonicalrequest|canonicalrequestbytes)>)[^<]*(</)`,
       "gi",
     ),
     (_m, open: string, _name: string, close: string) => `${open}${REDACTED}${close}`,
   ],
   // The schemes themselves, wherever they appear without a header name in front.
   [/\b(OBS|AWS)(\s+|%20|\+)[A-Za-z0-9]{8,}(:|%3A)[A-Za-z0-9+/%]{20,}={0,2}/gi, `$1$2${REDACTED}`],
-  [/\b(AWS4-HMAC-SHA256|SDK-HMAC-SHA256|OBS4-HMAC-SHA256)(\s+|%20|\+)[^\r\n"'<\\]+/gi, `$1$2${REDACTED}`],
+  [/\b(AWS4-HMAC-SHA256|SDK-HMAC-SHA256|OBS4-HMAC-SHA256)(\s+|%20|\+)[^\r\n"'<\\&]+/gi, `$1$2${REDACTED}`],
   // name=value, name: value, "name": "value", name%3Dvalue: headers, query parameters, JSON fields.
   [
     new RegExp(String.raw`((?<![A-Za-z0-9_-])(?:${SECRET_NAMES.join("|")})${SEP})(${VALUE})`, "gi"),
