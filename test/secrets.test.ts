@@ -41,7 +41,11 @@ function secretsOf(
     // OBS/AWS v2: "OBS AK:signature"; SDK-HMAC-SHA256 and AWS4: "..., Signature=hex".
     const v2 = /^(?:OBS|AWS) [^:]+:(.+)$/.exec(auth)?.[1];
     const hmac = /Signature=([0-9a-f]+)/.exec(auth)?.[1];
-    for (const sig of [v2, hmac]) if (sig) (out.add(sig), out.add(encodeURIComponent(sig)));
+    for (const sig of [v2, hmac]) {
+      if (!sig) continue;
+      out.add(sig);
+      out.add(encodeURIComponent(sig));
+    }
   }
   return [...out];
 }
