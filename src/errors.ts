@@ -22,8 +22,11 @@ export class ConfigError extends CtsAuditError {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[], options?: { cause?: unknown }) {
-    super("CONFIG", problems.join("\n"), options);
-    this.problems = problems;
+    // Each problem is one line, safe to print as it is: a value quoted back from the command line or the
+    // environment may hold a secret or a control character.
+    const safe = problems.map(safeLine);
+    super("CONFIG", safe.join("\n"), options);
+    this.problems = safe;
   }
 }
 

@@ -5,6 +5,8 @@
  * command line and the function handler, each in a child process that must exit by itself.
  */
 import { execFile } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeError } from "../src/errors.js";
@@ -94,6 +96,29 @@ describe("OBS GET whose body stalls after the headers", () => {
       `no answer from OBS endpoint ${stalling.endpoint}`,
     );
     expect(await socketsLeft(baseline)).toBe(0);
+  });
+});
+
+describe("a reader that falls behind is not a stalled server", () => {
+  it("a stream left unread for longer than the timeout still reads whole", async () => {
+    const size = 8 << 20;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { "Content-Length": String(size) });
+      res.end(Buffer.alloc(size, 7));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const stream = await bucket(endpoint).open("CloudTraces/big.json.gz");
+      // The server has sent what the buffers hold and waits on the reader: no byte moves for over a timeout.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      let read = 0;
+      for await (const chunk of stream) read += (chunk as Buffer).length;
+      expect(read).toBe(size);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

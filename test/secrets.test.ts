@@ -296,3 +296,18 @@ describe("registered secrets", () => {
     );
   });
 });
+
+describe("configuration errors quote values back safely", () => {
+  it("an option value with control characters or a token cannot forge a line of stderr", async () => {
+    const r = await runCli(
+      ["scan", "fixtures/sample-bucket", "--timeout", `1\n\x1b[31mFORGED x-security-token=${TOKEN}`],
+      {},
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--timeout");
+    expect(r.stderr).not.toMatch(/[^\P{Cc}\n]|[\p{Zl}\p{Zp}\p{Bidi_Control}]/u);
+    expect(r.stderr.split("\n").filter((l) => l.includes("FORGED"))).toHaveLength(1);
+    expect(r.stderr.split("\n").some((l) => l.startsWith("FORGED") || l.startsWith("\x1b"))).toBe(false);
+    expectClean(r.stderr, [TOKEN]);
+  });
+});
