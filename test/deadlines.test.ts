@@ -34,13 +34,10 @@ afterAll(async () => {
   await stalling.stop();
 });
 
-/** Open TCP sockets of this process. */
-const openSockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length;
-
-/** Waits (a bounded number of turns) until the sockets opened since `baseline` are closed; returns how many remain. */
-async function socketsLeft(baseline: number): Promise<number> {
-  for (let i = 0; i < 100 && openSockets() > baseline; i++) await new Promise((r) => setTimeout(r, 20));
-  return openSockets() - baseline;
+/** Waits (a bounded number of turns) until the server sees every connection closed; returns how many remain. */
+async function connectionsLeft(server: { openConnections(): number }): Promise<number> {
+  for (let i = 0; i < 100 && server.openConnections() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return server.openConnections();
 }
 
 const bucket = (endpoint: string, retry = once) =>
@@ -62,26 +59,23 @@ describe("OBS requests against a server that accepts and never answers", () => {
     ["put", (b: ObsBucket) => b.putText("state/ledger.json", "{}")],
     ["delete", (b: ObsBucket) => b.delete("state/lock")],
   ])("%s fails with an error naming the endpoint, and closes its sockets", async (_op, call) => {
-    const baseline = openSockets();
     const message = await failure(call(bucket(silent.endpoint, twice)));
     expect(message).toContain(`no answer from OBS endpoint ${silent.endpoint}`);
-    expect(await socketsLeft(baseline)).toBe(0);
+    expect(await connectionsLeft(silent)).toBe(0);
   });
 });
 
 describe("OBS GET whose body stalls after the headers", () => {
   it("a stream read fails with an error naming the endpoint, and its socket is closed", async () => {
-    const baseline = openSockets();
     const stream = await bucket(stalling.endpoint).open("CloudTraces/a.json.gz");
     const read = (async () => {
       for await (const chunk of stream) void chunk;
     })();
     expect(await failure(read)).toContain(`no answer from OBS endpoint ${stalling.endpoint}`);
-    expect(await socketsLeft(baseline)).toBe(0);
+    expect(await connectionsLeft(stalling)).toBe(0);
   });
 
   it("getText and ObsSource.read fail the same way", async () => {
-    const baseline = openSockets();
     expect(await failure(bucket(stalling.endpoint).getText("state/ledger.json"))).toContain(
       `no answer from OBS endpoint ${stalling.endpoint}`,
     );
@@ -95,7 +89,7 @@ describe("OBS GET whose body stalls after the headers", () => {
     expect(await failure(source.read("CloudTraces/a.json.gz", 1 << 20))).toContain(
       `no answer from OBS endpoint ${stalling.endpoint}`,
     );
-    expect(await socketsLeft(baseline)).toBe(0);
+    expect(await connectionsLeft(stalling)).toBe(0);
   });
 });
 
@@ -138,20 +132,28 @@ describe("SMN requests that get no answer", () => {
     );
 
   it.each([
-    ["publish to a silent server", () => client(silent.endpoint).publish("urn:smn:x:y:z", { message: "m" })],
-    ["list topics on a silent server", () => client(silent.endpoint).listTopics({ offset: 0, limit: 1 })],
+    [
+      "publish to a silent server",
+      () => client(silent.endpoint).publish("urn:smn:x:y:z", { message: "m" }),
+      () => silent,
+    ],
+    [
+      "list topics on a silent server",
+      () => client(silent.endpoint).listTopics({ offset: 0, limit: 1 }),
+      () => silent,
+    ],
     [
       "publish whose answer stalls mid-body",
       () => {
         smn.inject({ kind: "stall-body", times: 1 });
         return client(smn.endpoint).publish("urn:smn:x:y:z", { message: "m" });
       },
+      () => smn,
     ],
-  ])("%s fails with an error naming the endpoint, and closes its socket", async (_what, call) => {
-    const baseline = openSockets();
+  ])("%s fails with an error naming the endpoint, and closes its socket", async (_what, call, server) => {
     const message = await failure(call());
     expect(message).toMatch(/no answer from SMN endpoint http:\/\/127\.0\.0\.1:\d+ within 1 s/);
-    expect(await socketsLeft(baseline)).toBe(0);
+    expect(await connectionsLeft(server())).toBe(0);
   });
 });
 

@@ -31,7 +31,19 @@ export function echoOf(r: SeenRequest): string {
 export interface TestServer {
   endpoint: string;
   seen: SeenRequest[];
+  /** Connections still open on the server's side: a client that closed its sockets leaves none. */
+  openConnections(): number;
   stop(): Promise<void>;
+}
+
+/** Counts a server's open connections. */
+export function trackConnections(server: net.Server): () => number {
+  const open = new Set<net.Socket>();
+  server.on("connection", (socket: net.Socket) => {
+    open.add(socket);
+    socket.on("close", () => open.delete(socket));
+  });
+  return () => open.size;
 }
 
 async function listen(server: net.Server): Promise<string> {
@@ -76,10 +88,12 @@ export async function startEchoObsServer(status = 403): Promise<TestServer> {
       res.end(req.method === "HEAD" ? undefined : body);
     });
   });
+  const openConnections = trackConnections(server);
   const endpoint = await listen(server);
   return {
     endpoint,
     seen,
+    openConnections,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -100,6 +114,7 @@ export async function startSilentServer(): Promise<TestServer> {
   return {
     endpoint,
     seen: [],
+    openConnections: () => sockets.size,
     stop: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -135,10 +150,12 @@ export async function startStallingServer(
     res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Length": "100000" });
     res.write(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 0x03]));
   });
+  const openConnections = trackConnections(server);
   const endpoint = await listen(server);
   return {
     endpoint,
     seen,
+    openConnections,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import http from "node:http";
+import type net from "node:net";
 import type { AddressInfo } from "node:net";
 
 /** A request as the gateway sees it. */
@@ -112,11 +113,23 @@ export class SmnTestServer {
   private readonly credentials = new Map<string, { sk: string; token?: string }>();
   private readonly topics: Array<{ name: string; topic_urn: string }> = [];
 
+  private readonly connections = new Set<net.Socket>();
+
   private constructor(
     private readonly server: http.Server,
     readonly projectId: string,
     readonly region: string,
-  ) {}
+  ) {
+    server.on("connection", (socket: net.Socket) => {
+      this.connections.add(socket);
+      socket.on("close", () => this.connections.delete(socket));
+    });
+  }
+
+  /** Connections still open on the server's side: a client that closed its sockets leaves none. */
+  openConnections(): number {
+    return this.connections.size;
+  }
 
   static async start(options: { projectId?: string; region?: string } = {}): Promise<SmnTestServer> {
     const server = http.createServer();
