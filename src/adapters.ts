@@ -3,7 +3,7 @@ import path from "node:path";
 import type { CloudConfig, NotifyTarget } from "./config.js";
 import { ConfigError, describeError } from "./errors.js";
 import { FileNotifier } from "./notify/FileNotifier.js";
-import { digestText, StreamNotifier } from "./notify/StreamNotifier.js";
+import { digestDocument, StreamNotifier } from "./notify/StreamNotifier.js";
 import type { AlertDigest, Notifier } from "./notify/types.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
 import { LocalSource } from "./sources/LocalSource.js";
@@ -114,6 +114,6 @@ export async function buildLedger(
 export async function saveUnsentDigest(dir: string, digest: AlertDigest): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, `cts-audit-unsent-${new Date().toISOString().replace(/[:.]/g, "-")}.txt`);
-  await writeFile(file, `${digest.subject}\n\n${digestText(digest)}`, { encoding: "utf8", flag: "wx" });
+  await writeFile(file, digestDocument(digest), { encoding: "utf8", flag: "wx" });
   return file;
 }

@@ -7,6 +7,7 @@ import { JsonWriter } from "./report/JsonWriter.js";
 import { NdjsonWriter } from "./report/NdjsonWriter.js";
 import { TextWriter } from "./report/TextWriter.js";
 import { run, type Progress } from "./run.js";
+import { registerSecrets, safeLine } from "./safeText.js";
 
 function write(text: string): Promise<void> {
   return new Promise((resolve, reject) =>
@@ -75,7 +76,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const { config } = request;
-    for (const warning of config.allowList.warnings) process.stderr.write(`cts-audit: warning: ${warning}\n`);
+    const credentials = config.cloud.credentials;
+    registerSecrets(credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.securityToken);
+    for (const warning of config.allowList.warnings)
+      process.stderr.write(`cts-audit: warning: ${safeLine(warning)}\n`);
     const bar = await progressBar(process.stderr.isTTY === true && !config.quiet);
     // The report streams to stdout as units complete: a million-object run never holds its records.
     const writer =
@@ -90,7 +94,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       notifier: await buildNotifier(config.notify, config.cloud),
       ledger: await buildLedger(config.state, config.cloud, config.stateRetentionMs),
       saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
-      warn: (message) => process.stderr.write(`cts-audit: warning: ${message}\n`),
+      warn: (message) => process.stderr.write(`cts-audit: warning: ${safeLine(message)}\n`),
       onProgress: bar.update,
       shouldStop: () => stopReason,
       signalExitCode: () => exitForSignal,

@@ -1,3 +1,5 @@
+import { redactSecrets, safeLine } from "./safeText.js";
+
 /**
  * The one error base class of cts-audit. `code` is stable and machine-readable; the message is for people.
  * The cause is always chained so that a report or a log can show where a failure came from.
@@ -6,7 +8,9 @@ export class CtsAuditError extends Error {
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Messages are often built from what a server answered, which may echo the request's credentials: they are
+    // redacted here, once, so that no holder of the error can print them.
+    super(redactSecrets(message), options);
     this.name = new.target.name;
     this.code = code;
   }
@@ -18,8 +22,11 @@ export class ConfigError extends CtsAuditError {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[], options?: { cause?: unknown }) {
-    super("CONFIG", problems.join("\n"), options);
-    this.problems = problems;
+    // Each problem is one line, safe to print as it is: a value quoted back from the command line or the
+    // environment may hold a secret or a control character.
+    const safe = problems.map(safeLine);
+    super("CONFIG", safe.join("\n"), options);
+    this.problems = safe;
   }
 }
 
@@ -32,12 +39,16 @@ export class ParseError extends CtsAuditError {}
 /** Sending the alert digest failed. */
 export class NotifyError extends CtsAuditError {}
 
-/** A message for an unknown thrown value, with the causes chained into one line. */
+/**
+ * A message for an unknown thrown value, with the causes chained into one line, safe to print: credentials and
+ * signatures redacted, control characters (newlines included) escaped, whatever the error came from.
+ */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   let current: unknown = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
-    const message = current instanceof Error ? current.message : String(current);
+    // Compared in their safe form: a wrapper's message holds its cause's message already made safe.
+    const message = safeLine(current instanceof Error ? current.message : String(current));
     if (message && !parts.some((p) => p.includes(message))) parts.push(message);
     current = current instanceof Error ? current.cause : undefined;
   }

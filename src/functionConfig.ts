@@ -22,6 +22,7 @@ export const FUNCTION_VARIABLES = [
   "CTS_AUDIT_ALLOW",
   "CTS_AUDIT_EVENTS",
   "CTS_AUDIT_VERIFY",
+  "CTS_AUDIT_TIMEOUT",
 ] as const;
 
 /** What the function runs with, validated. Holds secrets (cloud.credentials): never log it. */
@@ -180,6 +181,14 @@ export function functionConfig(
       );
   }
 
+  // Seconds one OBS or SMN request may take: a function's time is short, 30 s a request may not fit.
+  const timeoutText = get("CTS_AUDIT_TIMEOUT");
+  const timeoutSeconds = timeoutText === undefined ? TIMEOUT_SECONDS : Number(timeoutText);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 900)
+    problems.push(
+      "CTS_AUDIT_TIMEOUT must be a number of seconds between 1 and 900: set it in the function's environment variables",
+    );
+
   // A broken context explains missing variables and credentials: say so with them.
   if (problems.length > 0 && contextProblems.length > 0)
     problems.push(`the function's context failed: ${contextProblems.join("; ")}`);
@@ -204,7 +213,7 @@ export function functionConfig(
       smnTopic,
       credentials,
       unsentDir: UNSENT_DIR,
-      timeoutSeconds: TIMEOUT_SECONDS,
+      timeoutSeconds,
     },
     notify: smnTopic ? { kind: "smn" } : { kind: "none" },
     state,

@@ -1,4 +1,5 @@
 import { writeSync } from "node:fs";
+import { redactSecrets, registerSecrets } from "./safeText.js";
 import { buildLedger, buildNotifier, buildSources } from "./adapters.js";
 import type { Env } from "./config.js";
 import { parseObjectKey } from "./cts/objectKey.js";
@@ -49,7 +50,12 @@ const LOG_LIST_LIMIT = 20;
 
 /** One JSON log line, written synchronously: FunctionGraph may freeze the process as soon as the handler returns. */
 function log(level: "info" | "warn" | "error", message: string, fields: Record<string, unknown> = {}): void {
-  writeSync(1, `${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
+  // Every string redacted (an error body may echo a request's credentials); JSON escapes control characters.
+  const line = JSON.stringify(
+    { time: new Date().toISOString(), level, message, ...fields },
+    (_key, value: unknown) => (typeof value === "string" ? redactSecrets(value) : value),
+  );
+  writeSync(1, `${line}\n`);
 }
 
 /** At most LOG_LIST_LIMIT items, and how many more there were. */
@@ -297,6 +303,7 @@ async function handle(
 
   const contextProblems: string[] = [];
   const env = environment(context, contextProblems);
+  registerSecrets(env.HUAWEICLOUD_SDK_AK, env.HUAWEICLOUD_SDK_SK, env.HUAWEICLOUD_SDK_SECURITY_TOKEN);
   let fc: FunctionConfig;
   try {
     fc = functionConfig(env, { obs: jobs.some((j) => j.locations.length > 0) }, contextProblems);

@@ -2,7 +2,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { NotifyError } from "../errors.js";
 import type { NotificationRecord } from "../report/types.js";
-import { digestText } from "./StreamNotifier.js";
+import { digestDocument } from "./StreamNotifier.js";
 import type { AlertDigest, Notifier } from "./types.js";
 
 /** Writes the digest to a file (`--notify file:PATH`), atomically: a reader never sees half a digest. */
@@ -17,7 +17,7 @@ export class FileNotifier implements Notifier {
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
       await mkdir(path.dirname(path.resolve(this.file)), { recursive: true });
-      await writeFile(tmp, `${digest.subject}\n\n${digestText(digest)}`, "utf8");
+      await writeFile(tmp, digestDocument(digest), "utf8");
       await rename(tmp, this.file);
     } catch (err) {
       throw new NotifyError("FILE", `writing the digest to ${this.file} failed`, { cause: err });

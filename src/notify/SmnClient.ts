@@ -3,6 +3,7 @@ import http from "node:http";
 import https from "node:https";
 import { describeError, NotifyError } from "../errors.js";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "../retry.js";
+import { registerSecrets, safeLine } from "../safeText.js";
 
 /** AK/SK credentials, temporary ones with a security token. */
 export interface CloudCredentials {
@@ -69,7 +70,11 @@ interface RawResponse {
   body: string;
 }
 
-/** One HTTP exchange with a deadline. Node's http, not fetch: the signed `Host` header must go out as signed. */
+/**
+ * One HTTP exchange with a deadline: the whole exchange, body included, within `timeoutMs`, or the request and its
+ * socket are destroyed. Node's http, not fetch: the signed `Host` header must go out as signed. No keep-alive: a
+ * run publishes once, and a pooled socket is one more thing that could outlive it.
+ */
 function exchange(
   url: URL,
   method: string,
@@ -79,22 +84,37 @@ function exchange(
 ): Promise<RawResponse> {
   const lib = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(url, { method, headers, timeout: timeoutMs }, (res) => {
+    let response: http.IncomingMessage | undefined;
+    const giveUp = () => {
+      const err = Object.assign(
+        new Error(`no answer from SMN endpoint ${safeLine(url.origin)} within ${timeoutMs / 1000} s`),
+        { code: "ETIMEDOUT" },
+      );
+      // The response first, so that this error rather than a bare "aborted" is what fails the exchange.
+      response?.destroy(err);
+      req.destroy(err);
+    };
+    const deadline = setTimeout(giveUp, timeoutMs);
+    const fail = (err: unknown) => {
+      clearTimeout(deadline);
+      reject(err);
+    };
+    const req = lib.request(url, { method, headers, timeout: timeoutMs, agent: false }, (res) => {
+      response = res;
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () =>
+      res.on("end", () => {
+        clearTimeout(deadline);
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
           body: Buffer.concat(chunks).toString("utf8"),
-        }),
-      );
-      res.on("error", reject);
+        });
+      });
+      res.on("error", fail);
     });
-    req.on("timeout", () =>
-      req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })),
-    );
-    req.on("error", reject);
+    req.on("timeout", giveUp);
+    req.on("error", fail);
     if (body !== undefined) req.write(body);
     req.end();
   });
@@ -116,6 +136,7 @@ export class SmnClient {
     private readonly cloud: CloudCredentials,
     options: { retry?: RetryPolicy; timeoutMs?: number } = {},
   ) {
+    registerSecrets(cloud.accessKeyId, cloud.secretAccessKey, cloud.securityToken);
     this.credentials = new BasicCredentials()
       .withAk(cloud.accessKeyId)
       .withSk(cloud.secretAccessKey)

@@ -1,5 +1,6 @@
 import { NotifyError, describeError } from "../errors.js";
 import type { NotificationRecord } from "../report/types.js";
+import { safeLine, safeMultiline } from "../safeText.js";
 import type { SmnClient } from "./SmnClient.js";
 import type { AlertDigest, Notifier } from "./types.js";
 
@@ -34,19 +35,22 @@ export class SmnNotifier implements Notifier {
     const n = digest.parts.length;
     for (const [i, part] of digest.parts.entries()) {
       const suffix = n > 1 ? ` (${i + 1}/${n})` : "";
-      const subject = truncateBytes(digest.subject, 512 - Buffer.byteLength(suffix)) + suffix;
+      // Made safe here too, whoever built the digest: subject and SMS are one line each, the parts keep their
+      // own line breaks only.
+      const subject = truncateBytes(safeLine(digest.subject), 512 - Buffer.byteLength(suffix)) + suffix;
+      const body = safeMultiline(part);
       // SMS subscribers get the short form once, not every part of a long digest.
-      const sms = i === 0 ? digest.sms : `cts-audit digest part ${i + 1}/${n}: see the e-mail`;
+      const sms = i === 0 ? safeLine(digest.sms) : `cts-audit digest part ${i + 1}/${n}: see the e-mail`;
       try {
         const { messageId } = await this.client.publish(this.urn, {
           subject,
-          message_structure: JSON.stringify({ default: part, email: part, sms }),
+          message_structure: JSON.stringify({ default: body, email: body, sms }),
         });
         messageIds.push(messageId);
       } catch (err) {
         throw new NotifyError(
           "SMN_PUBLISH",
-          `publishing part ${i + 1}/${n} of the digest to ${this.urn} failed${messageIds.length ? ` after ${messageIds.length} part(s) were sent` : ""}: ${describeError(err)}`,
+          `publishing part ${i + 1}/${n} of the digest to ${safeLine(this.urn)} failed${messageIds.length ? ` after ${messageIds.length} part(s) were sent` : ""}: ${describeError(err)}`,
           { cause: err },
         );
       }

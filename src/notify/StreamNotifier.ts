@@ -1,10 +1,19 @@
 import type { Writable } from "node:stream";
 import type { NotificationRecord } from "../report/types.js";
+import { safeLine, safeMultiline } from "../safeText.js";
 import type { AlertDigest, Notifier } from "./types.js";
 
-/** Renders a digest as plain text: every part, in order. */
+/**
+ * Renders a digest as plain text: every part, in order, redacted and with control characters other than its own
+ * line breaks escaped (a digest may come from anywhere: this is the last step before it leaves the process).
+ */
 export function digestText(digest: AlertDigest): string {
-  return `${digest.parts.join("\n\n")}\n`;
+  return `${digest.parts.map(safeMultiline).join("\n\n")}\n`;
+}
+
+/** The digest as a file's content (`--notify file:`, a saved unsent digest): the subject line, then the text. */
+export function digestDocument(digest: AlertDigest): string {
+  return `${safeLine(digest.subject)}\n\n${digestText(digest)}`;
 }
 
 /** Writes the digest to a stream (stdout for `--notify stdout`). */

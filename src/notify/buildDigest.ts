@@ -1,4 +1,5 @@
 import type { Alert } from "../detect/types.js";
+import { escapeControl, hasControl, redactSecrets } from "../safeText.js";
 import type { AlertDigest } from "./types.js";
 
 /** An integrity finding worth telling a person about (a file or a digest that is not valid). */
@@ -110,17 +111,51 @@ function describeNames(names: Map<string, number>): string {
 }
 
 /**
+ * An alert whose printed fields carry no control characters: a user name, trace name or address with a newline,
+ * an escape sequence, U+2028 or a bidi override could otherwise forge a line of the alert or recolour a terminal.
+ */
+function safeAlert(a: Alert): Alert {
+  const printed = [a.sourceIp, a.user, a.domain, a.time, a.traceName, a.integrity, a.reason];
+  if (!printed.some(hasControl)) return a;
+  return {
+    ...a,
+    sourceIp: escapeControl(a.sourceIp),
+    user: escapeControl(a.user),
+    domain: escapeControl(a.domain),
+    time: escapeControl(a.time),
+    traceName: escapeControl(a.traceName),
+    integrity: escapeControl(a.integrity) as Alert["integrity"],
+  };
+}
+
+function safeFinding(f: IntegrityFinding): IntegrityFinding {
+  return {
+    object: escapeControl(f.object),
+    verdict: escapeControl(f.verdict),
+    detail: escapeControl(f.detail),
+  };
+}
+
+/**
  * Builds the one alert digest of a run: a headline, then alerts grouped by source IP and user (counts, first and
  * last time, trace names, integrity of the files they came from), then integrity findings. Returns undefined when
  * there is nothing to tell.
  */
 export function buildDigest(
-  alerts: readonly Alert[],
-  findings: readonly IntegrityFinding[],
+  rawAlerts: readonly Alert[],
+  rawFindings: readonly IntegrityFinding[],
   context: { window?: string; sources: readonly string[] },
   limits: DigestLimits = SMN_LIMITS,
 ): AlertDigest | undefined {
-  if (alerts.length === 0 && findings.length === 0) return undefined;
+  if (rawAlerts.length === 0 && rawFindings.length === 0) return undefined;
+  // Every field printed is escaped, and every text built is redacted: the digest leaves the process (SMN, a file,
+  // stdout, a saved unsent digest) and its fields come from traces and error messages.
+  const alerts = rawAlerts.map(safeAlert);
+  const findings = rawFindings.map(safeFinding);
+  const where = {
+    window: context.window === undefined ? undefined : escapeControl(context.window),
+    sources: context.sources.map(escapeControl),
+  };
   const groups = groupAlerts(alerts);
   const ips = new Set(alerts.map((a) => a.sourceIp || "(none)"));
   const times = alerts
@@ -136,12 +171,12 @@ export function buildDigest(
     );
   }
   if (findings.length > 0) parts.push(`${plural(findings.length, "integrity violation")}`);
-  const headline = `cts-audit: ${parts.join("; ")}${span ? `, ${span}` : ""}`;
+  const headline = redactSecrets(`cts-audit: ${parts.join("; ")}${span ? `, ${span}` : ""}`);
 
   const blocks: string[] = [];
   const header = [
     headline,
-    `Sources: ${context.sources.join(", ")}${context.window ? `; window ${context.window}` : ""}`,
+    `Sources: ${where.sources.join(", ")}${where.window ? `; window ${where.window}` : ""}`,
   ];
   blocks.push(header.join("\n"));
   if (groups.length > 0) {
@@ -171,13 +206,15 @@ export function buildDigest(
     .map((g) => `${g.sourceIp || "none"} ${g.user}`.trim())
     .join("; ");
   const sms = truncateBytes(
-    `${headline}${topIps ? `. Top: ${topIps}` : ""}${groups.length > 5 ? ` (+${groups.length - 5} more)` : ""}`,
+    redactSecrets(
+      `${headline}${topIps ? `. Top: ${topIps}` : ""}${groups.length > 5 ? ` (+${groups.length - 5} more)` : ""}`,
+    ),
     limits.maxSmsChars,
   ).slice(0, limits.maxSmsChars);
   return {
     subject,
     headline,
-    parts: splitParts(blocks, limits.maxPartBytes),
+    parts: splitParts(blocks.map(redactSecrets), limits.maxPartBytes),
     sms,
     alerts: alerts.length,
     violations: findings.length,

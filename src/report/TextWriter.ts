@@ -1,6 +1,10 @@
 import type { Writable } from "node:stream";
 import { isFileViolation } from "../integrity/failClosed.js";
+import { safeLine } from "../safeText.js";
 import { StreamOut } from "./StreamOut.js";
+
+// Object keys, reasons and errors come from the bucket and from servers: one line each, no secret, no escape code.
+const safe = (text: string) => safeLine(text);
 import type {
   DigestRecord,
   FileRecord,
@@ -45,7 +49,9 @@ export class TextTally {
     }
     if (isFileViolation(f.integrity)) {
       const why = f.reason || f.error;
-      this.problems.push(`  Trace file   ${f.object}  INVALID: ${f.integrity}${why ? ` (${why})` : ""}`);
+      this.problems.push(
+        `  Trace file   ${safe(f.object)}  INVALID: ${f.integrity}${why ? ` (${safe(why)})` : ""}`,
+      );
     }
     if (f.status === "failed" && f.integrity !== "missing") this.failed.push(f);
     if (f.reason?.startsWith("not started")) {
@@ -62,7 +68,7 @@ export class TextTally {
       chain.valid++;
     } else {
       this.problems.push(
-        `  Digest file  ${d.object}  INVALID: ${d.status}${d.reason ? ` (${d.reason})` : ""}`,
+        `  Digest file  ${safe(d.object)}  INVALID: ${d.status}${d.reason ? ` (${safe(d.reason)})` : ""}`,
       );
     }
     if (d.end && (!chain.newestEnd || d.end > chain.newestEnd)) chain.newestEnd = d.end;
@@ -73,10 +79,12 @@ export class TextTally {
 
   gap(g: GapRecord): void {
     if (g.chain === "") {
-      this.notVerified.push(`  INTEGRITY NOT VERIFIED: ${g.reason ?? "nothing verified"}`);
+      this.notVerified.push(`  INTEGRITY NOT VERIFIED: ${safe(g.reason ?? "nothing verified")}`);
       return;
     }
-    this.problems.push(`  Gap in ${g.chain}: ${g.from || "?"} to ${g.to}${g.reason ? ` (${g.reason})` : ""}`);
+    this.problems.push(
+      `  Gap in ${safe(g.chain)}: ${g.from || "?"} to ${g.to}${g.reason ? ` (${safe(g.reason)})` : ""}`,
+    );
   }
 
   /**
@@ -110,7 +118,7 @@ export class TextTally {
       for (const chain of [...this.chains.keys()].sort()) {
         const c = this.chains.get(chain)!;
         out.push(
-          `  chain ${chain}: ${c.digests} digests, ${c.valid} valid` +
+          `  chain ${safe(chain)}: ${c.digests} digests, ${c.valid} valid` +
             (c.newestEnd ? `, covering to ${c.newestEnd}` : ""),
         );
       }
@@ -128,19 +136,19 @@ export class TextTally {
     }
     if (this.failed.length) {
       out.push("Failed objects:");
-      for (const f of this.failed) out.push(`  ${f.object}: ${f.error}`);
+      for (const f of this.failed) out.push(`  ${safe(f.object)}: ${safe(f.error)}`);
     }
     for (const n of tail.notifications) {
       out.push(
         n.error
-          ? `Notification via ${n.sink}: ${n.error}${n.savedTo ? `; digest saved to ${n.savedTo}` : ""}`
+          ? `Notification via ${n.sink}: ${safe(n.error)}${n.savedTo ? `; digest saved to ${safe(n.savedTo)}` : ""}`
           : `Notification via ${n.sink}: ${n.parts} part(s)${n.messageIds.length ? ` [${n.messageIds.join(", ")}]` : ""}`,
       );
     }
-    for (const e of tail.errors) out.push(`Error: ${e}`);
+    for (const e of tail.errors) out.push(`Error: ${safe(e)}`);
     if (this.notStarted)
       out.push(
-        `Interrupted: ${this.notStarted} objects not started (${this.notStartedReason}); run again to finish`,
+        `Interrupted: ${this.notStarted} objects not started (${safe(this.notStartedReason)}); run again to finish`,
       );
     if (header.command === "scan" && s.alerts === 0) out.push("No alerts.");
     out.push(`Exit code ${tail.exitCode}`);

@@ -1,7 +1,11 @@
 import ObsClient from "esdk-obs-nodejs";
+import http from "node:http";
+import https from "node:https";
+import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { describeError, SourceError } from "../errors.js";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "../retry.js";
+import { registerSecrets, safeLine } from "../safeText.js";
 
 /** Credentials and endpoint for OBS. */
 export interface ObsConnection {
@@ -60,6 +64,47 @@ export interface RequestCounts {
   delete: number;
 }
 
+/** Per-request hooks of esdk-obs-nodejs (`RequestHook`, `ResponseHook`): the request and response it sends. */
+interface SdkHooks {
+  RequestHook: (req: http.ClientRequest) => void;
+  ResponseHook: (res: http.IncomingMessage) => void;
+}
+
+/**
+ * An HTTP(S) agent whose every socket has an idle deadline: a socket that neither sends nor receives for
+ * `timeoutMs` is destroyed with an error naming the endpoint. esdk-obs-nodejs's own `timeout` only calls back with
+ * ETIMEDOUT and leaves the request, its socket and any response stream open (lib/utils.js `req.setTimeout`): a
+ * server that accepts and never answers then keeps the process alive forever, and a GET whose body stalls mid-way
+ * never ends. Going through the agent covers every socket the SDK opens, its signature negotiation included.
+ * No keep-alive, as the SDK does without `long_conn_param`.
+ */
+function deadlineAgent(secure: boolean, timeoutMs: number, endpoint: string): http.Agent {
+  const agent = secure ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
+  const create = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket;
+  (agent as unknown as { createConnection: (...args: unknown[]) => Socket }).createConnection = (...args) => {
+    const socket = create(...args);
+    socket.setTimeout(timeoutMs);
+    socket.on("timeout", () => {
+      // Data waiting in the response's buffer means the reader is behind, not the server: wait on.
+      const res = (socket as unknown as { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res;
+      if (res && !res.destroyed && res.readableLength > 0) {
+        socket.setTimeout(timeoutMs);
+        return;
+      }
+      const err = new ObsError(
+        0,
+        "TIMEOUT",
+        `no answer from OBS endpoint ${endpoint} within ${timeoutMs / 1000} s`,
+      );
+      // The response first, so that its reader sees this error rather than a bare "aborted".
+      if (res && !res.complete) res.destroy(err);
+      socket.destroy(err);
+    });
+    return socket;
+  };
+  return agent;
+}
+
 type SdkResult<T> = {
   CommonMsg: { Status: number; Code: string; Message: string };
   InterfaceResult: T | null;
@@ -75,12 +120,22 @@ export class ObsBucket {
   private readonly client: ObsClient;
   private readonly ready: Promise<void>;
   private readonly retry: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly endpoint: string;
+  private readonly agents: http.Agent[];
 
   constructor(
     readonly name: string,
     connection: ObsConnection,
   ) {
+    registerSecrets(connection.accessKeyId, connection.secretAccessKey, connection.securityToken);
     this.retry = connection.retry ?? DEFAULT_RETRY;
+    this.timeoutMs = (connection.timeoutSeconds ?? 60) * 1000;
+    this.endpoint = safeLine(connection.endpoint);
+    this.agents = [
+      deadlineAgent(false, this.timeoutMs, this.endpoint),
+      deadlineAgent(true, this.timeoutMs, this.endpoint),
+    ];
     const client = new ObsClient({
       access_key_id: connection.accessKeyId,
       secret_access_key: connection.secretAccessKey,
@@ -88,7 +143,9 @@ export class ObsBucket {
       server: connection.endpoint,
       max_retry_count: 0,
       timeout: connection.timeoutSeconds ?? 60,
-    });
+      http_agent: this.agents[0],
+      https_agent: this.agents[1],
+    } as ConstructorParameters<typeof ObsClient>[0]);
     this.client = client;
     // `new ObsClient()` finishes initialising asynchronously: a call in the same tick throws
     // "Cannot read properties of null (reading 'signature')". Wait until its server is set.
@@ -98,10 +155,56 @@ export class ObsBucket {
     })();
   }
 
+  /** Closes every socket still open (normally none: each closes when its request ends or stalls). */
+  close(): void {
+    for (const agent of this.agents) agent.destroy();
+  }
+
+  /**
+   * One SDK call with a deadline: no answer (headers, and the whole body for what the SDK reads itself) within
+   * the timeout destroys the request and fails with an error naming the endpoint. A stream's body is guarded by
+   * the agent's idle deadline.
+   */
+  private withDeadline<T>(fn: (hooks: SdkHooks) => Promise<SdkResult<T>>): Promise<SdkResult<T>> {
+    let req: http.ClientRequest | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new ObsError(
+          0,
+          "TIMEOUT",
+          `no answer from OBS endpoint ${this.endpoint} within ${this.timeoutMs / 1000} s`,
+        );
+        req?.destroy(err);
+        reject(err);
+      }, this.timeoutMs);
+    });
+    const hooks: SdkHooks = {
+      RequestHook: (r) => {
+        req = r;
+      },
+      ResponseHook: () => undefined,
+    };
+    const sent = fn(hooks);
+    return Promise.race([sent, deadline]).then(
+      (result) => {
+        clearTimeout(timer);
+        return result;
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        // The SDK calls back on its own timeout without closing the request: close it here.
+        req?.destroy();
+        sent.catch(() => undefined);
+        throw err;
+      },
+    );
+  }
+
   private async call<T>(
     what: keyof RequestCounts,
     key: string,
-    fn: () => Promise<SdkResult<T>>,
+    fn: (hooks: SdkHooks) => Promise<SdkResult<T>>,
     okStatus: (s: number) => boolean = (s) => s < 300,
   ): Promise<T | null> {
     await this.ready;
@@ -111,9 +214,13 @@ export class ObsBucket {
         this.requests[what]++;
         let result: SdkResult<T>;
         try {
-          result = await fn();
+          result = await this.withDeadline(fn);
         } catch (err) {
-          throw new ObsError(0, "NETWORK", `${what} ${key} failed: ${describeError(err)}`, { cause: err });
+          const about =
+            err instanceof ObsError && err.code === "TIMEOUT"
+              ? describeError(err)
+              : `${describeError(err)} (OBS endpoint ${this.endpoint})`;
+          throw new ObsError(0, "NETWORK", `${what} ${safeLine(key)} failed: ${about}`, { cause: err });
         }
         const { Status, Code, Message } = result.CommonMsg;
         if (!okStatus(Status)) {
@@ -126,7 +233,9 @@ export class ObsBucket {
           throw new ObsError(
             Status,
             Code || `HTTP_${Status}`,
-            `${what} ${key} failed: ${Status} ${Code} ${Message}${hint}`.replace(/\s+/g, " ").trim(),
+            safeLine(
+              `${what} ${key} failed: ${Status} ${Code} ${Message}${hint}`.replace(/\s+/g, " ").trim(),
+            ),
           );
         }
         return Status === 404 ? null : result.InterfaceResult;
@@ -141,8 +250,9 @@ export class ObsBucket {
     marker?: string,
     delimiter?: string,
   ): Promise<{ objects: ListedObject[]; prefixes: string[]; next?: string }> {
-    const page = await this.call("list", prefix || "/", () =>
+    const page = await this.call("list", prefix || "/", (hooks) =>
       this.client.listObjects({
+        ...hooks,
         Bucket: this.name,
         Prefix: prefix,
         MaxKeys: 1000,
@@ -176,8 +286,8 @@ export class ObsBucket {
 
   /** The object's bytes as a stream (back-pressure is the caller's iteration). */
   async open(key: string): Promise<Readable> {
-    const r = await this.call("get", key, () =>
-      this.client.getObject({ Bucket: this.name, Key: key, SaveAsStream: true }),
+    const r = await this.call("get", key, (hooks) =>
+      this.client.getObject({ ...hooks, Bucket: this.name, Key: key, SaveAsStream: true }),
     );
     return r!.Content;
   }
@@ -187,7 +297,7 @@ export class ObsBucket {
     const r = await this.call(
       "get",
       key,
-      () => this.client.getObject({ Bucket: this.name, Key: key, SaveAsStream: true }),
+      (hooks) => this.client.getObject({ ...hooks, Bucket: this.name, Key: key, SaveAsStream: true }),
       (s) => s < 300 || s === 404,
     );
     if (!r) return undefined;
@@ -198,8 +308,8 @@ export class ObsBucket {
 
   /** User metadata (lower-case keys). */
   async metadata(key: string): Promise<Record<string, string>> {
-    const r = await this.call("head", key, () =>
-      this.client.getObjectMetadata({ Bucket: this.name, Key: key }),
+    const r = await this.call("head", key, (hooks) =>
+      this.client.getObjectMetadata({ ...hooks, Bucket: this.name, Key: key }),
     );
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(r?.Metadata ?? {})) out[k.toLowerCase()] = String(v);
@@ -208,14 +318,16 @@ export class ObsBucket {
 
   async putText(key: string, text: string): Promise<void> {
     // The SDK sends a Buffer body as text; a string is what it expects.
-    await this.call("put", key, () => this.client.putObject({ Bucket: this.name, Key: key, Body: text }));
+    await this.call("put", key, (hooks) =>
+      this.client.putObject({ ...hooks, Bucket: this.name, Key: key, Body: text }),
+    );
   }
 
   async delete(key: string): Promise<void> {
     await this.call(
       "delete",
       key,
-      () => this.client.deleteObject({ Bucket: this.name, Key: key }),
+      (hooks) => this.client.deleteObject({ ...hooks, Bucket: this.name, Key: key }),
       (s) => s < 300 || s === 404,
     );
   }

@@ -5,6 +5,7 @@
  */
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import http from "node:http";
+import type net from "node:net";
 import type { AddressInfo } from "node:net";
 
 /** A request as the gateway sees it. */
@@ -94,7 +95,12 @@ export interface Published {
 }
 
 type SmnFault =
-  { kind: "status"; status: number; code: string; times: number } | { kind: "hang"; times: number };
+  | { kind: "status"; status: number; code: string; times: number }
+  | { kind: "hang"; times: number }
+  /** Answers `status` with an error body that echoes the whole request: method, URL, headers, body. */
+  | { kind: "echo"; status: number; times: number }
+  /** Sends the headers and part of the body, then nothing: the client's deadline must fire. */
+  | { kind: "stall-body"; times: number };
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 
@@ -107,11 +113,23 @@ export class SmnTestServer {
   private readonly credentials = new Map<string, { sk: string; token?: string }>();
   private readonly topics: Array<{ name: string; topic_urn: string }> = [];
 
+  private readonly connections = new Set<net.Socket>();
+
   private constructor(
     private readonly server: http.Server,
     readonly projectId: string,
     readonly region: string,
-  ) {}
+  ) {
+    server.on("connection", (socket: net.Socket) => {
+      this.connections.add(socket);
+      socket.on("close", () => this.connections.delete(socket));
+    });
+  }
+
+  /** Connections still open on the server's side: a client that closed its sockets leaves none. */
+  openConnections(): number {
+    return this.connections.size;
+  }
 
   static async start(options: { projectId?: string; region?: string } = {}): Promise<SmnTestServer> {
     const server = http.createServer();
@@ -145,6 +163,11 @@ export class SmnTestServer {
     this.faults.push(fault);
   }
 
+  /** Drops every fault not yet used up. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   private reply(res: http.ServerResponse, status: number, body: object): void {
     res.writeHead(status, { "Content-Type": "application/json" });
     res.end(JSON.stringify(body));
@@ -164,6 +187,22 @@ export class SmnTestServer {
     if (fault) {
       fault.times--;
       if (fault.kind === "hang") return; // never answers: the client's timeout must fire
+      if (fault.kind === "stall-body") {
+        res.writeHead(200, { "Content-Type": "application/json", "Content-Length": "1000" });
+        res.write('{"message_id": "');
+        return;
+      }
+      if (fault.kind === "echo") {
+        const echo = [
+          `${req.method} ${req.url}`,
+          ...Object.entries(req.headers).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : v}`),
+          "",
+          body.toString("utf8"),
+        ].join("\n");
+        this.rejected.push({ status: fault.status, code: "SMN.ECHO", reason: "echo" });
+        this.reply(res, fault.status, { error_code: "APIGW.0301", error_msg: `request was:\n${echo}` });
+        return;
+      }
       this.error(res, fault.status, fault.code, "injected fault");
       return;
     }

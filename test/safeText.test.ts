@@ -1,0 +1,214 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  clearRegisteredSecrets,
+  escapeControl,
+  escapeControlKeepNewlines,
+  hasControl,
+  redactSecrets,
+  registerSecrets,
+  REDACTED,
+  safeLine,
+} from "../src/safeText.js";
+
+const HEX64 = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024";
+const V2SIG = "frJIUN8DYpKDtOLCwo//yllqDzg=";
+const AKID = "AKIDEXAMPLE12345678X";
+
+// [what, text, secrets that must go, context that must stay]
+const LEAKS: Array<[string, string, string[], string[]]> = [
+  ["OBS Authorization header", `Authorization: OBS ${AKID}:${V2SIG}\nHost: b`, [AKID, V2SIG], ["Host: b"]],
+  ["S3 v2 Authorization header", `authorization: AWS ${AKID}:${V2SIG}`, [AKID, V2SIG], ["authorization"]],
+  [
+    "S3 v4 Authorization header",
+    `Authorization: AWS4-HMAC-SHA256 Credential=${AKID}/20240719/ap-southeast-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=${HEX64}`,
+    [AKID, HEX64],
+    [],
+  ],
+  [
+    "SDK-HMAC-SHA256 Authorization header",
+    `Authorization: SDK-HMAC-SHA256 Access=${AKID}, SignedHeaders=content-type;host;x-sdk-date, Signature=${HEX64}\nX-Sdk-Date: 20240719T000000Z`,
+    [AKID, HEX64],
+    ["X-Sdk-Date: 20240719T000000Z"],
+  ],
+  ["a bare OBS signature", `sent OBS ${AKID}:${V2SIG} to the server`, [AKID, V2SIG], ["to the server"]],
+  [
+    "a bare SDK-HMAC-SHA256 value",
+    `auth was SDK-HMAC-SHA256 Access=${AKID}, SignedHeaders=host, Signature=${HEX64}`,
+    [AKID, HEX64],
+    ["auth was"],
+  ],
+  ["X-Security-Token header", "X-Security-Token: tokVALUE+/abc=\nnext", ["tokVALUE+/abc="], ["next"]],
+  ["x-obs-security-token header", "x-obs-security-token: tokVALUE+/abc=", ["tokVALUE+/abc="], []],
+  ["X-Amz-Security-Token header", "X-Amz-Security-Token:tokVALUE+/abc=", ["tokVALUE+/abc="], []],
+  [
+    "OBS query authentication",
+    `GET /b/k?AccessKeyId=${AKID}&Expires=1721347200&Signature=abc%2Bdef%3D&x-obs-security-token=tok%2Bxyz HTTP/1.1`,
+    [AKID, "abc%2Bdef%3D", "tok%2Bxyz"],
+    ["Expires=1721347200", "HTTP/1.1"],
+  ],
+  [
+    "S3 v4 presigned query",
+    `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=${AKID}%2F20240719%2Fr%2Fs3%2Faws4_request&X-Amz-Signature=${HEX64}&X-Amz-Security-Token=tok123456`,
+    [AKID, HEX64, "tok123456"],
+    [],
+  ],
+  [
+    "IAM temporary credentials (JSON)",
+    `{"credential":{"access":"${AKID}","secret":"sk+/VALUE0123","securitytoken":"gQpJ+tokenVALUE==","expires_at":"2024-07-19T00:00:00Z"}}`,
+    [AKID, "sk+/VALUE0123", "gQpJ+tokenVALUE=="],
+    ['"expires_at":"2024-07-19T00:00:00Z"'],
+  ],
+  [
+    "JSON escaped inside JSON",
+    `{"error_msg":"{\\"access\\":\\"${AKID}\\",\\"secret\\":\\"skVALUE0123\\"}"}`,
+    [AKID, "skVALUE0123"],
+    ["error_msg"],
+  ],
+  [
+    "headers logged as JSON (log4js)",
+    `Request: POST https://smn/x {"Authorization":"SDK-HMAC-SHA256 Access=${AKID}, SignedHeaders=host, Signature=${HEX64}","X-Security-Token":"tokVALUE0123"}`,
+    [AKID, HEX64, "tokVALUE0123"],
+    ["Request: POST https://smn/x"],
+  ],
+  [
+    "a URL-encoded Authorization header",
+    `q=authorization%3A%20OBS%20${AKID}%3A${encodeURIComponent(V2SIG)}&x=1`,
+    [AKID, encodeURIComponent(V2SIG)],
+    ["x=1"],
+  ],
+  [
+    "an S3 SignatureDoesNotMatch body",
+    `<Error><Code>SignatureDoesNotMatch</Code><AWSAccessKeyId>${AKID}</AWSAccessKeyId><StringToSign>GET\n\n\n${AKID}</StringToSign><SignatureProvided>${V2SIG}</SignatureProvided></Error>`,
+    [AKID, V2SIG],
+    ["<Code>SignatureDoesNotMatch</Code>"],
+  ],
+  [
+    "SDK options",
+    "access_key_id: 'AKIDvalue1', secret_access_key: 'SKvalue123'",
+    ["AKIDvalue1", "SKvalue123"],
+    [],
+  ],
+];
+
+// Texts that hold no secret and must come out unchanged.
+const CLEAN = [
+  "list CloudTraces/ failed: 403 AccessDenied Access Denied (check HUAWEICLOUD_SDK_AK/SK)",
+  "digest signature mismatch for obs://bucket/CloudTraces/x.json.gz",
+  '{"previous_digest_signature":"0a1b2c","previousDigestSignature":"0a1b2c"}',
+  "Unexpected token } in JSON at position 5",
+  "2001:db8::1 at 2024-07-19T00:00:00Z; OBS endpoint http://127.0.0.1:9000",
+  "no answer from OBS endpoint https://obs.ap-southeast-1.myhuaweicloud.com within 30 s",
+  "authentication failed: check HUAWEICLOUD_SDK_AK/SK (and the security token of temporary credentials)",
+];
+
+afterEach(() => clearRegisteredSecrets());
+
+describe("redactSecrets: patterns", () => {
+  it.each(LEAKS)("%s", (_what, text, secrets, kept) => {
+    const out = redactSecrets(text);
+    for (const s of secrets) expect(out).not.toContain(s);
+    for (const k of kept) expect(out).toContain(k);
+    expect(out).toContain(REDACTED);
+    // Redacting again changes nothing.
+    expect(redactSecrets(out)).toBe(out);
+  });
+
+  it.each(CLEAN)("leaves %j alone", (text) => {
+    expect(redactSecrets(text)).toBe(text);
+  });
+});
+
+describe("redactSecrets: registered values", () => {
+  const secret = "s3cr3t+/=Value&<'\"x";
+  it.each([
+    ["raw", secret],
+    ["URL-encoded", encodeURIComponent(secret)],
+    [
+      "URL-encoded, lower-case hex",
+      encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    ],
+    ["JSON-escaped", JSON.stringify(secret).slice(1, -1)],
+    [
+      "XML-escaped",
+      secret.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/'/g, "&apos;").replace(/"/g, "&quot;"),
+    ],
+  ])("%s, anywhere in free text", (_form, shown) => {
+    registerSecrets(secret);
+    const out = redactSecrets(`the body was: ${shown}. end`);
+    expect(out).toBe(`the body was: ${REDACTED}. end`);
+  });
+
+  it("ignores empty, undefined and very short values", () => {
+    registerSecrets(undefined, "", "ab");
+    expect(redactSecrets("a tab is ab")).toBe("a tab is ab");
+  });
+
+  it("replaces a secret containing another whole", () => {
+    registerSecrets("tokenPart", "tokenPartAndMore");
+    expect(redactSecrets("x tokenPartAndMore y")).toBe(`x ${REDACTED} y`);
+  });
+});
+
+// An oracle from Unicode's own properties: control characters, line and paragraph separators, bidi controls, and
+// the zero-width characters and BOM the escaping also covers.
+const MUST_ESCAPE = /[\p{Cc}\p{Zl}\p{Zp}\p{Bidi_Control}\u200b-\u200d\ufeff]/u;
+
+function unescape(text: string): string {
+  return text.replace(/\\(n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4})/g, (_m, e: string) =>
+    e === "n" ? "\n" : e === "r" ? "\r" : e === "t" ? "\t" : String.fromCharCode(parseInt(e.slice(1), 16)),
+  );
+}
+
+describe("escapeControl", () => {
+  it("escapes exactly the characters Unicode calls controls, separators and bidi controls (every BMP code point)", () => {
+    const wrong: string[] = [];
+    for (let cp = 0; cp <= 0xffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCharCode(cp);
+      const escaped = escapeControl(c) !== c;
+      if (escaped !== MUST_ESCAPE.test(c) || hasControl(c) !== escaped) wrong.push(cp.toString(16));
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it.each([
+    ["newline", "alice\nFORGED LINE", "alice\\nFORGED LINE"],
+    ["carriage return", "alice\rFORGED", "alice\\rFORGED"],
+    ["ANSI colour", "\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"],
+    ["line separator", "a\u2028b", "a\\u2028b"],
+    ["paragraph separator", "a\u2029b", "a\\u2029b"],
+    ["right-to-left override", "a\u202eb", "a\\u202eb"],
+    ["isolate", "a\u2066b\u2069", "a\\u2066b\\u2069"],
+    ["C1 next line", "a\u0085b", "a\\x85b"],
+    ["DEL", "a\x7fb", "a\\x7fb"],
+    ["NUL", "a\x00b", "a\\x00b"],
+  ])("%s", (_what, input, expected) => {
+    expect(escapeControl(input)).toBe(expected);
+    expect(escapeControl(expected)).toBe(expected);
+  });
+
+  it("is reversible and idempotent on random text (no backslashes), and never leaves a line break", () => {
+    let seed = 42;
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const alphabet = ["a", "Z", "0", " ", ":", "é", "中", "\n", "\r", "\t", "\x1b", "\x00", "\x7f", "\u0085"];
+    alphabet.push("\u2028", "\u2029", "\u202a", "\u202e", "\u2066", "\u2069", "\u200b", "\ufeff", "😀");
+    for (let i = 0; i < 2000; i++) {
+      let text = "";
+      const n = Math.floor(random() * 20);
+      for (let j = 0; j < n; j++) text += alphabet[Math.floor(random() * alphabet.length)];
+      const once = escapeControl(text);
+      expect(unescape(once)).toBe(text);
+      expect(escapeControl(once)).toBe(once);
+      expect(once).not.toMatch(/[\n\r\v\f\u0085\u2028\u2029]/);
+      expect(once).not.toMatch(MUST_ESCAPE);
+    }
+  });
+
+  it("escapeControlKeepNewlines keeps line feeds only", () => {
+    expect(escapeControlKeepNewlines("a\nb\r\nc\u2028d\x1b")).toBe("a\nb\\r\nc\\u2028d\\x1b");
+  });
+
+  it("safeLine redacts, then escapes", () => {
+    expect(safeLine("x-security-token: abcdef123\nforged")).toBe(`x-security-token: ${REDACTED}\\nforged`);
+  });
+});
