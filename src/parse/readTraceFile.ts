@@ -1,10 +1,9 @@
 import { createHash, hash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
-import { createGunzip, gunzip, gunzipSync, type Gunzip } from "node:zlib";
 import { ByteBudget } from "./ByteBudget.js";
 import { describeError, ParseError } from "../errors.js";
+import { inflateGzip, inflateWholeMember, inflateWholeMemberAsync, type GzipFraming } from "./gzipMembers.js";
 import { TraceArraySplitter } from "./TraceArraySplitter.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
 
@@ -50,11 +49,8 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
       yield next.value;
     }
   }
-  let tail: Buffer = Buffer.alloc(0);
   function account(chunk: Buffer): Buffer {
     result.bytes += chunk.length;
-    // The last 8 stored bytes: a gzip file's trailer, checked against what was inflated.
-    tail = chunk.length >= 8 ? chunk.subarray(chunk.length - 8) : Buffer.concat([tail, chunk]).subarray(-8);
     for (const [, h] of hashes) h.update(chunk);
     return chunk;
   }
@@ -67,37 +63,29 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
     }
   };
 
+  const framing: GzipFraming = { members: 0 };
+  let inflating: AsyncGenerator<Buffer> | undefined;
   try {
     first = await source.next();
     const head = first.done ? Buffer.alloc(0) : first.value;
     result.gzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
-    const gunzip = result.gzip ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : undefined;
-    const feeding = gunzip ? feed(hashed(), gunzip) : undefined;
-    const decompressed = gunzip ?? Readable.from(hashed(), { objectMode: false });
-    const content = { ended: false };
+    inflating = result.gzip ? inflateGzip(hashed(), framing, GUNZIP_CHUNK) : undefined;
     let parseError: unknown;
     try {
       await parseContent(
-        capped(decompressed, options.maxDecompressedBytes, result, content),
+        capped(inflating ?? hashed(), options.maxDecompressedBytes, result),
         options,
         result,
       );
     } catch (err) {
       parseError = err;
     }
-    if (gunzip) {
-      // The parser is done with the content: stop inflating, and let the feed stop pulling stored bytes before
-      // the rest of them are read here (one reader at a time keeps them hashed in order).
-      if (!content.ended) gunzip.destroy();
-      await feeding;
-    }
-    if (result.gzip && !inputFailed && content.ended) {
-      // Everything stored has been read once the content ended: the trailer is the file's last 8 bytes. A second
-      // gzip member explains a parse error as well (content after the first array): it is the cause to report.
-      for await (const chunk of stored()) account(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-      const problem = singleMemberProblem(tail, result.decompressedBytes);
-      if (problem) throw problem;
-    }
+    // The parser is done with the content: stop inflating (the feed stops pulling stored bytes, so that the rest
+    // of them are read below by one reader, hashed in order).
+    await inflating?.return(undefined);
+    // A fault of the gzip framing (a bad trailer, a second member) explains a parse error as well (content after
+    // the first array): it is the cause to report. Checked after parsing: every alert of what inflated stands.
+    if (framing.problem) throw framing.problem;
     if (parseError) throw parseError;
   } catch (err) {
     result.error = toError(err);
@@ -116,45 +104,14 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   return result;
 }
 
-/**
- * Writes stored bytes into gunzip with back-pressure, and ends it only once the last chunk is inflated. Piping
- * would hand the last chunk over with the finish flag: when the file is truncated, zlib then fails that call, and
- * all it had inflated from the chunk (up to a whole output buffer, 128 KB of traces) was lost with the error.
- * Ended this way, only the empty final call fails, and everything the bytes hold reaches the parser.
- */
-async function feed(chunks: AsyncGenerator<Buffer>, gunzip: Gunzip): Promise<void> {
-  const closed = new Promise<void>((resolve) => gunzip.once("close", resolve));
-  let written: Promise<unknown> = Promise.resolve();
-  try {
-    for await (const chunk of chunks) {
-      if (gunzip.destroyed) break;
-      written = new Promise((resolve) => gunzip.write(chunk, resolve));
-      if (gunzip.writableNeedDrain) {
-        await Promise.race([new Promise((resolve) => gunzip.once("drain", resolve)), closed]);
-      }
-    }
-    await Promise.race([written, closed]);
-    if (!gunzip.destroyed) gunzip.end();
-  } catch (err) {
-    // The stored bytes stopped coming (a reset connection): what did arrive is inflated and parsed first, then
-    // the content fails with the read error.
-    await Promise.race([written, closed]);
-    gunzip.destroy(err as Error);
-  }
-}
-
 // Largest output the in-memory path inflates in one call; anything bigger goes through the streaming path.
 const WHOLE_INFLATE_LIMIT = 32 * 1024 * 1024;
 // Inflated bytes the in-memory path holds at once, over all files in flight: memory stays bounded whatever the
 // concurrency, and a file waits for room rather than streaming.
 const WHOLE_INFLATE_BUDGET = 64 * 1024 * 1024;
-// Output buffers under 4 KB come from Node's buffer pool; zlib's 16 KB default allocates a new ArrayBuffer for
-// every small file, which costs more than inflating it.
-const SMALL_INFLATE_CHUNK = 4095;
 // Stored sizes above which inflating goes to zlib's thread pool, in parallel with parsing other files here;
 // below it the round trip costs more than inflating on this thread.
 const ASYNC_INFLATE_BYTES = 64 * 1024;
-const gunzipAsync = promisify(gunzip);
 const inflateBudget = new ByteBudget(WHOLE_INFLATE_BUDGET);
 
 /**
@@ -183,76 +140,50 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
   const held = result.gzip ? claimed : 0;
   if (!inflateBudget.tryAcquire(held)) await inflateBudget.acquire(held);
   try {
-    const zlibOptions = {
-      maxOutputLength: claimed + 1,
-      // One output buffer for the whole file (zlib stops at the first byte past it).
-      chunkSize: Math.max(SMALL_INFLATE_CHUNK, claimed + 1),
-    };
-    // Larger files inflate on zlib's thread pool while this thread hashes the same bytes.
+    // Larger files inflate on zlib's thread pool while this thread hashes the same bytes. One output buffer for
+    // the whole file: zlib stops at the first byte past what the trailer claims.
     const inflating =
-      result.gzip && stored.length > ASYNC_INFLATE_BYTES ? gunzipAsync(stored, zlibOptions) : undefined;
+      result.gzip && stored.length > ASYNC_INFLATE_BYTES
+        ? inflateWholeMemberAsync(stored, claimed + 1)
+        : undefined;
     for (const algorithm of options.hashAlgorithms) result.hashes[algorithm] = hash(algorithm, stored, "hex");
-    try {
-      if (inflating) content = await inflating;
-      else if (result.gzip) content = gunzipSync(stored, zlibOptions);
-    } catch {
-      // Truncated, corrupt, or more than the trailer says: the streaming path salvages the traces before a
-      // failure and says what is wrong. The bytes are in memory: nothing is read twice.
-      return await readTraceFile(Readable.from([stored]), options);
+    if (result.gzip) {
+      const inflated = inflating ? await inflating : inflateWholeMember(stored, claimed + 1);
+      // Truncated, corrupt, more members or more than the trailer says: the streaming path hands out every trace
+      // that inflates and says what is wrong. The bytes are in memory: nothing is read twice.
+      if (!inflated) return await readTraceFile(Readable.from([stored]), options);
+      content = inflated;
     }
-    return await parseWhole(stored, content, options, result);
+    return await parseWhole(content, options, result);
   } finally {
     inflateBudget.release(held);
   }
 }
 
 async function parseWhole(
-  stored: Buffer,
   content: Buffer,
   options: ReadTraceOptions,
   result: ReadTraceResult,
 ): Promise<ReadTraceResult> {
   result.decompressedBytes = content.length;
   try {
-    const problem = result.gzip ? singleMemberProblem(stored.subarray(-8), content.length) : undefined;
     if (content.length > options.maxDecompressedBytes) {
       throw new ParseError(
         "TOO_LARGE",
         `decompressed size exceeds the limit of ${options.maxDecompressedBytes} bytes (--max-decompressed-bytes): refusing a possible decompression bomb`,
       );
     }
-    try {
-      if (firstNonSpace([content]) === 0x5b /* [ */) {
-        // A CTS file: split here and now, without the stream machinery (most files are a few KB).
-        const splitter = arraySplitter(options, result);
-        splitter.push(withoutBom(content));
-        splitter.end();
-      } else await parseContent(single(content), options, result);
-    } catch (err) {
-      // A second gzip member explains the parse error too (content after the first array): say the cause.
-      throw problem ?? err;
-    }
-    // Checked after parsing: the traces of a rejected file are still audited (and marked with the failure).
-    if (problem) throw problem;
+    // A gzip file here is one well-formed member (inflateWholeMember checked it): any other goes to the stream.
+    if (firstNonSpace([content]) === 0x5b /* [ */) {
+      // A CTS file: split here and now, without the stream machinery (most files are a few KB).
+      const splitter = arraySplitter(options, result);
+      splitter.push(withoutBom(content));
+      splitter.end();
+    } else await parseContent(single(content), options, result);
   } catch (err) {
     result.error = toError(err);
   }
   return result;
-}
-
-/**
- * A gzip file must be one member. Node inflates concatenated members (and ignores data after a member) without a
- * word, and a second member can carry traces that a reader of the first never sees. The last member's trailer
- * holds its uncompressed size: it equals the total only when the first members added nothing.
- */
-function singleMemberProblem(trailer: Buffer, decompressed: number): ParseError | undefined {
-  if (trailer.length < 8) return new ParseError("GZIP", "corrupt or truncated gzip data (no trailer)");
-  const size = trailer.readUInt32LE(4);
-  if (size === decompressed % 2 ** 32) return undefined;
-  return new ParseError(
-    "GZIP_MEMBERS",
-    `more than one gzip member, or data after the gzip member (the trailer gives ${size} bytes, ${decompressed} were inflated): rejected, a second member can carry traces past a digest`,
-  );
 }
 
 function toError(err: unknown): { code: string; message: string } {
@@ -265,15 +196,13 @@ function toError(err: unknown): { code: string; message: string } {
 }
 
 async function* capped(
-  stream: Readable,
+  content: AsyncIterable<Buffer>,
   max: number,
   result: ReadTraceResult,
-  content: { ended: boolean },
 ): AsyncGenerator<Buffer> {
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of content) {
     result.decompressedBytes += chunk.length;
     if (result.decompressedBytes > max) {
-      stream.destroy();
       throw new ParseError(
         "TOO_LARGE",
         `decompressed size exceeds the limit of ${max} bytes (--max-decompressed-bytes): refusing a possible decompression bomb`,
@@ -281,7 +210,6 @@ async function* capped(
     }
     yield chunk;
   }
-  content.ended = true;
 }
 
 function firstNonSpace(chunks: readonly Buffer[]): number | undefined {
