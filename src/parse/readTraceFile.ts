@@ -34,15 +34,12 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   };
   let inputFailed = false;
   const source = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let first: IteratorResult<Buffer> | undefined;
+  // Chunks read ahead to see the magic bytes (a stream may hand them over one byte at a time).
+  const ahead: Buffer[] = [];
 
   // Stored bytes, hashed as they pass. The iterator is shared so that a parse failure can drain the rest.
   async function* stored(): AsyncGenerator<Buffer> {
-    if (first && !first.done) {
-      const chunk = first.value;
-      first = undefined;
-      yield chunk;
-    }
+    while (ahead.length > 0) yield ahead.shift()!;
     for (;;) {
       const next = await source.next();
       if (next.done) return;
@@ -66,8 +63,14 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   const framing: GzipFraming = { members: 0 };
   let inflating: AsyncGenerator<Buffer> | undefined;
   try {
-    first = await source.next();
-    const head = first.done ? Buffer.alloc(0) : first.value;
+    let aheadBytes = 0;
+    while (aheadBytes < 2) {
+      const next = await source.next();
+      if (next.done) break;
+      ahead.push(next.value);
+      aheadBytes += next.value.length;
+    }
+    const head = Buffer.concat(ahead);
     result.gzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
     inflating = result.gzip ? inflateGzip(hashed(), framing, GUNZIP_CHUNK) : undefined;
     let parseError: unknown;
