@@ -4,8 +4,31 @@ import { pipeline } from "node:stream/promises";
 import { ByteBudget } from "./ByteBudget.js";
 import { describeError, ParseError } from "../errors.js";
 import { inflateGzip, inflateWholeMember, inflateWholeMemberAsync, type GzipFraming } from "./gzipMembers.js";
-import { TraceArraySplitter } from "./TraceArraySplitter.js";
+import { boundElements, isSkipped } from "./boundElements.js";
+import { MAX_ELEMENT_BYTES, TraceArraySplitter } from "./TraceArraySplitter.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
+
+/** Skipped elements named in a result, at most (all are counted). */
+export const MAX_OVERSIZED_LISTED = 16;
+
+/** Notes one element skipped for its size. */
+function noteOversized(result: ReadTraceResult, index: number, offset: number, bytes: number): void {
+  result.oversized ??= { count: 0, elements: [] };
+  result.oversized.count++;
+  if (result.oversized.elements.length < MAX_OVERSIZED_LISTED)
+    result.oversized.elements.push({ index, offset, bytes });
+}
+
+/** The failure of a file whose only fault is skipped elements: they were not audited, and it must show. */
+function oversizedError(result: ReadTraceResult): { code: string; message: string } | undefined {
+  const o = result.oversized;
+  if (!o) return undefined;
+  const listed = o.elements.map((e) => `element ${e.index} at byte ${e.offset}: ${e.bytes} bytes`).join("; ");
+  return {
+    code: "OVERSIZED",
+    message: `${o.count} element(s) over ${MAX_ELEMENT_BYTES} bytes skipped unread, not a CTS trace (${listed}${o.count > o.elements.length ? "; ..." : ""}); the other ${result.traces - o.count} traces were read`,
+  };
+}
 
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
@@ -93,6 +116,7 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   } catch (err) {
     result.error = toError(err);
   }
+  result.error ??= oversizedError(result);
   if (!inputFailed) {
     // Drain what the parser did not need, so that the hashes cover every stored byte: integrity of a file
     // that fails to parse is still known (and a failing file is read once, not twice).
@@ -186,6 +210,7 @@ async function parseWhole(
   } catch (err) {
     result.error = toError(err);
   }
+  result.error ??= oversizedError(result);
   return result;
 }
 
@@ -235,6 +260,13 @@ function firstNonSpace(chunks: readonly Buffer[]): number | undefined {
   return undefined;
 }
 
+/** Whether a chunk is JSON whitespace only (no byte-order mark: that is only allowed at the start). */
+function isBlank(chunk: Buffer): boolean {
+  for (const byte of chunk)
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return false;
+  return true;
+}
+
 // Bytes of content read before choosing a streaming parser: enough to see the shape (`[`, `{"traces"`, a first
 // NDJSON line) even when the buffer limit is tiny.
 const HEAD_BYTES = 64 * 1024;
@@ -256,6 +288,8 @@ async function parseContent(
         ended = true;
         break;
       }
+      // Whitespace before the content is dropped, not buffered: it can be gigabytes of a small gzip file.
+      if (first === undefined && isBlank(next.value)) continue;
       buffered.push(next.value);
       size += next.value.length;
       first ??= firstNonSpace([next.value]);
@@ -334,6 +368,7 @@ function arraySplitter(options: ReadTraceOptions, result: ReadTraceResult): Trac
       options.onTrace(value as Record<string, unknown>);
     },
     options.splitter,
+    (index, offset, bytes) => noteOversized(result, index, offset, bytes),
   );
 }
 
@@ -457,7 +492,13 @@ async function parseStreaming(
     import("stream-json/streamers/stream-values.js"),
     import("stream-json"),
   ]);
-  const source = Readable.from(content, { objectMode: false });
+  // Elements are held whole by the assembler: each is bounded on its way there (the top-level values, or the
+  // elements of the traces array), and one too large is skipped, reported, and the rest read.
+  const isTraces = firstByte === 0x7b && /^\uFEFF?\s*\{\s*"traces"\s*:/.test(head);
+  const bounded = boundElements(content, firstByte === 0x5b ? 2 : isTraces ? 3 : 1, (index, offset, bytes) =>
+    noteOversized(result, index, offset, bytes),
+  );
+  const source = Readable.from(bounded, { objectMode: false });
   // An error thrown in a sink reaches pipeline() as an abort; keep ours so the message says what was wrong.
   let failure: unknown;
   const guard = (fn: () => void) => {
@@ -469,14 +510,16 @@ async function parseStreaming(
     }
   };
   const elements = async (items: AsyncIterable<{ key: unknown; value: unknown }>) => {
-    for await (const { key, value } of items)
-      guard(() => deliver(value, `element ${String(key)}`, options, result));
+    for await (const { key, value } of items) {
+      if (isSkipped(value)) result.traces++;
+      else guard(() => deliver(value, `element ${String(key)}`, options, result));
+    }
   };
   try {
     if (firstByte === 0x5b /* [ */) {
       result.shape = "array";
       await pipeline(source, streamArray.withParserAsStream(), elements);
-    } else if (firstByte === 0x7b /* { */ && /^\uFEFF?\s*\{\s*"traces"\s*:/.test(head)) {
+    } else if (isTraces) {
       // An API export with "traces" first: stream its elements in bounded memory.
       result.shape = "traces";
       await pipeline(
@@ -495,6 +538,11 @@ async function parseStreaming(
         async (items: AsyncIterable<{ key: number; value: unknown }>) => {
           for await (const { value } of items) {
             values++;
+            if (isSkipped(value)) {
+              // A skipped top-level value: counted as a trace, as one line of NDJSON would be.
+              result.traces++;
+              continue;
+            }
             guard(() => {
               if (value === null || typeof value !== "object" || Array.isArray(value)) {
                 deliver(value, `value ${values}`, options, result);
