@@ -430,6 +430,13 @@ export class TraceArraySplitter {
 
   private finishElement(chunk: Buffer, start: number, end: number, mustParse: boolean): void {
     const index = this.elements++;
+    if (!this.oversized && this.pieces.length > 0 && this.pieceBytes + end > MAX_ELEMENT_BYTES) {
+      // Over the cap with its last bytes: the same as one that outgrew it earlier.
+      this.pieces = [];
+      this.oversizedBytes = this.pieceBytes;
+      this.pieceBytes = 0;
+      this.oversized = true;
+    }
     if (this.oversized) {
       // Started in an earlier window (it is larger than one): what this window holds of it is its end.
       this.oversized = false;

@@ -62,7 +62,7 @@ export async function* boundElements(
         depth--;
         if (inElement && depth === elementDepth - 1) {
           const piece = chunk.subarray(from, i + 1);
-          if (skipping) {
+          if (skipping || heldBytes + piece.length > max) {
             onOversized(index, elementOffset, heldBytes + piece.length);
             out.push(PLACEHOLDER);
           } else out.push(...held, piece);

@@ -156,8 +156,14 @@ describe("gzip trailer faults (property): every alert of the bytes that inflated
             len.writeUInt16LE(h.extra.length);
             parts.push(len, Buffer.from(h.extra));
           }
-          if (h.name) ((flags |= 8), parts.push(Buffer.from(h.name + "\0", "latin1")));
-          if (h.comment) ((flags |= 16), parts.push(Buffer.from(h.comment + "\0", "latin1")));
+          if (h.name) {
+            flags |= 8;
+            parts.push(Buffer.from(h.name + "\0", "latin1"));
+          }
+          if (h.comment) {
+            flags |= 16;
+            parts.push(Buffer.from(h.comment + "\0", "latin1"));
+          }
           const fixed = Buffer.from(plain.subarray(0, 10));
           fixed[3] = flags | (h.headerCrc ? 2 : 0);
           let header = Buffer.concat([fixed, ...parts]);
