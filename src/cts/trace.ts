@@ -26,11 +26,33 @@ export interface Trace {
   raw: Record<string, unknown>;
 }
 
+/**
+ * Characters kept of a normalised text field. Trace fields are short (an address, a name, an id); a field of
+ * megabytes is an attack on the report and the digest, not data: its start is kept, marked as cut.
+ */
+export const MAX_FIELD_CHARS = 1024;
+
+/** A field as text: strings, numbers and booleans as written; anything else (objects, arrays, null) empty. */
 function str(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  return "";
+  let text: string;
+  if (typeof value === "string") text = value;
+  else if (typeof value === "number" || typeof value === "boolean") text = String(value);
+  else return "";
+  return text.length > MAX_FIELD_CHARS ? `${text.slice(0, MAX_FIELD_CHARS)}…(${text.length} chars)` : text;
 }
+
+/**
+ * A field of a parsed object, only when the object itself has it: an inherited `constructor` or `toString`, or a
+ * value behind a `__proto__` key, is not a field of the trace.
+ */
+export function field(obj: unknown, key: string): unknown {
+  return obj !== null && typeof obj === "object" && Object.hasOwn(obj, key)
+    ? (obj as Record<string, unknown>)[key]
+    : undefined;
+}
+
+/** Largest epoch milliseconds a JavaScript Date holds (±100,000,000 days): past it, toISOString throws. */
+const MAX_DATE_MS = 8.64e15;
 
 /** Epoch ms from a number or numeric string (seconds when below 1e12), or an ISO-8601 string. */
 export function toEpochMs(value: unknown): number | undefined {
@@ -41,11 +63,13 @@ export function toEpochMs(value: unknown): number | undefined {
     if (/^\d+(\.\d+)?$/.test(trimmed)) n = Number(trimmed);
     else {
       const parsed = Date.parse(trimmed);
-      return Number.isNaN(parsed) ? undefined : parsed;
+      return Number.isNaN(parsed) || parsed <= 0 ? undefined : parsed;
     }
   }
   if (n === undefined || !Number.isFinite(n) || n <= 0) return undefined;
-  return n < 1e12 ? Math.round(n * 1000) : Math.round(n);
+  const ms = n < 1e12 ? Math.round(n * 1000) : Math.round(n);
+  // A time no date can hold is no time: the trace is kept, with its time unknown.
+  return ms <= MAX_DATE_MS ? ms : undefined;
 }
 
 function parseUser(value: unknown): TraceUser {
@@ -55,32 +79,36 @@ function parseUser(value: unknown): TraceUser {
       obj = JSON.parse(value);
     } catch {
       // Not JSON: some fixtures carry a bare name. Keep it as the name rather than lose it.
-      return { name: value, id: "", domain: "", domainId: "" };
+      return { name: str(value), id: "", domain: "", domainId: "" };
     }
   }
-  if (obj === null || typeof obj !== "object") return { name: str(obj), id: "", domain: "", domainId: "" };
-  const u = obj as Record<string, unknown>;
-  const domain = u.domain && typeof u.domain === "object" ? (u.domain as Record<string, unknown>) : {};
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj))
+    return { name: str(obj), id: "", domain: "", domainId: "" };
+  const domain = field(obj, "domain");
   return {
-    name: str(u.name) || str(u.user_name),
-    id: str(u.id) || str(u.principal_id),
-    domain: str(domain.name),
-    domainId: str(domain.id) || str(u.account_id),
+    name: str(field(obj, "name")) || str(field(obj, "user_name")),
+    id: str(field(obj, "id")) || str(field(obj, "principal_id")),
+    domain: str(field(domain, "name")),
+    domainId: str(field(domain, "id")) || str(field(obj, "account_id")),
   };
 }
 
-/** Normalises one raw trace object. Never throws; missing fields become empty strings. */
+/**
+ * Normalises one raw trace object. Never throws, whatever a field holds (any JSON value, any size, keys such as
+ * `__proto__`): a field of the wrong type becomes empty, a time no date can hold becomes undefined, and one bad
+ * field never costs the trace (nor another one) its other fields.
+ */
 export function normaliseTrace(raw: Record<string, unknown>): Trace {
   return {
-    traceId: str(raw.trace_id),
-    traceName: str(raw.trace_name),
-    serviceType: str(raw.service_type),
-    resourceType: str(raw.resource_type),
-    traceRating: str(raw.trace_rating),
-    sourceIp: str(raw.source_ip).trim(),
-    time: toEpochMs(raw.time) ?? toEpochMs(raw.record_time),
-    code: str(raw.code),
-    user: parseUser(raw.user),
+    traceId: str(field(raw, "trace_id")),
+    traceName: str(field(raw, "trace_name")),
+    serviceType: str(field(raw, "service_type")),
+    resourceType: str(field(raw, "resource_type")),
+    traceRating: str(field(raw, "trace_rating")),
+    sourceIp: str(field(raw, "source_ip")).trim(),
+    time: toEpochMs(field(raw, "time")) ?? toEpochMs(field(raw, "record_time")),
+    code: str(field(raw, "code")),
+    user: parseUser(field(raw, "user")),
     raw,
   };
 }

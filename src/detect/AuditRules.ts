@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { normaliseTrace, type Trace } from "../cts/trace.js";
+import { field, normaliseTrace, type Trace } from "../cts/trace.js";
 import type { AllowList } from "./AllowList.js";
 import type { Alert } from "./types.js";
 
@@ -37,15 +37,12 @@ export class AuditRules {
    */
   audit(raw: Record<string, unknown>): AuditOutcome {
     // Cheap checks on the raw fields first: most traces of a file are not audited and need no normalising.
-    const name = raw.trace_name;
+    const name = field(raw, "trace_name");
     if (typeof name !== "string" || !this.events.has(name.toLowerCase())) return { matched: false };
-    const service = raw.service_type;
-    if (
-      service !== undefined &&
-      service !== null &&
-      service !== "" &&
-      String(service).toUpperCase() !== "IAM"
-    ) {
+    // Only another service's name rules a trace out. A service_type that is no string (an object, a number) is
+    // malformed, not another service: the login is audited (String() of such a value can also throw).
+    const service = field(raw, "service_type");
+    if (typeof service === "string" && service !== "" && service.toUpperCase() !== "IAM") {
       return { matched: false };
     }
     const trace = normaliseTrace(raw);

@@ -114,6 +114,13 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   record.bytes = result.bytes;
   slot.hashes = result.hashes;
   if (result.hashes.md5) record.md5 = result.hashes.md5;
+  if (result.oversized) record.oversized = result.oversized;
+  if (audited.traceErrors && !result.error) {
+    result.error = {
+      code: "TRACE",
+      message: `${audited.traceErrors.count} trace(s) could not be audited: ${audited.traceErrors.first}`,
+    };
+  }
   if (result.error) {
     record.status = "failed";
     record.error = `${result.error.message}${result.traces > 0 ? ` (after ${result.traces} traces)` : ""}`;

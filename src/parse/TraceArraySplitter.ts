@@ -74,8 +74,11 @@ export class TraceArraySplitter {
   private afterElement = false;
   private pieces: Buffer[] = [];
   private pieceBytes = 0;
-  /** The current element outgrew MAX_ELEMENT_BYTES: its bytes are no longer kept. */
+  /** The current element outgrew MAX_ELEMENT_BYTES: its bytes are no longer kept, only counted. */
   private oversized = false;
+  private oversizedBytes = 0;
+  /** Content offset of the window being walked (bytes pushed before it). */
+  private base = 0;
   /** At the element's top level, the next string is a key. */
   private keyNext = false;
   /** The next top-level value is the `trace_name` key's. */
@@ -87,11 +90,14 @@ export class TraceArraySplitter {
   /**
    * @param names audited trace names, lower-case; undefined to hand out every element
    * @param onElement called for each element with its bytes, or undefined when it need not be parsed
+   * @param onOversized called for an element over MAX_ELEMENT_BYTES (skipped: onElement gets no bytes), with its
+   *   content offset and size
    */
   constructor(
     private readonly names: ReadonlySet<string> | undefined,
     private readonly onElement: (index: number, bytes: Buffer | undefined) => void,
     engine: SplitterEngine = DEFAULT_ENGINE,
+    private readonly onOversized?: (index: number, offset: number, bytes: number) => void,
   ) {
     const key = names ?? NO_NAMES;
     let prepared = preparedNames.get(key);
@@ -120,16 +126,19 @@ export class TraceArraySplitter {
   /** Feeds the next chunk of decompressed content. Throws a ParseError on a structural error. */
   push(chunk: Buffer): void {
     // The module walks a window of its memory at a time; windows are chunks like any other.
+    const base = this.base;
     for (let at = 0; at < chunk.length; at += WINDOW) {
       const window = chunk.subarray(at, at + WINDOW);
+      this.base = base + at;
       if (this.wasm) this.pushWasm(this.wasm, window);
       else this.pushJs(window);
     }
+    this.base = base + chunk.length;
   }
 
   /** One window of the WebAssembly walk: the same steps as pushJs, with the loop in traceScanner.wat. */
   private pushWasm(walk: WasmWalk, window: Buffer): void {
-    const scanner = walk.load(this.pieces.length > 0 ? 0 : -1, window);
+    const scanner = walk.load(this.pieces.length > 0 || this.oversized ? 0 : -1, window);
     for (;;) {
       const status = scanner.scan();
       const records = scanner.state[S_RECORDS]!;
@@ -170,6 +179,7 @@ export class TraceArraySplitter {
     walk.release();
     this.wasm = undefined;
     this.keepPiece(window.subarray(0, at), state[S_START]!);
+    this.base += at;
     this.pushJs(window.subarray(at));
   }
 
@@ -204,7 +214,7 @@ export class TraceArraySplitter {
     const len = chunk.length;
     const stack = this.stack;
     let depth = this.depth;
-    let start = this.pieces.length > 0 ? 0 : -1;
+    let start = this.pieces.length > 0 || this.oversized ? 0 : -1;
     let i = 0;
     // Element state in locals for the loop; written back whenever an element ends or the chunk does.
     let keyNext = this.keyNext;
@@ -342,14 +352,19 @@ export class TraceArraySplitter {
 
   /** Keeps the bytes of an element that the chunk's end cut (from `start`; -1 when there is none). */
   private keepPiece(chunk: Buffer, start: number): void {
-    if (start === -1 || this.oversized) return;
+    if (start === -1) return;
     const piece = start === 0 ? chunk : chunk.subarray(start);
+    if (this.oversized) {
+      this.oversizedBytes += piece.length;
+      return;
+    }
     this.pieces.push(piece);
     this.pieceBytes += piece.length;
-    // A trace is kilobytes. An element this large is kept no longer (memory stays bounded); it is counted,
-    // and fails the file only if it turns out to be one that must be parsed.
+    // A trace is kilobytes. An element this large is kept no longer (memory stays bounded): it is skipped,
+    // counted and reported, and the elements after it are read as usual.
     if (this.pieceBytes > MAX_ELEMENT_BYTES) {
       this.pieces = [];
+      this.oversizedBytes = this.pieceBytes;
       this.pieceBytes = 0;
       this.oversized = true;
     }
@@ -415,14 +430,19 @@ export class TraceArraySplitter {
 
   private finishElement(chunk: Buffer, start: number, end: number, mustParse: boolean): void {
     const index = this.elements++;
+    if (!this.oversized && this.pieces.length > 0 && this.pieceBytes + end > MAX_ELEMENT_BYTES) {
+      // Over the cap with its last bytes: the same as one that outgrew it earlier.
+      this.pieces = [];
+      this.oversizedBytes = this.pieceBytes;
+      this.pieceBytes = 0;
+      this.oversized = true;
+    }
     if (this.oversized) {
+      // Started in an earlier window (it is larger than one): what this window holds of it is its end.
       this.oversized = false;
-      if (mustParse) {
-        throw new ParseError(
-          "TOO_LARGE",
-          `element ${index} is larger than ${MAX_ELEMENT_BYTES} bytes: not a CTS trace`,
-        );
-      }
+      const size = this.oversizedBytes + end;
+      this.oversizedBytes = 0;
+      this.onOversized?.(index, this.base + end - size, size);
       return this.onElement(index, undefined);
     }
     this.pieceBytes = 0;

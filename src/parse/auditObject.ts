@@ -1,5 +1,7 @@
 import type { Readable } from "node:stream";
+import { field, MAX_FIELD_CHARS } from "../cts/trace.js";
 import type { AuditRules } from "../detect/AuditRules.js";
+import { describeError } from "../errors.js";
 import type { Alert } from "../detect/types.js";
 import { readTraceBuffer, readTraceFile } from "./readTraceFile.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
@@ -16,6 +18,11 @@ export interface AuditMatch {
 export interface AuditedObject {
   result: ReadTraceResult;
   matches: AuditMatch[];
+  /**
+   * Traces the rules failed on (a defect, never expected: the rules take any JSON value), counted with the first
+   * message; the traces after them were audited as usual.
+   */
+  traceErrors?: { count: number; first: string };
 }
 
 export type AuditReadOptions = Omit<ReadTraceOptions, "onTrace" | "prefilter">;
@@ -29,20 +36,30 @@ export async function auditObject(
   options: AuditReadOptions,
 ): Promise<AuditedObject> {
   const matches: AuditMatch[] = [];
+  let traceErrors: AuditedObject["traceErrors"];
   const read: ReadTraceOptions = {
     ...options,
     prefilter: rules.events,
     onTrace: (raw) => {
-      const outcome = rules.audit(raw);
+      let outcome: ReturnType<AuditRules["audit"]>;
+      try {
+        outcome = rules.audit(raw);
+      } catch (err) {
+        // One trace must never cost the others: a throw here would end the file's reading.
+        traceErrors ??= { count: 0, first: describeError(err) };
+        traceErrors.count++;
+        return;
+      }
       if (!outcome.matched) return;
       const match: AuditMatch = { time: outcome.trace.time ?? null };
       if (outcome.alert) match.alert = outcome.alert;
-      if (typeof raw.region === "string") match.region = raw.region;
+      const region = field(raw, "region");
+      if (typeof region === "string") match.region = region.slice(0, MAX_FIELD_CHARS);
       matches.push(match);
     },
   };
   const result = Buffer.isBuffer(input)
     ? await readTraceBuffer(input, read)
     : await readTraceFile(input, read);
-  return { result, matches };
+  return traceErrors ? { result, matches, traceErrors } : { result, matches };
 }

@@ -1,12 +1,34 @@
 import { createHash, hash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
-import { createGunzip, gunzip, gunzipSync, type Gunzip } from "node:zlib";
 import { ByteBudget } from "./ByteBudget.js";
 import { describeError, ParseError } from "../errors.js";
-import { TraceArraySplitter } from "./TraceArraySplitter.js";
+import { inflateGzip, inflateWholeMember, inflateWholeMemberAsync, type GzipFraming } from "./gzipMembers.js";
+import { boundElements, isSkipped } from "./boundElements.js";
+import { MAX_ELEMENT_BYTES, TraceArraySplitter } from "./TraceArraySplitter.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
+
+/** Skipped elements named in a result, at most (all are counted). */
+export const MAX_OVERSIZED_LISTED = 16;
+
+/** Notes one element skipped for its size. */
+function noteOversized(result: ReadTraceResult, index: number, offset: number, bytes: number): void {
+  result.oversized ??= { count: 0, elements: [] };
+  result.oversized.count++;
+  if (result.oversized.elements.length < MAX_OVERSIZED_LISTED)
+    result.oversized.elements.push({ index, offset, bytes });
+}
+
+/** The failure of a file whose only fault is skipped elements: they were not audited, and it must show. */
+function oversizedError(result: ReadTraceResult): { code: string; message: string } | undefined {
+  const o = result.oversized;
+  if (!o) return undefined;
+  const listed = o.elements.map((e) => `element ${e.index} at byte ${e.offset}: ${e.bytes} bytes`).join("; ");
+  return {
+    code: "OVERSIZED",
+    message: `${o.count} element(s) over ${MAX_ELEMENT_BYTES} bytes skipped unread, not a CTS trace (${listed}${o.count > o.elements.length ? "; ..." : ""}); the other ${result.traces - o.count} traces were read`,
+  };
+}
 
 const GZIP_MAGIC_0 = 0x1f;
 const GZIP_MAGIC_1 = 0x8b;
@@ -35,26 +57,20 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   };
   let inputFailed = false;
   const source = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let first: IteratorResult<Buffer> | undefined;
+  // Chunks read ahead to see the magic bytes (a stream may hand them over one byte at a time).
+  const ahead: Buffer[] = [];
 
   // Stored bytes, hashed as they pass. The iterator is shared so that a parse failure can drain the rest.
   async function* stored(): AsyncGenerator<Buffer> {
-    if (first && !first.done) {
-      const chunk = first.value;
-      first = undefined;
-      yield chunk;
-    }
+    while (ahead.length > 0) yield ahead.shift()!;
     for (;;) {
       const next = await source.next();
       if (next.done) return;
       yield next.value;
     }
   }
-  let tail: Buffer = Buffer.alloc(0);
   function account(chunk: Buffer): Buffer {
     result.bytes += chunk.length;
-    // The last 8 stored bytes: a gzip file's trailer, checked against what was inflated.
-    tail = chunk.length >= 8 ? chunk.subarray(chunk.length - 8) : Buffer.concat([tail, chunk]).subarray(-8);
     for (const [, h] of hashes) h.update(chunk);
     return chunk;
   }
@@ -67,41 +83,40 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
     }
   };
 
+  const framing: GzipFraming = { members: 0 };
+  let inflating: AsyncGenerator<Buffer> | undefined;
   try {
-    first = await source.next();
-    const head = first.done ? Buffer.alloc(0) : first.value;
+    let aheadBytes = 0;
+    while (aheadBytes < 2) {
+      const next = await source.next();
+      if (next.done) break;
+      ahead.push(next.value);
+      aheadBytes += next.value.length;
+    }
+    const head = Buffer.concat(ahead);
     result.gzip = head.length >= 2 && head[0] === GZIP_MAGIC_0 && head[1] === GZIP_MAGIC_1;
-    const gunzip = result.gzip ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : undefined;
-    const feeding = gunzip ? feed(hashed(), gunzip) : undefined;
-    const decompressed = gunzip ?? Readable.from(hashed(), { objectMode: false });
-    const content = { ended: false };
+    inflating = result.gzip ? inflateGzip(hashed(), framing, GUNZIP_CHUNK) : undefined;
     let parseError: unknown;
     try {
       await parseContent(
-        capped(decompressed, options.maxDecompressedBytes, result, content),
+        capped(inflating ?? hashed(), options.maxDecompressedBytes, result),
         options,
         result,
       );
     } catch (err) {
       parseError = err;
     }
-    if (gunzip) {
-      // The parser is done with the content: stop inflating, and let the feed stop pulling stored bytes before
-      // the rest of them are read here (one reader at a time keeps them hashed in order).
-      if (!content.ended) gunzip.destroy();
-      await feeding;
-    }
-    if (result.gzip && !inputFailed && content.ended) {
-      // Everything stored has been read once the content ended: the trailer is the file's last 8 bytes. A second
-      // gzip member explains a parse error as well (content after the first array): it is the cause to report.
-      for await (const chunk of stored()) account(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-      const problem = singleMemberProblem(tail, result.decompressedBytes);
-      if (problem) throw problem;
-    }
+    // The parser is done with the content: stop inflating (the feed stops pulling stored bytes, so that the rest
+    // of them are read below by one reader, hashed in order).
+    await inflating?.return(undefined);
+    // A fault of the gzip framing (a bad trailer, a second member) explains a parse error as well (content after
+    // the first array): it is the cause to report. Checked after parsing: every alert of what inflated stands.
+    if (framing.problem) throw framing.problem;
     if (parseError) throw parseError;
   } catch (err) {
     result.error = toError(err);
   }
+  result.error ??= oversizedError(result);
   if (!inputFailed) {
     // Drain what the parser did not need, so that the hashes cover every stored byte: integrity of a file
     // that fails to parse is still known (and a failing file is read once, not twice).
@@ -116,45 +131,14 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   return result;
 }
 
-/**
- * Writes stored bytes into gunzip with back-pressure, and ends it only once the last chunk is inflated. Piping
- * would hand the last chunk over with the finish flag: when the file is truncated, zlib then fails that call, and
- * all it had inflated from the chunk (up to a whole output buffer, 128 KB of traces) was lost with the error.
- * Ended this way, only the empty final call fails, and everything the bytes hold reaches the parser.
- */
-async function feed(chunks: AsyncGenerator<Buffer>, gunzip: Gunzip): Promise<void> {
-  const closed = new Promise<void>((resolve) => gunzip.once("close", resolve));
-  let written: Promise<unknown> = Promise.resolve();
-  try {
-    for await (const chunk of chunks) {
-      if (gunzip.destroyed) break;
-      written = new Promise((resolve) => gunzip.write(chunk, resolve));
-      if (gunzip.writableNeedDrain) {
-        await Promise.race([new Promise((resolve) => gunzip.once("drain", resolve)), closed]);
-      }
-    }
-    await Promise.race([written, closed]);
-    if (!gunzip.destroyed) gunzip.end();
-  } catch (err) {
-    // The stored bytes stopped coming (a reset connection): what did arrive is inflated and parsed first, then
-    // the content fails with the read error.
-    await Promise.race([written, closed]);
-    gunzip.destroy(err as Error);
-  }
-}
-
 // Largest output the in-memory path inflates in one call; anything bigger goes through the streaming path.
 const WHOLE_INFLATE_LIMIT = 32 * 1024 * 1024;
 // Inflated bytes the in-memory path holds at once, over all files in flight: memory stays bounded whatever the
 // concurrency, and a file waits for room rather than streaming.
 const WHOLE_INFLATE_BUDGET = 64 * 1024 * 1024;
-// Output buffers under 4 KB come from Node's buffer pool; zlib's 16 KB default allocates a new ArrayBuffer for
-// every small file, which costs more than inflating it.
-const SMALL_INFLATE_CHUNK = 4095;
 // Stored sizes above which inflating goes to zlib's thread pool, in parallel with parsing other files here;
 // below it the round trip costs more than inflating on this thread.
 const ASYNC_INFLATE_BYTES = 64 * 1024;
-const gunzipAsync = promisify(gunzip);
 const inflateBudget = new ByteBudget(WHOLE_INFLATE_BUDGET);
 
 /**
@@ -183,76 +167,51 @@ export async function readTraceBuffer(stored: Buffer, options: ReadTraceOptions)
   const held = result.gzip ? claimed : 0;
   if (!inflateBudget.tryAcquire(held)) await inflateBudget.acquire(held);
   try {
-    const zlibOptions = {
-      maxOutputLength: claimed + 1,
-      // One output buffer for the whole file (zlib stops at the first byte past it).
-      chunkSize: Math.max(SMALL_INFLATE_CHUNK, claimed + 1),
-    };
-    // Larger files inflate on zlib's thread pool while this thread hashes the same bytes.
+    // Larger files inflate on zlib's thread pool while this thread hashes the same bytes. One output buffer for
+    // the whole file: zlib stops at the first byte past what the trailer claims.
     const inflating =
-      result.gzip && stored.length > ASYNC_INFLATE_BYTES ? gunzipAsync(stored, zlibOptions) : undefined;
+      result.gzip && stored.length > ASYNC_INFLATE_BYTES
+        ? inflateWholeMemberAsync(stored, claimed + 1)
+        : undefined;
     for (const algorithm of options.hashAlgorithms) result.hashes[algorithm] = hash(algorithm, stored, "hex");
-    try {
-      if (inflating) content = await inflating;
-      else if (result.gzip) content = gunzipSync(stored, zlibOptions);
-    } catch {
-      // Truncated, corrupt, or more than the trailer says: the streaming path salvages the traces before a
-      // failure and says what is wrong. The bytes are in memory: nothing is read twice.
-      return await readTraceFile(Readable.from([stored]), options);
+    if (result.gzip) {
+      const inflated = inflating ? await inflating : inflateWholeMember(stored, claimed + 1);
+      // Truncated, corrupt, more members or more than the trailer says: the streaming path hands out every trace
+      // that inflates and says what is wrong. The bytes are in memory: nothing is read twice.
+      if (!inflated) return await readTraceFile(Readable.from([stored]), options);
+      content = inflated;
     }
-    return await parseWhole(stored, content, options, result);
+    return await parseWhole(content, options, result);
   } finally {
     inflateBudget.release(held);
   }
 }
 
 async function parseWhole(
-  stored: Buffer,
   content: Buffer,
   options: ReadTraceOptions,
   result: ReadTraceResult,
 ): Promise<ReadTraceResult> {
   result.decompressedBytes = content.length;
   try {
-    const problem = result.gzip ? singleMemberProblem(stored.subarray(-8), content.length) : undefined;
     if (content.length > options.maxDecompressedBytes) {
       throw new ParseError(
         "TOO_LARGE",
         `decompressed size exceeds the limit of ${options.maxDecompressedBytes} bytes (--max-decompressed-bytes): refusing a possible decompression bomb`,
       );
     }
-    try {
-      if (firstNonSpace([content]) === 0x5b /* [ */) {
-        // A CTS file: split here and now, without the stream machinery (most files are a few KB).
-        const splitter = arraySplitter(options, result);
-        splitter.push(withoutBom(content));
-        splitter.end();
-      } else await parseContent(single(content), options, result);
-    } catch (err) {
-      // A second gzip member explains the parse error too (content after the first array): say the cause.
-      throw problem ?? err;
-    }
-    // Checked after parsing: the traces of a rejected file are still audited (and marked with the failure).
-    if (problem) throw problem;
+    // A gzip file here is one well-formed member (inflateWholeMember checked it): any other goes to the stream.
+    if (firstNonSpace([content]) === 0x5b /* [ */) {
+      // A CTS file: split here and now, without the stream machinery (most files are a few KB).
+      const splitter = arraySplitter(options, result);
+      splitter.push(withoutBom(content));
+      splitter.end();
+    } else await parseContent(single(content), options, result);
   } catch (err) {
     result.error = toError(err);
   }
+  result.error ??= oversizedError(result);
   return result;
-}
-
-/**
- * A gzip file must be one member. Node inflates concatenated members (and ignores data after a member) without a
- * word, and a second member can carry traces that a reader of the first never sees. The last member's trailer
- * holds its uncompressed size: it equals the total only when the first members added nothing.
- */
-function singleMemberProblem(trailer: Buffer, decompressed: number): ParseError | undefined {
-  if (trailer.length < 8) return new ParseError("GZIP", "corrupt or truncated gzip data (no trailer)");
-  const size = trailer.readUInt32LE(4);
-  if (size === decompressed % 2 ** 32) return undefined;
-  return new ParseError(
-    "GZIP_MEMBERS",
-    `more than one gzip member, or data after the gzip member (the trailer gives ${size} bytes, ${decompressed} were inflated): rejected, a second member can carry traces past a digest`,
-  );
 }
 
 function toError(err: unknown): { code: string; message: string } {
@@ -265,15 +224,13 @@ function toError(err: unknown): { code: string; message: string } {
 }
 
 async function* capped(
-  stream: Readable,
+  content: AsyncIterable<Buffer>,
   max: number,
   result: ReadTraceResult,
-  content: { ended: boolean },
 ): AsyncGenerator<Buffer> {
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of content) {
     result.decompressedBytes += chunk.length;
     if (result.decompressedBytes > max) {
-      stream.destroy();
       throw new ParseError(
         "TOO_LARGE",
         `decompressed size exceeds the limit of ${max} bytes (--max-decompressed-bytes): refusing a possible decompression bomb`,
@@ -281,7 +238,6 @@ async function* capped(
     }
     yield chunk;
   }
-  content.ended = true;
 }
 
 function firstNonSpace(chunks: readonly Buffer[]): number | undefined {
@@ -302,6 +258,13 @@ function firstNonSpace(chunks: readonly Buffer[]): number | undefined {
     }
   }
   return undefined;
+}
+
+/** Whether a chunk is JSON whitespace only (no byte-order mark: that is only allowed at the start). */
+function isBlank(chunk: Buffer): boolean {
+  for (const byte of chunk)
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return false;
+  return true;
 }
 
 // Bytes of content read before choosing a streaming parser: enough to see the shape (`[`, `{"traces"`, a first
@@ -325,6 +288,8 @@ async function parseContent(
         ended = true;
         break;
       }
+      // Whitespace before the content is dropped, not buffered: it can be gigabytes of a small gzip file.
+      if (first === undefined && isBlank(next.value)) continue;
       buffered.push(next.value);
       size += next.value.length;
       first ??= firstNonSpace([next.value]);
@@ -403,6 +368,7 @@ function arraySplitter(options: ReadTraceOptions, result: ReadTraceResult): Trac
       options.onTrace(value as Record<string, unknown>);
     },
     options.splitter,
+    (index, offset, bytes) => noteOversized(result, index, offset, bytes),
   );
 }
 
@@ -526,7 +492,13 @@ async function parseStreaming(
     import("stream-json/streamers/stream-values.js"),
     import("stream-json"),
   ]);
-  const source = Readable.from(content, { objectMode: false });
+  // Elements are held whole by the assembler: each is bounded on its way there (the top-level values, or the
+  // elements of the traces array), and one too large is skipped, reported, and the rest read.
+  const isTraces = firstByte === 0x7b && /^\uFEFF?\s*\{\s*"traces"\s*:/.test(head);
+  const bounded = boundElements(content, firstByte === 0x5b ? 2 : isTraces ? 3 : 1, (index, offset, bytes) =>
+    noteOversized(result, index, offset, bytes),
+  );
+  const source = Readable.from(bounded, { objectMode: false });
   // An error thrown in a sink reaches pipeline() as an abort; keep ours so the message says what was wrong.
   let failure: unknown;
   const guard = (fn: () => void) => {
@@ -538,14 +510,16 @@ async function parseStreaming(
     }
   };
   const elements = async (items: AsyncIterable<{ key: unknown; value: unknown }>) => {
-    for await (const { key, value } of items)
-      guard(() => deliver(value, `element ${String(key)}`, options, result));
+    for await (const { key, value } of items) {
+      if (isSkipped(value)) result.traces++;
+      else guard(() => deliver(value, `element ${String(key)}`, options, result));
+    }
   };
   try {
     if (firstByte === 0x5b /* [ */) {
       result.shape = "array";
       await pipeline(source, streamArray.withParserAsStream(), elements);
-    } else if (firstByte === 0x7b /* { */ && /^\uFEFF?\s*\{\s*"traces"\s*:/.test(head)) {
+    } else if (isTraces) {
       // An API export with "traces" first: stream its elements in bounded memory.
       result.shape = "traces";
       await pipeline(
@@ -564,6 +538,11 @@ async function parseStreaming(
         async (items: AsyncIterable<{ key: number; value: unknown }>) => {
           for await (const { value } of items) {
             values++;
+            if (isSkipped(value)) {
+              // A skipped top-level value: counted as a trace, as one line of NDJSON would be.
+              result.traces++;
+              continue;
+            }
             guard(() => {
               if (value === null || typeof value !== "object" || Array.isArray(value)) {
                 deliver(value, `value ${values}`, options, result);

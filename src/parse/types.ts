@@ -31,4 +31,23 @@ export interface ReadTraceResult {
   /** `array`, `traces`, `cts`, `object` or `ndjson`. */
   shape: string;
   error?: { code: string; message: string };
+  /**
+   * Elements over the element cap (MAX_ELEMENT_BYTES), skipped unread: the elements after them were read. Set only
+   * when there were any; the file then fails (`error.code` `OVERSIZED`, unless it failed otherwise first).
+   */
+  oversized?: OversizedElements;
+}
+
+/** Elements skipped for their size: how many, and the first few by place and size. */
+export interface OversizedElements {
+  count: number;
+  /** The first MAX_OVERSIZED_LISTED of them, in file order. */
+  elements: OversizedElement[];
+}
+
+/** One skipped element: its index among the file's traces, its offset in the decompressed content, its size. */
+export interface OversizedElement {
+  index: number;
+  offset: number;
+  bytes: number;
 }

@@ -23,6 +23,11 @@ export interface FileRecord {
   md5?: string;
   /** For integrity findings: the digest that lists the file. */
   digest?: string;
+  /**
+   * Elements over the 64 MB element cap, skipped unread (the rest of the file was read): how many, and the first
+   * few by index among the file's traces, offset in the decompressed content and size in bytes.
+   */
+  oversized?: { count: number; elements: Array<{ index: number; offset: number; bytes: number }> };
 }
 
 /** One digest file's verdict. */

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { constants, gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { readTraceBuffer, readTraceFile } from "../../src/parse/readTraceFile.js";
+import { MAX_ELEMENT_BYTES } from "../../src/parse/TraceArraySplitter.js";
 
 const traces = [
   { trace_id: "a", trace_name: "login", source_ip: "203.0.113.7", time: 1 },
@@ -193,6 +194,28 @@ describe("readTraceFile", () => {
     const { result, seen } = await read(Buffer.from(`${ndjson}{"trace_id": oops}\n`), 1024 * 1024);
     expect(result.error?.message).toContain("line 4");
     expect(seen).toHaveLength(3);
+  });
+});
+
+describe.each(["wasm", "js"] as const)("an element over the cap, %s splitter", (engine) => {
+  it("is skipped, counted and named; the logins around it are read; the file fails OVERSIZED", async () => {
+    const big = `{"trace_id":"big","trace_name":"login","pad":"${"x".repeat(MAX_ELEMENT_BYTES)}"}`;
+    const text = `[{"trace_id":"a","trace_name":"login"},${big},{"trace_id":"b","trace_name":"login"}]`;
+    const seen: string[] = [];
+    const result = await readTraceFile(chunked(Buffer.from(text), 3 * 1024 * 1024 + 7), {
+      hashAlgorithms: [],
+      maxDecompressedBytes: 1024 ** 3,
+      bufferLimit: 0,
+      prefilter: new Set(["login"]),
+      splitter: engine,
+      onTrace: (t) => void seen.push(String(t.trace_id)),
+    });
+    expect(seen).toEqual(["a", "b"]);
+    expect(result.traces).toBe(3);
+    const offset = text.indexOf('{"trace_id":"big"');
+    expect(result.oversized).toEqual({ count: 1, elements: [{ index: 1, offset, bytes: big.length }] });
+    expect(result.error?.code).toBe("OVERSIZED");
+    expect(result.error?.message).toContain(`element 1 at byte ${offset}: ${big.length} bytes`);
   });
 });
 
