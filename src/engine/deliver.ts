@@ -41,21 +41,35 @@ export async function deliver(
   if (!notifier) return undefined;
   const sink = sinkId(notifier);
   const seen = new Set(alerts.map(alertKey));
-  const pending = await ledger.attempt("reading pending alerts", "read", [], (l) => l.pending(sink));
+  // A ledger read that fails means nothing can be known to be new, nor what earlier runs left unsent.
+  let readFailed = false;
+  const reading =
+    <T>(op: () => Promise<T>) =>
+    async () => {
+      try {
+        return await op();
+      } catch (err) {
+        readFailed = true;
+        throw err;
+      }
+    };
+  const pending = await ledger.attempt(
+    "reading pending alerts",
+    "read",
+    [],
+    reading(() => ledger.ledger!.pending(sink)),
+  );
   for (const a of pending) if (!seen.has(alertKey(a))) alerts.push({ ...a, pending: true });
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   alerts.sort((a, b) => cmp(a.time, b.time) || cmp(a.traceId, b.traceId) || cmp(a.object, b.object));
 
   // Dedupe: what an earlier run already sent to this sink is reported, marked, and not sent again.
-  let readFailed = false;
-  const sentBefore = await ledger.attempt("reading sent alerts", "read", new Set<string>(), async (l) => {
-    try {
-      return await l.sent(sink, [...alerts.map(alertKey), ...findings.map(findingKey)]);
-    } catch (err) {
-      readFailed = true;
-      throw err;
-    }
-  });
+  const sentBefore = await ledger.attempt(
+    "reading sent alerts",
+    "read",
+    new Set<string>(),
+    reading(() => ledger.ledger!.sent(sink, [...alerts.map(alertKey), ...findings.map(findingKey)])),
+  );
   for (const a of alerts) if (sentBefore.has(alertKey(a))) a.suppressed = true;
   const newAlerts = alerts.filter((a) => !a.suppressed);
   const newFindings = findings.filter((f) => !sentBefore.has(findingKey(f)));
