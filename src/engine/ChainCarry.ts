@@ -4,6 +4,7 @@ import { mergeChainSummaries, type ChainSummaries, type ChainSummary } from "../
 import type { DigestRead } from "../integrity/types.js";
 import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
 import type { Slot } from "./scanObject.js";
+import { digestVerdict, fileVerdict } from "./verdicts.js";
 import type { Unit } from "./units.js";
 
 /** What a series (one region's units) hands to its next unit. Bounded by one unit, never by the run. */
@@ -115,7 +116,7 @@ export class ChainCarry {
     for (const held of carry?.heldDigests ?? []) {
       const now = statusOf.get(held.record.object) ?? held.record;
       settled.digests.push(now);
-      this.digestVerdict(held.slot, now);
+      digestVerdict(held.slot, now);
       settled.files.push(held.slot);
     }
     for (const d of chains.digests) {
@@ -132,7 +133,7 @@ export class ChainCarry {
 
     // Files held by the previous unit: this unit's digests may list them.
     for (const slot of carry?.heldFiles ?? []) {
-      this.fileVerdict(slot, chains);
+      fileVerdict(slot, chains, this.partial);
       settled.files.push(slot);
     }
     const heldFiles: Slot[] = [];
@@ -144,8 +145,8 @@ export class ChainCarry {
           heldDigests.push({ slot, record: d });
           continue;
         }
-        this.digestVerdict(slot, d);
-      } else if (this.fileVerdict(slot, chains)) {
+        digestVerdict(slot, d);
+      } else if (fileVerdict(slot, chains, this.partial)) {
         heldFiles.push(slot);
         continue;
       }
@@ -192,43 +193,10 @@ export class ChainCarry {
     const settled: Settled = { digests: [], gaps: [], files: [], missing: [] };
     for (const held of carry?.heldDigests ?? []) {
       settled.digests.push(held.record);
-      this.digestVerdict(held.slot, held.record);
+      digestVerdict(held.slot, held.record);
       settled.files.push(held.slot);
     }
     settled.files.push(...(carry?.heldFiles ?? []));
     return this.summarise(settled);
-  }
-
-  private digestVerdict(slot: Slot, d: DigestRecord | undefined): void {
-    const record = slot.record;
-    record.integrity = d?.status === "valid" ? "valid" : "unverified";
-    if (d && d.status !== "valid" && record.status !== "failed")
-      record.reason = `${d.status}: ${d.reason ?? ""}`;
-  }
-
-  /** Sets a trace file's verdict; true when a later digest can still change it (the file is then held). */
-  private fileVerdict(slot: Slot, chains: DigestChains): boolean {
-    const record = slot.record;
-    if (record.kind !== "trace" || (record.status === "skipped" && !slot.hashes)) return false;
-    const v = chains.verdict(slot.key, slot.hashes);
-    // A held file is judged again: its reason is rebuilt from what it was before any verdict.
-    slot.baseReason ??= record.reason ?? "";
-    if (slot.baseReason) record.reason = slot.baseReason;
-    else delete record.reason;
-    // The function sees one new object: with no digest of its chain in view, the digest is still to come.
-    record.integrity = v.integrity === "unverified" && this.partial && !v.digest ? "pending" : v.integrity;
-    if (v.digest) record.digest = v.digest;
-    if (v.overdueChain) slot.overdueChain = v.overdueChain;
-    else delete slot.overdueChain;
-    if (record.integrity !== "valid" && v.detail && record.integrity !== "pending") {
-      record.reason =
-        record.reason && !record.reason.includes(v.detail) ? `${record.reason}; ${v.detail}` : v.detail;
-    }
-    // Judged with the next unit's digests too: a file of 23:50 is listed by a digest in the next day's folder.
-    return (
-      !this.partial &&
-      !v.digest &&
-      (v.integrity === "pending" || v.integrity === "unverified" || v.overdueChain !== undefined)
-    );
   }
 }

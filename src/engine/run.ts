@@ -3,19 +3,21 @@ import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
 import { TimeWindow } from "../detect/TimeWindow.js";
 import { CollectingWriter } from "../report/CollectingWriter.js";
+import { assembleReport } from "../report/assembleReport.js";
 import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
 import { parseObsUrl } from "../sources/obsUrl.js";
 import type { ObjectSource } from "../sources/types.js";
 import { nothingVerified, truncatedChains, type ChainSummaries } from "../integrity/failClosed.js";
 import { ChainCarry, type Settled } from "./ChainCarry.js";
 import { deliver } from "./deliver.js";
+import { writeSettled } from "./writeSettled.js";
 import { exitCode } from "./exitCode.js";
 import { LedgerPolicy } from "./LedgerPolicy.js";
 import { inWindow, UPLOAD_GRACE_MS } from "./plan.js";
+import { progressTracker, type ProgressTracker } from "./progress.js";
 import { RunTally } from "./RunTally.js";
-import type { Slot } from "./scanObject.js";
 import { scanUnit, type UnitContext } from "./scanUnit.js";
-import type { EngineOptions, Progress, RunDeps } from "./types.js";
+import type { EngineOptions, RunDeps } from "./types.js";
 import { units } from "./units.js";
 
 const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
@@ -63,26 +65,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
     await writer.begin(header);
     const progress = progressTracker(deps.onProgress);
 
-    const write = async (settled: Settled) => {
-      for (const d of settled.digests) {
-        tally.digest(d);
-        await writer.digest(d);
-      }
-      for (const g of settled.gaps) {
-        tally.gap(g);
-        await writer.gap(g);
-      }
-      for (const slot of settled.files) {
-        for (const alert of slot.alerts) alert.integrity = slot.record.integrity;
-        tally.file(slot.record);
-        tally.alerts(slot.alerts);
-        await writer.file(slot.record);
-      }
-      for (const m of settled.missing) {
-        tally.file(m);
-        await writer.file(m);
-      }
-    };
+    const write = (settled: Settled) => writeSettled(settled, writer, tally);
 
     const summaries: ChainSummaries = new Map();
     for (const source of deps.sources) {
@@ -144,24 +127,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       exitCode: deps.signalExitCode?.() ?? exitCode({ summary, notifications, errors }, options),
     };
     await writer.end(tail);
-    // The JSON report's key order (DESIGN "JSON report"), which JsonWriter writes too.
-    return {
-      version: header.version,
-      command: header.command,
-      sources: header.sources,
-      startedAt: header.startedAt,
-      finishedAt: tail.finishedAt,
-      window: header.window,
-      verify: header.verify,
-      summary: tail.summary,
-      alerts: tail.alerts,
-      files: collector?.files ?? [],
-      digests: collector?.digests ?? [],
-      gaps: collector?.gaps ?? [],
-      notifications: tail.notifications,
-      errors: tail.errors,
-      exitCode: tail.exitCode,
-    };
+    return assembleReport(header, tail, collector);
   } finally {
     await ledger.close();
   }
@@ -175,7 +141,7 @@ function unitContext(
     window: TimeWindow;
     ledger: LedgerPolicy;
     deps: RunDeps;
-    progress: ReturnType<typeof progressTracker>;
+    progress: ProgressTracker;
     tally: RunTally;
     startedAt: Date;
     summaries: ChainSummaries;
@@ -206,32 +172,5 @@ function unitContext(
     listed: progress.listed,
     completed: progress.completed,
     reused: () => tally.summary.reused++,
-  };
-}
-
-function progressTracker(onProgress: ((p: Progress) => void) | undefined) {
-  const p: Progress = {
-    objectsDone: 0,
-    objectsTotal: 0,
-    bytesDone: 0,
-    bytesTotal: 0,
-    alerts: 0,
-    listed: false,
-  };
-  return {
-    listed: (slot: Slot) => {
-      p.objectsTotal++;
-      p.bytesTotal += slot.object.size;
-    },
-    completed: (slot: Slot) => {
-      p.objectsDone++;
-      p.bytesDone += slot.object.size;
-      p.alerts += slot.allAlerts.length;
-      onProgress?.({ ...p });
-    },
-    finish: () => {
-      p.listed = true;
-      onProgress?.({ ...p });
-    },
   };
 }
