@@ -140,9 +140,10 @@ export class LocalLedger implements Ledger {
         await this.importV1(options.holder, deadline);
         continue;
       }
+      // Checked before the sub-databases are opened: opening them writable would add them to a foreign database.
+      await this.checkFormat();
       this.stores = this.openStores();
       try {
-        this.checkFormat();
         if (!this.readOnly) await this.lock(options.holder, deadline, lockWaitMs);
       } catch (err) {
         await this.stores.env.close().catch(() => undefined);
@@ -362,14 +363,16 @@ export class LocalLedger implements Ledger {
     return openSubDatabases(env);
   }
 
-  private checkFormat(): void {
-    const s = this.stores;
-    if (!s) return;
+  private async checkFormat(): Promise<void> {
     let format: FormatRecord | undefined;
+    let env: RootDatabase | undefined;
     try {
-      format = s.meta.get("format") as FormatRecord | undefined;
+      env = openLmdb({ path: this.file, noSubdir: true, maxDbs: 12, readOnly: true });
+      format = env.openDB({ name: "meta" }).get("format") as FormatRecord | undefined;
     } catch (err) {
-      throw this.unreadable(`cannot be read (${describeError(err)})`, err);
+      throw this.unreadable(`is a database but not a cts-audit ledger (${describeError(err)})`, err);
+    } finally {
+      await env?.close();
     }
     if (!format || typeof format.version !== "number")
       throw this.unreadable("is a database but not a cts-audit ledger (it has no format record)");

@@ -11,6 +11,8 @@ import {
 import { createInterface } from "node:readline";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { hostname } from "node:os";
+import { open as openLmdb } from "lmdb";
 import { describe, expect, it } from "vitest";
 import { CtsAuditError, LedgerBusyError, LedgerUnreadableError } from "../../src/errors.js";
 import { alertKey } from "../../src/state/alertKey.js";
@@ -74,6 +76,30 @@ describe("LocalLedger: the port", () => {
     expect([...got.keys()].sort()).toEqual(["u/a", "u/b"]);
     expect(got.get("u/a")?.rules).toBe("rules-2");
     await second.close();
+  });
+
+  it.each(["ledger.json", "ledger", "state.db"])(
+    "the ledger is the file named (%s), with only LMDB's lock file beside it",
+    async (name) => {
+      const dir = tempDir();
+      const file = path.join(dir, name);
+      const ledger = await opened(file);
+      await ledger.putObjects("u", [["u/a", outcomeFor("u/a")]]);
+      await ledger.close();
+      expect(statSync(file).isFile()).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual([name, `${name}-lock`].sort());
+    },
+  );
+
+  it("after close the process exits by itself (no handle left open)", async () => {
+    const file = ledgerFile();
+    const child = startChild(["once", file]);
+    await child.line((l) => l === "closed");
+    const code = await new Promise<number | null>((resolve) => {
+      if (child.proc.exitCode !== null) resolve(child.proc.exitCode);
+      else child.proc.once("exit", (c) => resolve(c));
+    });
+    expect(code).toBe(0);
   });
 
   it("records sent keys per sink: sent to stdout is not sent to smn", async () => {
@@ -167,6 +193,61 @@ describe("LocalLedger: one writer at a time", () => {
     await third.close();
   });
 
+  const deadPid = async () => {
+    const p = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+    await new Promise((r) => p.once("exit", r));
+    return p.pid!;
+  };
+  const startOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]!;
+  const boot = () => readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+  it.each([
+    {
+      name: "a live process on another host",
+      taken: false,
+      holder: () => ({ host: "elsewhere", pid: process.ppid }),
+    },
+    { name: "a dead process on this host", taken: true, holder: async () => ({ pid: await deadPid() }) },
+    {
+      name: "a live process on this host, the same one",
+      taken: false,
+      holder: () => ({ pid: process.ppid, boot: boot(), procStart: startOf(process.ppid) }),
+    },
+    {
+      name: "a reused pid on this host (started later than the holder)",
+      taken: true,
+      holder: () => ({ pid: process.ppid, boot: boot(), procStart: "1" }),
+    },
+    {
+      name: "a holder from before this host rebooted",
+      taken: true,
+      holder: () => ({ pid: process.ppid, boot: "another-boot", procStart: startOf(process.ppid) }),
+    },
+  ])("a lock held by $name is taken over: $taken", async ({ holder, taken }) => {
+    const file = ledgerFile();
+    await (await opened(file, "setup")).close();
+    const env = openLmdb({ path: file, noSubdir: true, maxDbs: 12 });
+    const meta = env.openDB({ name: "meta" });
+    await meta.put("holder", {
+      run: "old-run",
+      host: hostname(),
+      startedAt: "2026-11-29T00:00:00.000Z",
+      command: "scan ./archive",
+      ...(await holder()),
+    });
+    await env.close();
+    const ledger = new LocalLedger(file, { retentionMs: DAY });
+    const result = await ledger
+      .open({ holder: holderFor("new-run"), lockWaitMs: 150 })
+      .catch((e: unknown) => e);
+    if (taken) {
+      expect(result).toBeUndefined();
+      await ledger.close();
+    } else {
+      expect(result).toBeInstanceOf(LedgerBusyError);
+      expect((result as Error).message).toContain("run old-run (pid");
+    }
+  });
+
   it("another process holding the lock: the open waits, then throws naming the child's pid", async () => {
     const file = ledgerFile();
     const child = startChild(["hold", file]);
@@ -230,7 +311,27 @@ describe("LocalLedger: a ledger that cannot be read", () => {
       name: "an old JSON ledger without alerted",
       make: (f) => writeFileSync(f, JSON.stringify({ version: 1, objects: {}, pending: [] })),
     },
+    {
+      name: "an old JSON ledger without pending",
+      make: (f) => writeFileSync(f, JSON.stringify({ version: 1, objects: {}, alerted: {} })),
+    },
+    {
+      name: "an old JSON ledger without objects",
+      make: (f) => writeFileSync(f, JSON.stringify({ version: 1, alerted: {}, pending: [] })),
+    },
+    {
+      name: "an old JSON ledger of another version",
+      make: (f) => writeFileSync(f, JSON.stringify({ version: 7, objects: {}, alerted: {}, pending: [] })),
+    },
     { name: "a directory", make: (f) => mkdirSync(f) },
+    {
+      name: "a database that is not a ledger",
+      make: async (f) => {
+        const env = openLmdb({ path: f, noSubdir: true });
+        await env.put("something", "else");
+        await env.close();
+      },
+    },
     {
       name: "a truncated database",
       make: async (f) => {

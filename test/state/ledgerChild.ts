@@ -2,6 +2,7 @@
 // lock, or writes units until it is killed, and says on stdout what it has done.
 //   hold <file>            opens the ledger and prints "locked", then waits to be killed
 //   write <file> <perUnit> writes units u0, u1, ... and prints "unit <n>" after each putObjects returned
+//   once <file>            writes one unit, closes, prints "closed" and leaves the process to exit by itself
 import { hostname } from "node:os";
 import { LocalLedger } from "../../src/state/LocalLedger.js";
 import { outcomeFor } from "./ledgerFixtures.js";
@@ -20,7 +21,11 @@ await ledger.open({
   lockWaitMs: 5_000,
 });
 process.stdout.write("locked\n");
-if (mode === "hold") {
+if (mode === "once") {
+  await ledger.putObjects("u0", [["u0/k0", outcomeFor("u0/k0")]]);
+  await ledger.close();
+  process.stdout.write("closed\n");
+} else if (mode === "hold") {
   setInterval(() => undefined, 60_000);
 } else {
   for (let u = 0; ; u++) {
