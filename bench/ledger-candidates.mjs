@@ -54,15 +54,14 @@ const candidates = {
       const { open } = await import("lmdb");
       const env = open({ path: file, noSubdir: true, maxDbs: 4 });
       const objects = env.openDB({ name: "objects", encoding: "msgpack" });
-      const expiry = env.openDB({ name: "expiry", encoding: "binary" });
+      const expiry = env.openDB({ name: "expiry" });
       return {
         async putUnit(unit, rows) {
-          // transactionSync: committed (visible, and safe from a crash of the process) when it returns; flushed
-          // then waits for the disk.
-          objects.transactionSync(() => {
+          // As src/state/LocalLedger.ts writes a unit: one transaction, then flushed to disk before returning.
+          await objects.transaction(() => {
             for (const [key, o] of rows) {
               objects.put([unit, key], o);
-              expiry.put([Date.parse(o.at), unit, key], Buffer.alloc(0));
+              expiry.put([Date.parse(o.at), "o", unit, key], true);
             }
           });
           await env.flushed;
@@ -154,6 +153,15 @@ async function child(name, phase, file, objects, perUnit) {
   const db = await c.open(file);
   const opened = performance.now() - t0;
   const result = { opened };
+  // Peak anonymous (heap, buffers) and file-backed (the database mapped in) resident memory, sampled.
+  let anonMB = 0;
+  let fileMB = 0;
+  const sample = async () => {
+    const status = await readFile("/proc/self/status", "utf8").catch(() => "");
+    anonMB = Math.max(anonMB, Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+    fileMB = Math.max(fileMB, Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+  };
+  const sampler = setInterval(sample, 100);
   const at = new Date().toISOString();
   if (phase === "write") {
     const tw = performance.now();
@@ -195,9 +203,10 @@ async function child(name, phase, file, objects, perUnit) {
   await db.close();
   result.closeMs = performance.now() - tc;
   result.peakRssMB = process.resourceUsage().maxRSS / 1024;
-  // The share of the resident set that is the database's file mapped in (the kernel reclaims it under pressure).
-  const status = await readFile("/proc/self/status", "utf8").catch(() => "");
-  result.rssFileMB = Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+  clearInterval(sampler);
+  await sample();
+  result.anonMB = anonMB;
+  result.fileMB = fileMB;
   process.stdout.write(JSON.stringify(result));
 }
 
@@ -225,7 +234,7 @@ async function main() {
         );
         if (r.status !== 0)
           throw new Error(
-            `${phase} exited ${r.status ?? r.signal}: ${r.stderr.trim().split("\n").slice(0, 3).join(" ")}`,
+            `${phase} exited ${r.status ?? r.signal}: ${r.stderr.split("\n").find((l) => /NODE_MODULE_VERSION/.test(l)) ?? r.stderr.split("\n").find((l) => /Error/.test(l)) ?? r.stderr.trim().slice(0, 200)}`,
           );
         return JSON.parse(r.stdout);
       };
@@ -236,7 +245,7 @@ async function main() {
       console.log(
         `${name}: write ${f(w.writeMs / 1000)} s (${f((w.writeMs * 1000) / objects)} us/object, ${w.jsonBytes} B JSON each), ` +
           `lookup of ${perUnit} keys ${f(w.lookupMedianMs)} ms (median of 20), files ${f(size / 1e6)} MB, ` +
-          `peak RSS ${f(w.peakRssMB)} MB writing (${f(w.rssFileMB)} MB of it file-backed at the end) / ${f(r.peakRssMB)} MB reopening, reopen + one unit ${f(r.reopenMs)} ms`,
+          `peak RSS ${f(w.peakRssMB)} MB writing (sampled peaks: ${f(w.anonMB)} MB anonymous, ${f(w.fileMB)} MB file-backed) / ${f(r.peakRssMB)} MB reopening, reopen + one unit ${f(r.reopenMs)} ms`,
       );
     } catch (err) {
       console.log(`${name}: failed: ${err.message}`);

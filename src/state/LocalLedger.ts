@@ -166,14 +166,16 @@ export class LocalLedger implements Ledger {
     this.assertOpen();
     const found = new Map<string, ObjectOutcome>();
     const s = this.stores;
-    for (const { key, fingerprint } of items) {
-      let outcome: ObjectOutcome | undefined;
-      if (s) {
-        outcome = s.objects.get([unit, key]) ?? (this.hasLegacy ? s.legacyObjects.get(key) : undefined);
-      } else outcome = this.v1?.objects.get(key);
-      if (outcome && outcome.fingerprint === fingerprint) found.set(key, outcome);
-    }
-    return found;
+    return this.read(`looking up objects of unit ${unit}`, () => {
+      for (const { key, fingerprint } of items) {
+        let outcome: ObjectOutcome | undefined;
+        if (s) {
+          outcome = s.objects.get([unit, key]) ?? (this.hasLegacy ? s.legacyObjects.get(key) : undefined);
+        } else outcome = this.v1?.objects.get(key);
+        if (outcome && outcome.fingerprint === fingerprint) found.set(key, outcome);
+      }
+      return found;
+    });
   }
 
   async putObjects(
@@ -205,13 +207,15 @@ export class LocalLedger implements Ledger {
     this.assertOpen();
     const s = this.stores;
     const out = new Set<string>();
-    for (const key of keys) {
-      const done = s
-        ? s.sent.doesExist([sink, key]) || (this.hasLegacy && s.legacySent.doesExist(key))
-        : this.v1?.sent.has(key) === true;
-      if (done) out.add(key);
-    }
-    return out;
+    return this.read(`looking up alerts sent to ${sink}`, () => {
+      for (const key of keys) {
+        const done = s
+          ? s.sent.doesExist([sink, key]) || (this.hasLegacy && s.legacySent.doesExist(key))
+          : this.v1?.sent.has(key) === true;
+        if (done) out.add(key);
+      }
+      return out;
+    });
   }
 
   async markSent(sink: string, keys: readonly string[], messageId: string): Promise<void> {
@@ -236,13 +240,16 @@ export class LocalLedger implements Ledger {
     if (!s) return [...(this.v1?.pending ?? [])];
     const out: Alert[] = [];
     const seen = new Set<string>();
-    for (const { key, value } of s.pending.getRange({ start: [sink], end: [`${sink}\u0000`] })) {
-      seen.add(key[1]);
-      if (value) out.push(value);
-    }
-    if (this.hasLegacy)
-      for (const { key, value } of s.legacyPending.getRange({})) if (!seen.has(key)) out.push(value);
-    return out;
+    return this.read(`reading alerts pending for ${sink}`, () => {
+      // Every key of this sink and no other: [sink, *] sorts before [sink + NUL].
+      for (const { key, value } of s.pending.getRange({ start: [sink], end: [`${sink}\u0000`] })) {
+        seen.add(key[1]);
+        if (value) out.push(value);
+      }
+      if (this.hasLegacy)
+        for (const { key, value } of s.legacyPending.getRange({})) if (!seen.has(key)) out.push(value);
+      return out;
+    });
   }
 
   async addPending(sink: string, alerts: readonly Alert[]): Promise<void> {
@@ -606,6 +613,14 @@ export class LocalLedger implements Ledger {
     if (this.readOnly || !this.stores)
       throw this.stateError("was opened read only (a dry run writes nothing)", undefined);
     return this.stores;
+  }
+
+  private read<T>(what: string, action: () => T): Promise<T> {
+    try {
+      return Promise.resolve(action());
+    } catch (err) {
+      return Promise.reject(this.stateError(`failed ${what}`, err));
+    }
   }
 
   private async write(what: string, action: () => Promise<void>): Promise<void> {

@@ -136,6 +136,24 @@ describe("LocalLedger: the port", () => {
     await c.close();
   });
 
+  const huge = `u/${"x".repeat(4000)}`;
+  it.each([
+    { name: "putObjects", act: (l: LocalLedger) => l.putObjects("u", [[huge, outcomeFor(huge)]]) },
+    { name: "markSent", act: (l: LocalLedger) => l.markSent("smn", [huge], "m") },
+    { name: "addPending", act: (l: LocalLedger) => l.addPending(`s${"x".repeat(4000)}`, [alertFor("t")]) },
+  ])("$name with a key the database cannot hold: a STATE error naming the ledger", async ({ act }) => {
+    const file = ledgerFile();
+    const ledger = await opened(file);
+    const err = await act(ledger).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CtsAuditError);
+    expect((err as CtsAuditError).code).toBe("STATE");
+    expect((err as Error).message).toContain(file);
+    // Such a key cannot have been stored: looking it up finds nothing.
+    expect((await ledger.getObjects("u", [{ key: huge, fingerprint: "f" }])).size).toBe(0);
+    expect((await ledger.sent("smn", [huge])).size).toBe(0);
+    await ledger.close();
+  });
+
   it("close is safe twice, and a closed or read-only ledger refuses writes with a STATE error", async () => {
     const file = ledgerFile();
     const ledger = await opened(file);
