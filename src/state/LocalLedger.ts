@@ -1,0 +1,746 @@
+import { randomUUID } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
+import { copyFile, link, open as openFile, readFile, rename, rm, stat } from "node:fs/promises";
+import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { open as openLmdb, type Database, type RootDatabase } from "lmdb";
+import type { Alert } from "../detect/types.js";
+import { CtsAuditError, describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
+import { alertKey } from "./alertKey.js";
+import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome } from "./types.js";
+
+/** Options of a {@link LocalLedger}. */
+export interface LocalLedgerOptions {
+  /** Objects and sent alert keys older than this are dropped when the ledger is closed. */
+  retentionMs: number;
+  /** The time, for tests. */
+  clock?: () => Date;
+}
+
+/** The ledger's own format version (the old whole-file JSON ledger was version 1). */
+const FORMAT = 2;
+const DEFAULT_LOCK_WAIT_MS = 10_000;
+const LOCK_POLL_MS = 100;
+/** Expired entries are deleted in transactions of at most this many, so that closing never holds one huge one. */
+const SWEEP_BATCH = 10_000;
+
+/** What the `meta` database holds under `format`. */
+interface FormatRecord {
+  version: number;
+  createdAt: string;
+  /** Where the old JSON ledger was moved when it was imported. */
+  importedFrom?: string;
+}
+
+/** The writer lock's record: the holder as the port names it, and what tells a dead holder on this host. */
+interface HolderRecord extends LedgerHolder {
+  /** Linux: the kernel's boot id and the process's start time, so that a reused pid is not taken for the holder. */
+  boot?: string;
+  procStart?: string;
+}
+
+interface SentRecord {
+  messageId: string;
+  at: string;
+}
+
+/** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
+type ExpiryKind = "o" | "s" | "l" | "L";
+
+/** The old whole-file JSON ledger (FileStateStore). */
+interface LedgerV1 {
+  version: 1;
+  objects: Record<string, ObjectOutcome>;
+  alerted: Record<string, SentRecord>;
+  pending: Alert[];
+}
+
+/** In memory, for a dry run over an old JSON ledger that must not be imported (nothing is written). */
+interface V1View {
+  objects: Map<string, ObjectOutcome>;
+  sent: Set<string>;
+  pending: Alert[];
+}
+
+interface Stores {
+  env: RootDatabase;
+  meta: Database<unknown, string>;
+  objects: Database<ObjectOutcome, [string, string]>;
+  sent: Database<SentRecord, [string, string]>;
+  /** A pending alert, or null: "removed for this sink" for an alert imported pending for every sink. */
+  pending: Database<Alert | null, [string, string]>;
+  expiry: Database<true, [number, ExpiryKind, ...string[]]>;
+  /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
+  legacyObjects: Database<ObjectOutcome, string>;
+  /** Imported alert keys, sent to every sink: alert key → record. */
+  legacySent: Database<SentRecord, string>;
+  /** Imported pending alerts, pending for every sink until that sink removes them. */
+  legacyPending: Database<Alert, string>;
+}
+
+/**
+ * The local ledger: one embedded LMDB database at the path the user names (plus LMDB's `<path>-lock` beside it).
+ * Objects are keyed by `[unit, object key]`, sent alert keys and pending alerts by `[sink, alert key]`, so every
+ * lookup and write touches only what a unit or a digest needs; each `putObjects`/`markSent`/`addPending` is one
+ * transaction, durable (flushed) when it returns. Retention deletes a range of an index ordered by time, so a close
+ * reads only what expired.
+ *
+ * LMDB was chosen over SQLite (better-sqlite3) by measurement (bench/ledger-candidates.mjs): its prebuilt binaries
+ * ship inside npm packages for Node 20 and 22 alike (better-sqlite3 builds from source, for one Node ABI only), and
+ * its transactions work across processes, which the writer lock below is built on.
+ */
+export class LocalLedger implements Ledger {
+  private readonly retentionMs: number;
+  private readonly clock: () => Date;
+  private stores: Stores | undefined;
+  private v1: V1View | undefined;
+  private holder: HolderRecord | undefined;
+  private readOnly = false;
+  private opened = false;
+  private closed = false;
+  private hasLegacy = false;
+
+  /**
+   * @param file the ledger's path (`--state`); an old JSON ledger there is imported on the first writable open
+   */
+  constructor(
+    private readonly file: string,
+    options: LocalLedgerOptions,
+  ) {
+    this.retentionMs = options.retentionMs;
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  get location(): string {
+    return this.file;
+  }
+
+  async open(options: LedgerOpenOptions): Promise<void> {
+    if (this.opened) throw this.stateError("is already open", undefined);
+    this.readOnly = options.readOnly === true;
+    const lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+    const deadline = Date.now() + lockWaitMs;
+    for (;;) {
+      const kind = await this.inspect();
+      if (kind === "missing") {
+        if (this.readOnly) break; // a dry run on no ledger: empty, and nothing is created
+        await this.create();
+        continue;
+      }
+      if (kind === "json") {
+        const v1 = await this.readV1();
+        if (this.readOnly) {
+          this.v1 = {
+            objects: new Map(Object.entries(v1.objects)),
+            sent: new Set(Object.keys(v1.alerted)),
+            pending: v1.pending,
+          };
+          break;
+        }
+        await this.importV1(options.holder, deadline);
+        continue;
+      }
+      // Checked before the sub-databases are opened: opening them writable would add them to a foreign database.
+      await this.checkFormat();
+      this.stores = this.openStores();
+      try {
+        if (!this.readOnly) await this.lock(options.holder, deadline, lockWaitMs);
+      } catch (err) {
+        await this.stores.env.close().catch(() => undefined);
+        this.stores = undefined;
+        throw err;
+      }
+      this.hasLegacy =
+        this.stores.legacyObjects.getCount({ limit: 1 }) > 0 ||
+        this.stores.legacySent.getCount({ limit: 1 }) > 0 ||
+        this.stores.legacyPending.getCount({ limit: 1 }) > 0;
+      break;
+    }
+    this.opened = true;
+  }
+
+  async getObjects(
+    unit: string,
+    items: ReadonlyArray<{ key: string; fingerprint: string }>,
+  ): Promise<Map<string, ObjectOutcome>> {
+    this.assertOpen();
+    const found = new Map<string, ObjectOutcome>();
+    const s = this.stores;
+    return this.read(`looking up objects of unit ${unit}`, () => {
+      for (const { key, fingerprint } of items) {
+        let outcome: ObjectOutcome | undefined;
+        if (s) {
+          outcome = s.objects.get([unit, key]) ?? (this.hasLegacy ? s.legacyObjects.get(key) : undefined);
+        } else outcome = this.v1?.objects.get(key);
+        if (outcome && outcome.fingerprint === fingerprint) found.set(key, outcome);
+      }
+      return found;
+    });
+  }
+
+  async putObjects(
+    unit: string,
+    outcomes: ReadonlyArray<readonly [key: string, outcome: ObjectOutcome]>,
+  ): Promise<void> {
+    const s = this.writable();
+    const now = this.clock().getTime();
+    await this.write("recording objects", async () => {
+      await s.objects.transaction(() => {
+        for (const [key, outcome] of outcomes) {
+          const old = s.objects.get([unit, key]);
+          if (old) s.expiry.remove([timeOf(old.at, now), "o", unit, key]);
+          s.objects.put([unit, key], outcome);
+          s.expiry.put([timeOf(outcome.at, now), "o", unit, key], true);
+          if (this.hasLegacy) {
+            const legacy = s.legacyObjects.get(key);
+            if (legacy) {
+              s.legacyObjects.remove(key);
+              s.expiry.remove([timeOf(legacy.at, now), "l", key]);
+            }
+          }
+        }
+      });
+    });
+  }
+
+  async sent(sink: string, keys: readonly string[]): Promise<Set<string>> {
+    this.assertOpen();
+    const s = this.stores;
+    const out = new Set<string>();
+    return this.read(`looking up alerts sent to ${sink}`, () => {
+      for (const key of keys) {
+        const done = s
+          ? s.sent.doesExist([sink, key]) || (this.hasLegacy && s.legacySent.doesExist(key))
+          : this.v1?.sent.has(key) === true;
+        if (done) out.add(key);
+      }
+      return out;
+    });
+  }
+
+  async markSent(sink: string, keys: readonly string[], messageId: string): Promise<void> {
+    const s = this.writable();
+    const now = this.clock();
+    const at = now.toISOString();
+    await this.write("recording sent alerts", async () => {
+      await s.sent.transaction(() => {
+        for (const key of keys) {
+          const old = s.sent.get([sink, key]);
+          if (old) s.expiry.remove([timeOf(old.at, now.getTime()), "s", sink, key]);
+          s.sent.put([sink, key], { messageId, at });
+          s.expiry.put([now.getTime(), "s", sink, key], true);
+        }
+      });
+    });
+  }
+
+  async pending(sink: string): Promise<Alert[]> {
+    this.assertOpen();
+    const s = this.stores;
+    if (!s) return [...(this.v1?.pending ?? [])];
+    const out: Alert[] = [];
+    const seen = new Set<string>();
+    return this.read(`reading alerts pending for ${sink}`, () => {
+      // Every key of this sink and no other: [sink, *] sorts before [sink + NUL].
+      for (const { key, value } of s.pending.getRange({ start: [sink], end: [`${sink}\u0000`] })) {
+        seen.add(key[1]);
+        if (value) out.push(value);
+      }
+      if (this.hasLegacy)
+        for (const { key, value } of s.legacyPending.getRange({})) if (!seen.has(key)) out.push(value);
+      return out;
+    });
+  }
+
+  async addPending(sink: string, alerts: readonly Alert[]): Promise<void> {
+    const s = this.writable();
+    await this.write("keeping pending alerts", async () => {
+      await s.pending.transaction(() => {
+        for (const alert of alerts) s.pending.put([sink, alertKey(alert)], alert);
+      });
+    });
+  }
+
+  async removePending(sink: string, keys: readonly string[]): Promise<void> {
+    const s = this.writable();
+    await this.write("removing pending alerts", async () => {
+      await s.pending.transaction(() => {
+        for (const key of keys) {
+          // An imported alert is pending for every sink: this sink's tombstone keeps it for the others.
+          if (this.hasLegacy && s.legacyPending.doesExist(key)) s.pending.put([sink, key], null);
+          else s.pending.remove([sink, key]);
+        }
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const s = this.stores;
+    this.stores = undefined;
+    this.v1 = undefined;
+    if (!s) return;
+    let failure: unknown;
+    try {
+      if (!this.readOnly) await this.sweep(s);
+    } catch (err) {
+      failure = err;
+    }
+    try {
+      if (!this.readOnly && this.holder) {
+        const ours = this.holder;
+        await s.meta.transaction(() => {
+          const current = s.meta.get("holder") as HolderRecord | undefined;
+          if (current?.run === ours.run) s.meta.remove("holder");
+        });
+        await s.env.flushed;
+      }
+    } catch (err) {
+      failure ??= err;
+    } finally {
+      await s.env.close().catch((err: unknown) => {
+        failure ??= err;
+      });
+    }
+    if (failure !== undefined) throw this.stateError("could not be closed", failure);
+  }
+
+  /** Drops objects and sent keys older than the retention: a range of the time index, nothing else is read. */
+  private async sweep(s: Stores): Promise<void> {
+    const cutoff = this.clock().getTime() - this.retentionMs;
+    for (;;) {
+      const expired = [...s.expiry.getKeys({ end: [cutoff], limit: SWEEP_BATCH })] as Array<
+        [number, ExpiryKind, ...string[]]
+      >;
+      if (expired.length === 0) return;
+      await s.expiry.transaction(() => {
+        for (const key of expired) {
+          const [, kind, a = "", b = ""] = key;
+          if (kind === "o") s.objects.remove([a, b]);
+          else if (kind === "s") s.sent.remove([a, b]);
+          else if (kind === "l") s.legacyObjects.remove(a);
+          else s.legacySent.remove(a);
+          s.expiry.remove(key);
+        }
+      });
+      await s.env.flushed;
+      if (expired.length < SWEEP_BATCH) return;
+    }
+  }
+
+  // ---- opening ----------------------------------------------------------------------------------------------
+
+  /** What is at the path, without opening it as a database (LMDB would crash the process on a truncated file). */
+  private async inspect(): Promise<"missing" | "json" | "lmdb"> {
+    let handle;
+    try {
+      handle = await openFile(this.file, "r");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return "missing";
+      throw this.unreadable(`cannot be opened (${describeError(err)})`, err);
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw this.unreadable("is not a file");
+      const head = Buffer.alloc(Math.min(info.size, 65_536 * 2));
+      await handle.read(head, 0, head.length, 0);
+      const text = head.subarray(0, 64).toString("latin1").trimStart();
+      if (text.startsWith("{")) return "json";
+      const problem = checkLmdbFile(head, info.size);
+      if (problem) throw this.unreadable(problem);
+      return "lmdb";
+    } catch (err) {
+      if (err instanceof LedgerUnreadableError) throw err;
+      throw this.unreadable(`cannot be read (${describeError(err)})`, err);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private openStores(): Stores {
+    let env: RootDatabase;
+    try {
+      // noSubdir: the ledger is the file the user named, whatever its name (LMDB guesses from a dot otherwise).
+      env = openLmdb({ path: this.file, noSubdir: true, maxDbs: 12, readOnly: this.readOnly });
+    } catch (err) {
+      throw this.unreadable(`cannot be opened as a database (${describeError(err)})`, err);
+    }
+    return openSubDatabases(env);
+  }
+
+  private async checkFormat(): Promise<void> {
+    let format: FormatRecord | undefined;
+    let env: RootDatabase | undefined;
+    try {
+      env = openLmdb({ path: this.file, noSubdir: true, maxDbs: 12, readOnly: true });
+      format = env.openDB({ name: "meta" }).get("format") as FormatRecord | undefined;
+    } catch (err) {
+      throw this.unreadable(`is a database but not a cts-audit ledger (${describeError(err)})`, err);
+    } finally {
+      await env?.close();
+    }
+    if (!format || typeof format.version !== "number")
+      throw this.unreadable("is a database but not a cts-audit ledger (it has no format record)");
+    if (format.version !== FORMAT)
+      throw this.unreadable(
+        `was written by another version of cts-audit (ledger format ${format.version}, this version reads ${FORMAT})`,
+      );
+  }
+
+  /** A new ledger is made beside the path and linked into place, so the path is never a half-made database. */
+  private async create(): Promise<void> {
+    const tmp = `${this.file}.new-${process.pid}-${randomUUID().slice(0, 8)}`;
+    try {
+      const env = openLmdb({ path: tmp, noSubdir: true, maxDbs: 12 });
+      const s = openSubDatabases(env);
+      await s.meta.put("format", {
+        version: FORMAT,
+        createdAt: this.clock().toISOString(),
+      } satisfies FormatRecord);
+      await env.flushed;
+      await env.close();
+      try {
+        await link(tmp, this.file);
+      } catch (err) {
+        // Another run made it first: use theirs.
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+    } catch (err) {
+      throw this.stateError("cannot be created", err);
+    } finally {
+      await rm(tmp, { force: true });
+      await rm(`${tmp}-lock`, { force: true });
+    }
+  }
+
+  private async readV1(): Promise<LedgerV1> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(this.file, "utf8"));
+    } catch (err) {
+      throw this.unreadable(`is not valid JSON (${describeError(err)})`, err);
+    }
+    const v1 = parsed as Partial<LedgerV1> | null;
+    const problems: string[] = [];
+    if (!v1 || v1.version !== 1) problems.push("its version is not 1");
+    else {
+      // A part missing must not read as "nothing sent": the run would send everything again.
+      if (!isRecord(v1.objects)) problems.push('"objects" is missing');
+      if (!isRecord(v1.alerted)) problems.push('"alerted" is missing');
+      if (!Array.isArray(v1.pending)) problems.push('"pending" is missing');
+      if (isRecord(v1.objects))
+        for (const [key, o] of Object.entries(v1.objects))
+          if (!isRecord(o) || typeof o.fingerprint !== "string") {
+            problems.push(`object ${JSON.stringify(key)} has no fingerprint`);
+            break;
+          }
+    }
+    if (problems.length > 0)
+      throw this.unreadable(`is a JSON file but not a cts-audit ledger (${problems.join(", ")})`);
+    return v1 as LedgerV1;
+  }
+
+  /**
+   * Imports the old JSON ledger once: a new database is written beside it, the old file is linked to
+   * `<path>.v1.json`, then the database is renamed over the path. A crash at any point leaves the path the old
+   * ledger (imported again next time) or the new one, never neither.
+   */
+  private async importV1(holder: LedgerHolder, deadline: number): Promise<void> {
+    const lockFile = `${this.file}.import-lock`;
+    await this.takeImportLock(lockFile, holder, deadline);
+    const tmp = `${this.file}.importing-${process.pid}-${randomUUID().slice(0, 8)}`;
+    try {
+      // Another run may have imported it while this one waited.
+      if ((await this.inspect()) !== "json") return;
+      const v1 = await this.readV1();
+      const aside = await this.asideName();
+      const now = this.clock().getTime();
+      const env = openLmdb({ path: tmp, noSubdir: true, maxDbs: 12 });
+      const s = openSubDatabases(env);
+      await s.meta.transaction(() => {
+        s.meta.put("format", {
+          version: FORMAT,
+          createdAt: this.clock().toISOString(),
+          importedFrom: aside,
+        } satisfies FormatRecord);
+        for (const [key, outcome] of Object.entries(v1.objects)) {
+          s.legacyObjects.put(key, outcome);
+          s.expiry.put([timeOf(outcome.at, now), "l", key], true);
+        }
+        // The old ledger did not record where an alert was sent: its keys count as sent to every sink, because
+        // an alert never sent twice beats one maybe sent twice.
+        for (const [key, record] of Object.entries(v1.alerted)) {
+          s.legacySent.put(key, record);
+          s.expiry.put([timeOf(record.at, now), "L", key], true);
+        }
+        for (const alert of v1.pending) s.legacyPending.put(alertKey(alert), alert);
+      });
+      await env.flushed;
+      await env.close();
+      await this.keepAside(aside);
+      await rename(tmp, this.file);
+    } catch (err) {
+      if (err instanceof LedgerUnreadableError) throw err;
+      throw this.stateError(`could not import the old JSON ledger (it is left in place)`, err);
+    } finally {
+      await rm(tmp, { force: true });
+      await rm(`${tmp}-lock`, { force: true });
+      await rm(lockFile, { force: true });
+    }
+  }
+
+  /** `<path>.v1.json`, or a dated name if an earlier import left one (a crash after keeping it aside). */
+  private async asideName(): Promise<string> {
+    const plain = `${this.file}.v1.json`;
+    try {
+      await stat(plain);
+    } catch {
+      return plain;
+    }
+    const [current, earlier] = await Promise.all([readFile(this.file), readFile(plain)]);
+    if (current.equals(earlier)) return plain;
+    return `${this.file}.v1-${this.clock().toISOString().replace(/[:.]/g, "-")}.json`;
+  }
+
+  private async keepAside(aside: string): Promise<void> {
+    try {
+      await link(this.file, aside);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") return; // the same bytes, kept by an import that crashed after keeping them
+      // A file system without hard links: a copy, made durable before the database replaces the original.
+      await copyFile(this.file, aside, fsConstants.COPYFILE_EXCL);
+      const h = await openFile(aside, "r+");
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    }
+  }
+
+  /**
+   * The import happens before there is a database to hold the writer lock, so it takes a lock file of its own
+   * (created exclusively, naming the holder). It is taken once per ledger, so the rare race it leaves (two runs
+   * both taking over the lock of an import that crashed) is accepted.
+   */
+  private async takeImportLock(lockFile: string, holder: LedgerHolder, deadline: number): Promise<void> {
+    const record = JSON.stringify(await holderRecord(holder));
+    for (;;) {
+      try {
+        const h = await openFile(lockFile, "wx");
+        try {
+          await h.writeFile(record);
+        } finally {
+          await h.close();
+        }
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw this.stateError("cannot be locked", err);
+      }
+      let other: HolderRecord | undefined;
+      try {
+        other = JSON.parse(await readFile(lockFile, "utf8")) as HolderRecord;
+      } catch {
+        other = undefined; // being written, or removed meanwhile
+      }
+      if (other && (await isStale(other))) {
+        await rm(lockFile, { force: true });
+        continue;
+      }
+      if (Date.now() >= deadline)
+        throw new LedgerBusyError(this.busyMessage(other, "is importing the old JSON ledger", 0));
+      await sleep(LOCK_POLL_MS);
+    }
+  }
+
+  /**
+   * The writer lock is a record in the database itself, taken in a transaction: LMDB serialises write
+   * transactions across processes, so checking and taking it is atomic, and the record names the holder. No
+   * library fits: proper-lockfile (mkdir plus a refreshed mtime) cannot name the holder, tells a dead holder only
+   * after its staleness period, and would be a second lock beside LMDB's. A holder on this host whose process is
+   * gone (pid not alive, or reused by a process started later, or the host rebooted since) is taken over at once.
+   */
+  private async lock(holder: LedgerHolder, deadline: number, lockWaitMs: number): Promise<void> {
+    const s = this.stores;
+    if (!s) return;
+    const mine = await holderRecord(holder);
+    for (;;) {
+      const current = s.meta.get("holder") as HolderRecord | undefined;
+      const free = !current || current.run === mine.run || (await isStale(current));
+      if (free) {
+        const taken = await s.meta.transaction(() => {
+          // Again inside the transaction: another run may have taken it since the read above.
+          const now = s.meta.get("holder") as HolderRecord | undefined;
+          if (now && now.run !== current?.run) return false;
+          s.meta.put("holder", mine);
+          return true;
+        });
+        if (taken) {
+          await s.env.flushed;
+          this.holder = mine;
+          return;
+        }
+        continue;
+      }
+      if (Date.now() >= deadline)
+        throw new LedgerBusyError(this.busyMessage(current, "holds it", lockWaitMs));
+      await sleep(LOCK_POLL_MS);
+    }
+  }
+
+  private busyMessage(other: HolderRecord | undefined, doing: string, waitedMs: number): string {
+    const who = other
+      ? `run ${other.run} (pid ${other.pid} on ${other.host}, since ${other.startedAt}: ${other.command})`
+      : "another run";
+    return (
+      `ledger ${this.file} is busy: ${who} ${doing}; waited ${Math.round(waitedMs / 1000)} s. ` +
+      `Wait for that run to finish and try again, or stop it if it is stuck; ` +
+      `a run that was killed on this host is taken over automatically.`
+    );
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (!this.opened || this.closed) throw this.stateError("is not open", undefined);
+  }
+
+  private writable(): Stores {
+    this.assertOpen();
+    if (this.readOnly || !this.stores)
+      throw this.stateError("was opened read only (a dry run writes nothing)", undefined);
+    return this.stores;
+  }
+
+  private read<T>(what: string, action: () => T): Promise<T> {
+    try {
+      return Promise.resolve(action());
+    } catch (err) {
+      return Promise.reject(this.stateError(`failed ${what}`, err));
+    }
+  }
+
+  private async write(what: string, action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+      // Durable when it returns: the commit is flushed to disk, not only visible.
+      await this.stores?.env.flushed;
+    } catch (err) {
+      throw this.stateError(`failed ${what}`, err);
+    }
+  }
+
+  private unreadable(problem: string, cause?: unknown): LedgerUnreadableError {
+    return new LedgerUnreadableError(
+      `ledger ${this.file} ${problem}: move it aside (for example to ${this.file}.broken) to start a new ledger; ` +
+        `alerts already sent may then be sent again`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  private stateError(problem: string, cause: unknown): CtsAuditError {
+    const detail = cause === undefined ? "" : `: ${describeError(cause)}`;
+    return new CtsAuditError(
+      "STATE",
+      `ledger ${this.file} ${problem}${detail}`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+}
+
+function openSubDatabases(env: RootDatabase): Stores {
+  return {
+    env,
+    meta: env.openDB({ name: "meta" }),
+    objects: env.openDB({ name: "objects" }),
+    sent: env.openDB({ name: "sent" }),
+    pending: env.openDB({ name: "pending" }),
+    expiry: env.openDB({ name: "expiry" }),
+    legacyObjects: env.openDB({ name: "legacy-objects" }),
+    legacySent: env.openDB({ name: "legacy-sent" }),
+    legacyPending: env.openDB({ name: "legacy-pending" }),
+  };
+}
+
+/** An entry's time for expiry; one without a readable time counts from now. */
+function timeOf(at: string | undefined, now: number): number {
+  const t = at === undefined ? NaN : Date.parse(at);
+  return Number.isFinite(t) ? t : now;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const LMDB_MAGIC = 0xbeefc0de;
+/** LMDB 1.x (as lmdb-js builds it): a 24-byte page header, then the meta record (see its mdb.c, MDB_meta). */
+const META = { magic: 24, psize: 48, lastPage: 144, txnid: 152 } as const;
+
+/**
+ * Why a file is not a whole LMDB database, or undefined when it looks whole. LMDB maps the file into memory and a
+ * read past its end kills the process (SIGBUS), so a truncated ledger must be caught before it is opened: the
+ * newer of the two meta pages names the last page in use, and the file must reach it.
+ */
+export function checkLmdbFile(head: Buffer, size: number): string | undefined {
+  if (size === 0) return "is empty";
+  if (head.length < META.txnid + 8 || head.readUInt32LE(META.magic) !== LMDB_MAGIC)
+    return "is neither a cts-audit ledger nor an old JSON ledger";
+  const psize = head.readUInt32LE(META.psize);
+  if (psize < 512 || psize > 65_536 || (psize & (psize - 1)) !== 0) return "has a damaged header";
+  const metas = [0, psize]
+    .filter(
+      (off) => head.length >= off + META.txnid + 8 && head.readUInt32LE(off + META.magic) === LMDB_MAGIC,
+    )
+    .map((off) => ({
+      lastPage: head.readBigUInt64LE(off + META.lastPage),
+      txnid: head.readBigUInt64LE(off + META.txnid),
+    }));
+  const newest = metas.reduce((a, b) => (b.txnid > a.txnid ? b : a));
+  const needed = (newest.lastPage + 1n) * BigInt(psize);
+  if (BigInt(size) < needed) return `is truncated (${size} bytes, its last page ends at ${needed})`;
+  return undefined;
+}
+
+async function holderRecord(holder: LedgerHolder): Promise<HolderRecord> {
+  const me = await processIdentity(process.pid);
+  return { ...holder, ...me };
+}
+
+/** Linux's boot id and a process's start time (clock ticks since boot); nothing elsewhere. */
+async function processIdentity(pid: number): Promise<{ boot?: string; procStart?: string }> {
+  try {
+    const [boot, statText] = await Promise.all([
+      readFile("/proc/sys/kernel/random/boot_id", "utf8"),
+      readFile(`/proc/${pid}/stat`, "utf8"),
+    ]);
+    // The fields after the command name (which may hold spaces), from the last ')': starttime is field 22.
+    const fields = statText.slice(statText.lastIndexOf(")") + 2).split(" ");
+    const procStart = fields[19];
+    return procStart === undefined ? {} : { boot: boot.trim(), procStart };
+  } catch {
+    return {};
+  }
+}
+
+/** Whether a holder is certainly gone: on this host, and its process no longer the one that took the lock. */
+async function isStale(holder: HolderRecord): Promise<boolean> {
+  if (holder.host !== hostname()) return false;
+  if (holder.pid === process.pid) return false;
+  if (!pidAlive(holder.pid)) return true;
+  if (holder.boot === undefined || holder.procStart === undefined) return false;
+  const now = await processIdentity(holder.pid);
+  if (now.boot === undefined || now.procStart === undefined) return false;
+  return now.boot !== holder.boot || now.procStart !== holder.procStart;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
