@@ -52,8 +52,33 @@ export function productionPackages(): string[] {
     .filter((l) => l !== "" && l !== root)
     .map((l) => path.relative(root, l))
     .filter((l) => l.startsWith("node_modules"))
+    .filter(
+      (l) =>
+        !LOCAL_LEDGER_ONLY.some(
+          (name) => l === `node_modules/${name}` || l.startsWith(`node_modules/${name}/`),
+        ),
+    )
     .sort();
 }
+
+/**
+ * The local ledger's embedded database and what only it needs (`npm ls lmdb --all`): the function keeps its ledger
+ * in OBS (CTS_AUDIT_STATE must be obs://), so none of it is loaded there, and its native binaries are most of a
+ * megabyte each.
+ */
+const LOCAL_LEDGER_ONLY = [
+  "lmdb",
+  "@lmdb",
+  "msgpackr",
+  "msgpackr-extract",
+  "@msgpackr-extract",
+  "node-gyp-build-optional-packages",
+  "detect-libc",
+  "node-addon-api",
+  "ordered-binary",
+  "weak-lru-cache",
+  "@harperfast",
+];
 
 /** Writes the zip; returns its path. */
 export async function packageFunction(

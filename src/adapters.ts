@@ -8,9 +8,7 @@ import type { AlertDigest, Notifier } from "./notify/types.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
 import { LocalSource } from "./sources/LocalSource.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
-import { FileStateStore } from "./state/FileStateStore.js";
 import type { Ledger } from "./state/types.js";
-import { StateStoreLedger } from "./state/StateStoreLedger.js";
 
 // The cloud adapters are imported when a run needs them: the OBS and SMN SDKs take a fifth of a second to load,
 // which a scan of a local copy should not pay.
@@ -107,7 +105,9 @@ export async function buildLedger(
     ]);
     return new ObsLedger(new ObsBucket(obs.bucket, obsConnection(cloud)), obs.prefix);
   }
-  return new StateStoreLedger(new FileStateStore(location, retentionMs));
+  // Loaded only for a local ledger: the database's native module is for the command line, not the function.
+  const { LocalLedger } = await import("./state/LocalLedger.js");
+  return new LocalLedger(location, { retentionMs });
 }
 
 /** Keeps a digest that could not be sent as a text file in `dir`; returns its path. */

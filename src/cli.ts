@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { buildLedger, buildNotifier, buildSources, saveUnsentDigest } from "./adapters.js";
 import { parseCli, USAGE } from "./config.js";
-import { ConfigError, CtsAuditError, describeError } from "./errors.js";
+import { ConfigError, CtsAuditError, describeError, LedgerBusyError } from "./errors.js";
 import { JsonWriter } from "./report/JsonWriter.js";
 import { NdjsonWriter } from "./report/NdjsonWriter.js";
 import { TextWriter } from "./report/TextWriter.js";
@@ -98,9 +98,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       onProgress: bar.update,
       shouldStop: () => stopReason,
       signalExitCode: () => exitForSignal,
+      ledgerWaitMs: config.stateWaitMs,
     }).finally(() => bar.stop());
     return report.exitCode;
   } catch (err) {
+    if (err instanceof LedgerBusyError) {
+      // Another run holds the ledger: two writers could send an alert twice. A usage conflict: exit 2.
+      process.stderr.write(`cts-audit: error [${err.code}]: ${safeLine(describeError(err))}\n`);
+      return 2;
+    }
     if (err instanceof ConfigError) {
       for (const problem of err.problems) process.stderr.write(`cts-audit: error: ${problem}\n`);
       process.stderr.write("Run cts-audit --help for usage.\n");

@@ -31,6 +31,8 @@ export interface Config extends EngineOptions {
   state: string | undefined;
   /** How long the state store keeps completed objects and sent alerts. */
   stateRetentionMs: number;
+  /** How long a run waits for another run's ledger lock before it exits 2. */
+  stateWaitMs: number;
   concurrency: number;
   dryRun: boolean;
   quiet: boolean;
@@ -84,6 +86,7 @@ export const OPTIONS = {
   "unsent-dir": { type: "string", example: "/var/tmp" },
   timeout: { type: "string", example: "30" },
   "state-retention": { type: "string", example: "90d" },
+  "state-wait": { type: "string", example: "30" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -119,6 +122,7 @@ Options:
   --format <text|json|ndjson>  report on stdout (default: text)
   --state <path|obs://...>     ledger for dedupe and resume (default: none)
   --state-retention <dur>      how long the state keeps done objects and sent alerts (default: 90d)
+  --state-wait <seconds>       how long to wait for another run holding the local ledger (default: 10)
   --concurrency <n>            objects in flight (default: 8)
   --max-decompressed-bytes <n> per-object cap on decompressed bytes, suffixes K M G (default: 4G)
   --dry-run                    build the digest, send nothing, write no state
@@ -338,6 +342,13 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       );
     } else stateRetentionMs = -back.getTime();
   }
+  let stateWaitMs = 10_000;
+  if (values["state-wait"] !== undefined) {
+    const seconds = Number(values["state-wait"]);
+    if (!/^\d+(\.\d+)?$/.test(values["state-wait"]) || seconds > 86_400)
+      problems.push(`--state-wait: "${values["state-wait"]}" must be a number of seconds such as 30`);
+    else stateWaitMs = seconds * 1000;
+  }
   const state = values.state ?? (env.CTS_AUDIT_STATE || undefined);
   if (state?.startsWith("obs://") && !parseObsUrl(state))
     problems.push(`--state: write obs://bucket/prefix, not ${state}`);
@@ -365,6 +376,7 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       format,
       state,
       stateRetentionMs,
+      stateWaitMs,
       concurrency,
       dryRun: values["dry-run"] ?? false,
       quiet: values.quiet ?? false,

@@ -111,6 +111,11 @@ export function functionConfig(
   }
 
   const state = get("CTS_AUDIT_STATE");
+  // A function instance's /tmp does not outlive it: a ledger there would forget what it sent.
+  if (state !== undefined && !state.startsWith("obs://"))
+    problems.push(
+      "CTS_AUDIT_STATE must be obs://bucket/prefix: a function's local disk does not outlive its instance; set it in the function's environment variables",
+    );
   if (state?.startsWith("obs://") && !parseObsUrl(state))
     problems.push(
       `env CTS_AUDIT_STATE: write obs://bucket/prefix, not ${state.slice(0, 200)}: fix it in the function's environment variables`,

@@ -4,13 +4,14 @@
  * the second run sends nothing.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Report } from "../src/report/types.js";
 import { CtsBucket, makeTrace } from "./support/ctsBucket.js";
 import { cliPath as cli, root, runCli, type CliResult } from "./support/cli.js";
 import { tempDir, testKeys } from "./support/harness.js";
+import { ledgerObjectCount } from "./support/ledger.js";
 import type { S3TestServer } from "./support/s3Server.js";
 import type { SmnTestServer } from "./support/smnServer.js";
 import { useCloudServers } from "./support/cloudServers.js";
@@ -102,10 +103,8 @@ describe("backfill", () => {
     const deadline = Date.now() + 20_000;
     let done = 0;
     while (Date.now() < deadline) {
-      if (existsSync(state)) {
-        done = Object.keys((JSON.parse(readFileSync(state, "utf8")) as { objects: object }).objects).length;
-        if (done >= 5) break;
-      }
+      done = await ledgerObjectCount(state).catch(() => 0);
+      if (done >= 5) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill("SIGKILL");

@@ -268,6 +268,7 @@ describe("parseCli's option reading", () => {
     "unsent-dir": "/tmp",
     timeout: "60",
     "state-retention": "30d",
+    "state-wait": "5",
   };
 
   it("knows a second value for every single-value option", () => {

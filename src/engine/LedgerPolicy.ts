@@ -17,6 +17,8 @@ export function fingerprint(slot: Slot): string {
 export class LedgerPolicy {
   /** The ledger exists but could not be read: nothing is reused, written or sent. */
   unreadable = false;
+  /** No ledger could be opened or made: the run goes on without one. */
+  private absent = false;
   private opened = false;
 
   constructor(
@@ -31,7 +33,7 @@ export class LedgerPolicy {
 
   /** Whether alerts can be deduped and recorded. */
   get usable(): boolean {
-    return this.ledger !== undefined && !this.unreadable;
+    return this.ledger !== undefined && !this.unreadable && !this.absent;
   }
 
   private report(what: string, err: unknown): void {
@@ -50,12 +52,16 @@ export class LedgerPolicy {
       this.opened = true;
     } catch (err) {
       if (err instanceof LedgerBusyError) throw err;
-      this.unreadable = true;
-      this.failed(
-        err instanceof LedgerUnreadableError
-          ? describeError(err)
-          : `state store ${this.ledger.location} cannot be opened: ${describeError(err)}; nothing was sent (it could repeat alerts already sent): fix or move it aside and run again`,
-      );
+      if (err instanceof LedgerUnreadableError) {
+        // It exists and may say what went out before: without it, sending could repeat old alerts.
+        this.unreadable = true;
+        this.failed(`${describeError(err)}; nothing was sent`);
+        return;
+      }
+      // No ledger could be made (a path that cannot exist, no space): nothing was ever recorded there, so
+      // sending is safe; resume and dedupe are lost for this run, which the report and exit code say.
+      this.absent = true;
+      this.report("opening", err);
     }
   }
 

@@ -274,6 +274,16 @@ export class LocalLedger implements Ledger {
     });
   }
 
+  /** How many completed objects the ledger holds (for diagnostics and tests; not part of the Ledger port). */
+  async countObjects(): Promise<number> {
+    this.assertOpen();
+    return this.read("counting objects", () =>
+      this.stores
+        ? this.stores.objects.getKeysCount() + this.stores.legacyObjects.getKeysCount()
+        : (this.v1?.objects.size ?? 0),
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -338,7 +348,8 @@ export class LocalLedger implements Ledger {
       handle = await openFile(this.file, "r");
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return "missing";
+      // ENOTDIR: a file where a folder of the path should be: no ledger can be there (creating it will say why).
+      if (code === "ENOENT" || code === "ENOTDIR") return "missing";
       throw this.unreadable(`cannot be opened (${describeError(err)})`, err);
     }
     try {

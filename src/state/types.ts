@@ -77,16 +77,3 @@ export interface Ledger {
   /** Drops expired entries, makes everything durable and releases the lock. Safe to call twice. */
   close(): Promise<void>;
 }
-
-/** @deprecated the whole-run state store the engine is moving off; replaced by `Ledger`. */
-export interface StateStore {
-  readonly location: string;
-  open(): Promise<void>;
-  getObject(key: string, fingerprint: string): Promise<ObjectOutcome | undefined>;
-  putObject(key: string, outcome: ObjectOutcome): Promise<void>;
-  alerted(keys: readonly string[]): Promise<Set<string>>;
-  markAlerted(keys: readonly string[], messageId: string): Promise<void>;
-  pending(): Promise<Alert[]>;
-  setPending(alerts: readonly Alert[]): Promise<void>;
-  flush(): Promise<void>;
-}
