@@ -1,0 +1,82 @@
+/**
+ * Input an attacker or an accident controls, end to end through the engine: a trace delivered twice, padded
+ * addresses, symbolic links in a local copy of a bucket.
+ */
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { CtsBucket, makeTrace } from "../support/ctsBucket.js";
+import { runLocal, tempDir, testKeys } from "../support/harness.js";
+
+const t = (iso: string) => new Date(iso);
+
+describe("hostile input through the engine", () => {
+  it("alerts once for a trace CTS delivered in two files (one trace id, one alert)", async () => {
+    const bucket = new CtsBucket(testKeys().privateKey, "b");
+    const twice = makeTrace({ traceName: "login", sourceIp: "203.0.113.9", time: t("2024-07-19T00:01:00Z") });
+    const once = makeTrace({ traceName: "login", sourceIp: "203.0.113.10", time: t("2024-07-19T00:02:00Z") });
+    const first = bucket.addTraceFile({ uploadTime: t("2024-07-19T00:05:00Z"), traces: [twice] });
+    bucket.addTraceFile({ uploadTime: t("2024-07-19T00:10:00Z"), traces: [twice, once] });
+    // And once more in the next day's folder: units do not make it new.
+    bucket.addTraceFile({ uploadTime: t("2024-07-20T00:10:00Z"), traces: [twice] });
+    const dir = tempDir();
+    bucket.writeTo(dir);
+    const r = await runLocal(["scan", dir, "--verify", "off", "--notify", "none"]);
+    expect(r.alerts.map((a) => a.traceId).sort()).toEqual([once.trace_id, twice.trace_id].sort());
+    expect(r.alerts.find((a) => a.traceId === twice.trace_id)!.object).toBe(first);
+    expect(r.summary.alerts).toBe(2);
+    expect(r.summary.matched).toBe(4);
+  });
+
+  it.each([" 10.0.0.1", "10.0.0.1 ", "\t10.0.0.1", "10.0.0.1\n"])(
+    "alerts on a padded source address %j, even inside the allowlist",
+    async (ip) => {
+      const bucket = new CtsBucket(testKeys().privateKey, "b");
+      bucket.addTraceFile({
+        uploadTime: t("2024-07-19T00:05:00Z"),
+        traces: [makeTrace({ traceName: "login", sourceIp: ip, time: t("2024-07-19T00:01:00Z") })],
+      });
+      const dir = tempDir();
+      bucket.writeTo(dir);
+      const r = await runLocal(["scan", dir, "--verify", "off", "--notify", "none", "--allow", "10.0.0.0/8"]);
+      expect(r.alerts).toEqual([expect.objectContaining({ sourceIp: ip, reason: "invalid-source-ip" })]);
+    },
+  );
+
+  it("follows symbolic links inside the source and lists every other link as skipped with its reason", async () => {
+    const dir = tempDir();
+    const folder = path.join(dir, "CloudTraces", "ap-southeast-1", "2024", "07", "19", "system", "IAM");
+    mkdirSync(folder, { recursive: true });
+    const trace = (ip: string) =>
+      gzipSync(
+        JSON.stringify([makeTrace({ traceName: "login", sourceIp: ip, time: t("2024-07-19T00:01:00Z") })]),
+      );
+    const name = (n: number) =>
+      `cts_CloudTrace_ap-southeast-1_2024-07-19T00-0${n}-00Z_000000000000000${n}.json.gz`;
+    const elsewhere = path.join(tempDir(), "outside.json.gz");
+    writeFileSync(elsewhere, trace("203.0.113.99"));
+    const real = path.join(tempDir(), "real");
+    mkdirSync(real);
+    writeFileSync(path.join(folder, name(1)), trace("203.0.113.1"));
+    symlinkSync(path.join(folder, name(1)), path.join(folder, name(2))); // a file inside: followed
+    symlinkSync(elsewhere, path.join(folder, name(3))); // outside the source
+    symlinkSync(path.join(folder, "gone.json.gz"), path.join(folder, name(4))); // dangling
+    symlinkSync(path.join(dir, "CloudTraces"), path.join(folder, "loop")); // a loop
+    const r = await runLocal(["scan", dir, "--verify", "off", "--notify", "none"]);
+    const byName = (n: number) => r.files.find((f) => f.object.endsWith(name(n)));
+    expect(byName(1)).toMatchObject({ status: "scanned", traces: 1 });
+    expect(byName(2)).toMatchObject({ status: "scanned", traces: 1 });
+    expect(byName(3)).toMatchObject({
+      status: "skipped",
+      reason: expect.stringMatching(/outside the source/),
+    });
+    expect(byName(4)).toMatchObject({ status: "skipped", reason: expect.stringMatching(/dangling/) });
+    expect(r.files.find((f) => f.object.endsWith("/loop"))).toMatchObject({
+      status: "skipped",
+      reason: expect.stringMatching(/loop/),
+    });
+    expect(r.files).toHaveLength(5);
+    expect(r.alerts.map((a) => a.sourceIp)).not.toContain("203.0.113.99");
+  });
+});
