@@ -9,6 +9,7 @@ import { readPublicKey } from "./readPublicKey.js";
 import type { CloudCredentials } from "./notify/SmnClient.js";
 import type { TopicRef } from "./notify/SmnNotifier.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
+import { sdkCredentials, topicRef } from "./cloudSettings.js";
 
 import type { EngineOptions, VerifyMode } from "./engine/types.js";
 export type { VerifyMode } from "./engine/types.js";
@@ -470,23 +471,8 @@ function parseCloud(
   const obsEndpoint = endpoint(values["obs-endpoint"], "OBS_ENDPOINT", "obs");
   const smnEndpoint = endpoint(values["smn-endpoint"], "SMN_ENDPOINT", "smn");
   const topicText = values["smn-topic"] ?? get("SMN_TOPIC_URN") ?? get("SMN_Topic");
-  const smnTopic: TopicRef | undefined =
-    topicText === undefined
-      ? undefined
-      : topicText.startsWith("urn:smn:")
-        ? { urn: topicText }
-        : { name: topicText };
-  const ak = get("HUAWEICLOUD_SDK_AK");
-  const sk = get("HUAWEICLOUD_SDK_SK");
-  const credentials: CloudCredentials | undefined =
-    ak && sk
-      ? {
-          accessKeyId: ak,
-          secretAccessKey: sk,
-          securityToken: get("HUAWEICLOUD_SDK_SECURITY_TOKEN"),
-          projectId: get("HUAWEICLOUD_SDK_PROJECT_ID") ?? "",
-        }
-      : undefined;
+  const smnTopic = topicRef(topicText);
+  const credentials = sdkCredentials(get);
 
   const obsSources = sources.filter((s) => s.startsWith("obs://"));
   for (const s of obsSources) {

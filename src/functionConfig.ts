@@ -4,10 +4,9 @@ import { DEFAULT_MAX_DECOMPRESSED_BYTES, type CloudConfig, type Env, type Notify
 import type { EngineOptions } from "./engine/types.js";
 import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
-import type { CloudCredentials } from "./notify/SmnClient.js";
-import type { TopicRef } from "./notify/SmnNotifier.js";
 import { readPublicKey } from "./readPublicKey.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
+import { sdkCredentials, topicRef } from "./cloudSettings.js";
 
 /** The function's variables (user data, else process.env); DESIGN "Function configuration". */
 export const FUNCTION_VARIABLES = [
@@ -140,24 +139,8 @@ export function functionConfig(
   const obsEndpoint = endpoint("OBS_ENDPOINT", "obs");
   const smnEndpoint = endpoint("SMN_ENDPOINT", "smn");
   const topicText = get("SMN_TOPIC_URN") ?? get("SMN_Topic");
-  const smnTopic: TopicRef | undefined =
-    topicText === undefined
-      ? undefined
-      : topicText.startsWith("urn:smn:")
-        ? { urn: topicText }
-        : { name: topicText };
-
-  const ak = get("HUAWEICLOUD_SDK_AK");
-  const sk = get("HUAWEICLOUD_SDK_SK");
-  const credentials: CloudCredentials | undefined =
-    ak && sk
-      ? {
-          accessKeyId: ak,
-          secretAccessKey: sk,
-          securityToken: get("HUAWEICLOUD_SDK_SECURITY_TOKEN"),
-          projectId: get("HUAWEICLOUD_SDK_PROJECT_ID") ?? "",
-        }
-      : undefined;
+  const smnTopic = topicRef(topicText);
+  const credentials = sdkCredentials(get);
 
   // A ledger on OBS needs OBS even for the CTS trigger event.
   const obsNeeded = needs.obs || state?.startsWith("obs://") === true;
