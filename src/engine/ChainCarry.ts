@@ -158,8 +158,7 @@ export class ChainCarry {
     const present = new Set(slots.map((s) => s.object.key));
     for (const s of carry?.heldFiles ?? []) present.add(s.object.key);
     for (const k of carry?.recentKeys ?? []) present.add(k);
-    for (const m of chains.missing(present)) {
-      if (!own.has(m.digest)) continue;
+    for (const m of chains.missing(present, own)) {
       settled.missing.push({
         object: m.object,
         kind: "trace",

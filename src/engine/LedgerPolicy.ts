@@ -1,6 +1,16 @@
 import { describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
+import type { FileRecord } from "../report/types.js";
 import type { LedgerHolder, Ledger, ObjectOutcome } from "../state/types.js";
 import type { Slot } from "./scanObject.js";
+
+/**
+ * What the ledger keeps of a completed object's record: the key is the ledger's own key, and the MD5 is in the
+ * outcome's hashes (a million objects are a million copies of each). `lookup` puts the key back.
+ */
+function storedRecord(record: FileRecord): FileRecord {
+  const { object: _object, md5: _md5, ...rest } = record;
+  return rest as FileRecord;
+}
 
 /** A cheap identity of an object's content: the ETag when the store has one, else size and modification time. */
 export function fingerprint(slot: Slot): string {
@@ -73,7 +83,14 @@ export class LedgerPolicy {
         unit,
         slots.map((s) => ({ key: s.object.key, fingerprint: fingerprint(s) })),
       );
-      for (const [key, outcome] of found) if (outcome.rules !== this.rulesId) found.delete(key);
+      for (const [key, outcome] of found) {
+        if (outcome.rules !== this.rulesId) found.delete(key);
+        else {
+          const md5 = outcome.hashes?.md5;
+          const { object: _o, ...rest } = outcome.record;
+          outcome.record = { object: key, ...rest, ...(md5 ? { md5 } : {}) };
+        }
+      }
       return found;
     } catch (err) {
       this.report("reading", err);
@@ -94,7 +111,7 @@ export class LedgerPolicy {
             {
               fingerprint: fingerprint(s),
               rules: this.rulesId,
-              record: { ...s.record },
+              record: storedRecord(s.record),
               alerts: s.allAlerts,
               matchedTimes: s.matchedTimes,
               ...(s.hashes ? { hashes: s.hashes } : {}),

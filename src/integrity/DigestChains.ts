@@ -22,8 +22,13 @@ interface Listing {
   hashAlgorithm: string;
   digest: string;
   status: DigestStatus;
-  /** The listing digest's chain is the file's own (a digest of another chain may not vouch for it). */
-  ownChain: boolean;
+  /** The listing digest's chain. */
+  chain: string;
+  /**
+   * Whether that chain is the file's own (a digest of another chain may not vouch for it): worked out when first
+   * asked, since parsing every listed key of every digest costs more than the rest of a rerun's verification.
+   */
+  ownChain?: boolean;
   /** Listed by a digest the user named alone: the file is not expected in the source. */
   explicit: boolean;
 }
@@ -31,6 +36,15 @@ interface Listing {
 interface Coverage {
   start: number;
   end: number;
+}
+
+/** Whether a listing's digest is of the listed file's own chain (see `Listing.ownChain`). */
+function isOwn(file: string | CtsObjectKey, listing: Listing): boolean {
+  if (listing.ownChain === undefined) {
+    const key = typeof file === "string" ? parseObjectKey(file) : file;
+    listing.ownChain = key.kind !== "trace" || chainOfTraceKey(key) === listing.chain;
+  }
+  return listing.ownChain;
 }
 
 /** The chain a trace file's digests live in: `<...>CloudTraces/<region>/<tracker>/Digest/<service>`. */
@@ -97,17 +111,15 @@ export class DigestChains {
         // A listing of an object in another bucket says nothing of the object of that name here.
         const elsewhere = file.bucket !== "" && file.bucket !== (this.options.bucket ?? digest.bucket);
         if (elsewhere) continue;
-        const fileKey = parseObjectKey(file.object);
-        const ownChain = fileKey.kind !== "trace" || chainOfTraceKey(fileKey) === chain;
         const listing: Listing = {
           hashValue: file.hashValue,
           hashAlgorithm: file.hashAlgorithm,
           digest: read.key.key,
           status: record.status,
-          ownChain,
+          chain,
           explicit: read.explicit === true,
         };
-        const rank = (l: Listing) => (l.ownChain ? 2 : 0) + (l.status === "valid" ? 1 : 0);
+        const rank = (l: Listing) => (isOwn(file.object, l) ? 2 : 0) + (l.status === "valid" ? 1 : 0);
         const existing = this.listings.get(file.object);
         if (!existing || rank(listing) > rank(existing)) this.listings.set(file.object, listing);
       }
@@ -309,7 +321,7 @@ export class DigestChains {
     let listing = this.listings.get(key.key);
     let foreign: Listing | undefined;
     // A digest of another chain does not vouch for a file whose own chain is in view: its own must list it.
-    if (listing && !listing.ownChain && coverage) {
+    if (listing && !isOwn(key, listing) && coverage) {
       foreign = listing;
       listing = undefined;
     }
@@ -395,10 +407,15 @@ export class DigestChains {
   }
 
   /** Files some digest lists that the source does not hold (within the run's scope). */
-  missing(present: ReadonlySet<string>): Array<{ object: string; digest: string }> {
+  missing(
+    present: ReadonlySet<string>,
+    /** Only files these digests list (a unit's own, not the context carried from the unit before). */
+    fromDigests?: ReadonlySet<string>,
+  ): Array<{ object: string; digest: string }> {
     const out: Array<{ object: string; digest: string }> = [];
     for (const [object, listing] of this.listings) {
       if (present.has(object) || listing.explicit) continue;
+      if (fromDigests && !fromDigests.has(listing.digest)) continue;
       if (!this.inScope(object, parseObjectKey(object).uploadTime)) continue;
       out.push({ object, digest: listing.digest });
     }

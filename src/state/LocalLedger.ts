@@ -167,10 +167,23 @@ export class LocalLedger implements Ledger {
     const found = new Map<string, ObjectOutcome>();
     const s = this.stores;
     return this.read(`looking up objects of unit ${unit}`, () => {
+      // Many keys of a unit: one pass of a cursor over the unit's entries (they sit together, sorted) costs less
+      // than a lookup a key, and a rerun asks for every object of every unit.
+      const inUnit =
+        s && items.length > RANGE_LOOKUP_MIN
+          ? new Map<string, ObjectOutcome>(
+              Array.from(s.objects.getRange({ start: [unit], end: [unit, MAX_KEY] }), ({ key, value }) => [
+                (key as [string, string])[1],
+                value,
+              ]),
+            )
+          : undefined;
       for (const { key, fingerprint } of items) {
         let outcome: ObjectOutcome | undefined;
         if (s) {
-          outcome = s.objects.get([unit, key]) ?? (this.hasLegacy ? s.legacyObjects.get(key) : undefined);
+          outcome =
+            (inUnit && !ASTRAL.test(key) ? inUnit.get(key) : s.objects.get([unit, key])) ??
+            (this.hasLegacy ? s.legacyObjects.get(key) : undefined);
         } else outcome = this.v1?.objects.get(key);
         if (outcome && outcome.fingerprint === fingerprint) found.set(key, outcome);
       }
@@ -662,13 +675,22 @@ export class LocalLedger implements Ledger {
   }
 }
 
+const STRUCTURES = Symbol.for("structures");
+// Above this many keys, a unit's lookup reads the unit's range instead of key by key.
+const RANGE_LOOKUP_MIN = 64;
+// Sorts after any object key (ordered-binary orders strings by their UTF-8 bytes).
+const MAX_KEY = "\uffff";
+// A key with a character beyond U+FFFF sorts after MAX_KEY: it is looked up on its own.
+const ASTRAL = /[\ud800-\udfff]/;
+
 function openSubDatabases(env: RootDatabase): Stores {
   return {
     env,
     meta: env.openDB({ name: "meta" }),
-    objects: env.openDB({ name: "objects" }),
-    sent: env.openDB({ name: "sent" }),
-    pending: env.openDB({ name: "pending" }),
+    // Shared record structures: a value does not carry its field names (a million outcomes of one shape).
+    objects: env.openDB({ name: "objects", sharedStructuresKey: STRUCTURES }),
+    sent: env.openDB({ name: "sent", sharedStructuresKey: STRUCTURES }),
+    pending: env.openDB({ name: "pending", sharedStructuresKey: STRUCTURES }),
     expiry: env.openDB({ name: "expiry" }),
     legacyObjects: env.openDB({ name: "legacy-objects" }),
     legacySent: env.openDB({ name: "legacy-sent" }),

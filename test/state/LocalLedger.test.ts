@@ -78,6 +78,25 @@ describe("LocalLedger: the port", () => {
     await second.close();
   });
 
+  it("looks up a large unit in one pass and finds every key, one beyond U+FFFF and a neighbour unit's prefix included", async () => {
+    const file = ledgerFile();
+    const ledger = await opened(file);
+    const keys = Array.from({ length: 150 }, (_, i) => `u/k${i}`);
+    keys.push("u/\u{1F600}-astral", "u/\uffff-edge", "u/");
+    await ledger.putObjects(
+      "u",
+      keys.map((k) => [k, outcomeFor(k)] as const),
+    );
+    // A unit whose id starts with this one's: its entries are not this unit's.
+    await ledger.putObjects("u2", [["u/k0-other", outcomeFor("u/k0-other")]]);
+    const got = await ledger.getObjects("u", [
+      ...keys.map((k) => ({ key: k, fingerprint: outcomeFor(k).fingerprint })),
+      { key: "u/k0-other", fingerprint: outcomeFor("u/k0-other").fingerprint },
+    ]);
+    expect([...got.keys()].sort()).toEqual([...keys].sort());
+    await ledger.close();
+  });
+
   it.each(["ledger.json", "ledger", "state.db"])(
     "the ledger is the file named (%s), with only LMDB's lock file beside it",
     async (name) => {
