@@ -1,10 +1,28 @@
-// Runs the built cts-audit command line in this process and reports its wall time and peak RSS on stderr.
+// Runs the built cts-audit command line in this process and reports its wall time and peak RSS on stderr, with
+// the peaks of anonymous memory (the heap and buffers) and of file-backed pages (a memory-mapped database's pages
+// the kernel may drop at will) sampled from /proc every 50 ms.
 // Usage: node bench/measure.mjs <cts-audit args...>
+import { readFileSync } from "node:fs";
+
 const start = process.hrtime.bigint();
+const peak = { anonMb: 0, fileMb: 0 };
+const sample = () => {
+  try {
+    const status = readFileSync("/proc/self/status", "utf8");
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
+    peak.anonMb = Math.max(peak.anonMb, kb("RssAnon") / 1024);
+    peak.fileMb = Math.max(peak.fileMb, (kb("RssFile") + kb("RssShmem")) / 1024);
+  } catch {
+    // not Linux: only the total peak
+  }
+};
+const timer = setInterval(sample, 50);
+timer.unref();
 process.on("exit", () => {
+  sample();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   process.stderr.write(
-    `MEASURE ${JSON.stringify({ seconds, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+    `MEASURE ${JSON.stringify({ seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, ...peak })}\n`,
   );
 });
 process.argv = [process.argv[0], "cts-audit", ...process.argv.slice(2)];

@@ -13,6 +13,9 @@ export type Row = [string, string, string, string];
 interface Measured {
   seconds: number;
   maxRssMb: number;
+  /** Peaks of anonymous and of file-backed resident memory (sampled). */
+  anonMb: number;
+  fileMb: number;
   summary: {
     objects: number;
     traceFiles: number;
@@ -36,7 +39,7 @@ function measure(root: string, work: string, args: string[]): Measured {
   closeSync(fd);
   if (r.status !== 0)
     throw new Error(`scale run ${args.join(" ")} exited ${r.status}: ${r.stderr.slice(-2000)}`);
-  const m = JSON.parse(/MEASURE (.*)/.exec(r.stderr)![1]!) as { seconds: number; maxRssMb: number };
+  const m = JSON.parse(/MEASURE (.*)/.exec(r.stderr)![1]!) as Omit<Measured, "summary">;
   // The summary: json has it near the top, ndjson on the last line, text in its first line.
   const head = Buffer.alloc(64 * 1024);
   const rfd = openSync(out, "r");
@@ -123,13 +126,32 @@ export function scaleBench(
   const first = measure(root, work, [...common(dirBig, "json"), "--state", ledger]);
   row(`${big} objects, json, new ledger`, first);
   const rerun = measure(root, work, [...common(dirBig, "json"), "--state", ledger]);
+  const floor = spawnSync(process.execPath, ["bench/floor-rerun.mjs", dirBig], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  const floorSeconds = (JSON.parse(floor.stdout) as { seconds: number }).seconds;
   row(`${big} objects, json, rerun on the ledger`, rerun, `${rerun.summary.reused} reused`);
   rmSync(ledger, { recursive: true, force: true });
   rmSync(`${ledger}-lock`, { force: true });
+  for (const [name, m] of [
+    ["new ledger", first],
+    ["rerun", rerun],
+  ] as const)
+    verdicts.push([
+      `${big} objects, ${name}: peak anonymous memory <= 256 MB (${m.anonMb.toFixed(0)} MB; ${m.maxRssMb.toFixed(0)} MB RSS with the database's mapped pages)`,
+      m.anonMb <= 256,
+    ]);
   const cost = first.seconds / bigJson.seconds;
   verdicts.push([`the ledger costs at most 1.3x (${cost.toFixed(2)}x)`, cost <= 1.3]);
   const speedup = first.seconds / rerun.seconds;
   verdicts.push([`a rerun is at least 5x faster (${speedup.toFixed(1)}x)`, speedup >= 5]);
+  rows.push([
+    `${big} objects: list with stat, one record each`,
+    `${floorSeconds.toFixed(1)} s, ${((floorSeconds / big) * 1e6).toFixed(1)} µs/object`,
+    "",
+    `a rerun's floor: at most ${(first.seconds / floorSeconds).toFixed(1)}x faster than the first run`,
+  ]);
   // Digest files are read again on every run (small, and they carry the chain): every trace file is reused.
   verdicts.push([
     `the rerun reuses every trace file (${rerun.summary.reused} of ${rerun.summary.traceFiles})`,
