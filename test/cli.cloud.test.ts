@@ -2,6 +2,7 @@
  * The command line against real local servers: s3rver (through esdk-obs-nodejs) seeded with the sample bucket,
  * and the SMN endpoint that verifies AK/SK signatures.
  */
+import { listObjects } from "../src/sources/types.js";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -33,7 +34,7 @@ let urn: string;
 async function seedSample(): Promise<void> {
   const local = await LocalSource.open(sample);
   const bucket = new CtsBucket(undefined as never);
-  for await (const o of local.list()) {
+  for await (const o of listObjects(local)) {
     const chunks: Buffer[] = [];
     for await (const c of await local.open(o.key)) chunks.push(c as Buffer);
     const meta = await local.metadata(o.key);

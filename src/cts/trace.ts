@@ -105,8 +105,7 @@ export function normaliseTrace(raw: Record<string, unknown>): Trace {
     serviceType: str(field(raw, "service_type")),
     resourceType: str(field(raw, "resource_type")),
     traceRating: str(field(raw, "trace_rating")),
-    // Not trimmed: a padded address is an odd spelling, which alerts (AllowList.assess); blank is "missing".
-    sourceIp: str(field(raw, "source_ip")),
+    sourceIp: str(field(raw, "source_ip")).trim(),
     time: toEpochMs(field(raw, "time")) ?? toEpochMs(field(raw, "record_time")),
     code: str(field(raw, "code")),
     user: parseUser(field(raw, "user")),

@@ -46,7 +46,10 @@ export class AuditRules {
       return { matched: false };
     }
     const trace = normaliseTrace(raw);
-    const verdict = this.allowList.check(trace.sourceIp);
+    // Judged as CTS recorded it: the report shows the trimmed address, but a padded one is an odd spelling, which
+    // is never silently allowed (AllowList.assess); a blank one is "missing".
+    const recorded = field(raw, "source_ip");
+    const verdict = this.allowList.check(typeof recorded === "string" ? recorded : trace.sourceIp);
     if (verdict === "allowed") return { matched: true, trace, alert: undefined };
     return {
       matched: true,

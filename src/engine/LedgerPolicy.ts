@@ -8,8 +8,10 @@ import type { Slot } from "./scanObject.js";
  * outcome's hashes (a million objects are a million copies of each). `lookup` puts the key back.
  */
 function storedRecord(record: FileRecord): FileRecord {
-  const { object: _object, md5: _md5, ...rest } = record;
-  return rest as FileRecord;
+  const stored: Partial<FileRecord> = { ...record };
+  delete stored.object;
+  delete stored.md5;
+  return stored as FileRecord;
 }
 
 /** A cheap identity of an object's content: the ETag when the store has one, else size and modification time. */
@@ -87,8 +89,9 @@ export class LedgerPolicy {
         if (outcome.rules !== this.rulesId) found.delete(key);
         else {
           const md5 = outcome.hashes?.md5;
-          const { object: _o, ...rest } = outcome.record;
-          outcome.record = { object: key, ...rest, ...(md5 ? { md5 } : {}) };
+          const rest: Partial<FileRecord> = { ...outcome.record };
+          delete rest.object;
+          outcome.record = { object: key, ...(rest as Omit<FileRecord, "object">), ...(md5 ? { md5 } : {}) };
         }
       }
       return found;

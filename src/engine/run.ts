@@ -79,7 +79,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
         startedAt,
         summaries,
       });
-      for await (const unit of units(source.list())) {
+      for await (const unit of units(source.pages())) {
         const outcome = await scanUnit(unit, ctx);
         for (const settled of outcome.settled) await write(settled);
       }

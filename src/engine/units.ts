@@ -38,30 +38,33 @@ function unitOf(key: CtsObjectKey): { id: string; series: string } | undefined {
  * current one; objects that are not CTS files join the unit they are listed in (they are only skipped). Only the
  * current unit's entries are held.
  */
-export async function* units(listing: AsyncIterable<SourceObject>): AsyncGenerator<Unit> {
+export async function* units(pages: AsyncIterable<readonly SourceObject[]>): AsyncGenerator<Unit> {
   let current: Unit | undefined;
   // Whether the current unit is named after a CTS key (else after the folder of the objects it started with).
   let named = false;
-  for await (const object of listing) {
-    const key = parseObjectKey(object.key);
-    const u = unitOf(key);
-    if (
-      current &&
-      ((u !== undefined && named && u.id !== current.id) || current.objects.length >= MAX_UNIT_OBJECTS)
-    ) {
-      yield current;
-      current = undefined;
+  for await (const page of pages) {
+    for (const object of page) {
+      const key = parseObjectKey(object.key);
+      const u = unitOf(key);
+      if (current && u !== undefined && named && u.id !== current.id) {
+        yield current;
+        current = undefined;
+      }
+      if (!current) {
+        const dir = object.key.includes("/") ? object.key.slice(0, object.key.lastIndexOf("/")) : "";
+        current = { id: u?.id ?? dir, series: u?.series ?? dir, objects: [] };
+        named = u !== undefined;
+      } else if (u && !named) {
+        current.id = u.id;
+        current.series = u.series;
+        named = true;
+      }
+      current.objects.push({ object, key });
+      if (current.objects.length >= MAX_UNIT_OBJECTS) {
+        yield current;
+        current = undefined;
+      }
     }
-    if (!current) {
-      const dir = object.key.includes("/") ? object.key.slice(0, object.key.lastIndexOf("/")) : "";
-      current = { id: u?.id ?? dir, series: u?.series ?? dir, objects: [] };
-      named = u !== undefined;
-    } else if (u && !named) {
-      current.id = u.id;
-      current.series = u.series;
-      named = true;
-    }
-    current.objects.push({ object, key });
   }
   if (current) yield current;
 }

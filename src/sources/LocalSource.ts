@@ -44,10 +44,10 @@ export class LocalSource implements ObjectSource {
     return new LocalSource(location, path.resolve(path.dirname(location)), key);
   }
 
-  async *list(): AsyncIterable<SourceObject> {
+  async *pages(): AsyncIterable<readonly SourceObject[]> {
     if (this.single !== undefined) {
       const info = await stat(path.join(this.root, path.basename(this.single)));
-      yield { key: this.single, size: info.size, lastModified: info.mtime, explicit: true };
+      yield [{ key: this.single, size: info.size, lastModified: info.mtime, explicit: true }];
       return;
     }
     try {
@@ -69,7 +69,7 @@ export class LocalSource implements ObjectSource {
    * target is read under the link's key); a dangling link, a link out of the root or a loop is listed as an
    * object the run skips with the reason (`unreadable`).
    */
-  private *walk(dir: string, prefix: string, seen: Set<string> = new Set()): Generator<SourceObject> {
+  private *walk(dir: string, prefix: string, seen: Set<string> = new Set()): Generator<SourceObject[]> {
     seen.add(realpathSync(dir));
     const realRoot = (this.realRoot ??= realpathSync(this.root));
     const entries = readdirSync(dir, { withFileTypes: true }).map((entry) => {
@@ -92,16 +92,22 @@ export class LocalSource implements ObjectSource {
       return { entry, full, isDir, problem, sortName: isDir && !problem ? `${entry.name}/` : entry.name };
     });
     entries.sort((a, b) => (a.sortName < b.sortName ? -1 : a.sortName > b.sortName ? 1 : 0));
+    // A page is the files between two sub-folders, in order.
+    let page: SourceObject[] = [];
     for (const { entry, full, isDir, problem } of entries) {
       // Names from readdir hold no separator, and dir is already resolved: no path.join to pay per file.
       const key = prefix + entry.name;
-      if (problem) yield { key, size: 0, unreadable: problem };
-      else if (isDir) yield* this.walk(full, `${key}/`, seen);
-      else if (!entry.name.endsWith(SIDECAR_SUFFIX) && (entry.isFile() || entry.isSymbolicLink())) {
+      if (problem) page.push({ key, size: 0, unreadable: problem });
+      else if (isDir) {
+        if (page.length) yield page;
+        page = [];
+        yield* this.walk(full, `${key}/`, seen);
+      } else if (!entry.name.endsWith(SIDECAR_SUFFIX) && (entry.isFile() || entry.isSymbolicLink())) {
         const info = statSync(full);
-        yield { key, size: info.size, lastModified: info.mtime };
+        page.push({ key, size: info.size, lastModified: info.mtime });
       }
     }
+    if (page.length) yield page;
     seen.delete(realpathSync(dir));
   }
 

@@ -11,10 +11,10 @@ export class MemorySource implements ObjectSource {
     private readonly explicit = true,
   ) {}
 
-  async *list(): AsyncIterable<SourceObject> {
-    for (const [key, bytes] of [...this.objects].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      yield { key, size: bytes.length, explicit: this.explicit };
-    }
+  async *pages(): AsyncIterable<readonly SourceObject[]> {
+    yield [...this.objects]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([key, bytes]) => ({ key, size: bytes.length, explicit: this.explicit }));
   }
 
   async open(key: string): Promise<Readable> {

@@ -83,9 +83,9 @@ export class ObsSource implements ObjectSource {
     return [...prefixes].sort();
   }
 
-  async *list(): AsyncIterable<SourceObject> {
+  async *pages(): AsyncIterable<readonly SourceObject[]> {
     if (this.options.only) {
-      yield* this.options.only;
+      yield this.options.only;
       return;
     }
     // Page by page, as OBS returns them: a listing of millions of keys is never held. The prefixes are sorted and
@@ -94,7 +94,7 @@ export class ObsSource implements ObjectSource {
       let marker: string | undefined;
       do {
         const page = await this.client.listPage(prefix, marker);
-        yield* page.objects;
+        if (page.objects.length) yield page.objects;
         marker = page.next;
       } while (marker);
     }

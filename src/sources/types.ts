@@ -26,10 +26,11 @@ export interface ObjectSource {
   /** Name of the bucket objects belong to (a digest's `digest_bucket`), when known. */
   readonly bucket: string | undefined;
   /**
-   * Every object under the source, streamed in byte order of the key (an OBS listing's order), so that the
-   * engine can cut it into units without holding it.
+   * Every object under the source, streamed page by page (an OBS listing page, a folder's files) in byte order of
+   * the key (an OBS listing's order), so that the engine can cut it into units without holding it. Pages, not
+   * single objects: a million objects through an async iterator a piece cost more than the listing itself.
    */
-  list(): AsyncIterable<SourceObject>;
+  pages(): AsyncIterable<readonly SourceObject[]>;
   /** The stored bytes of one object, streamed. */
   open(key: string): Promise<Readable>;
   /**
@@ -40,4 +41,9 @@ export interface ObjectSource {
   read?(key: string, maxBytes: number): Promise<Buffer | Readable>;
   /** User metadata of an object (lower-case keys, without `x-obs-meta-` prefixes); `{}` when it has none. */
   metadata(key: string): Promise<Record<string, string>>;
+}
+
+/** Every object of a source, one at a time (for callers that do not need pages). */
+export async function* listObjects(source: ObjectSource): AsyncGenerator<SourceObject> {
+  for await (const page of source.pages()) yield* page;
 }

@@ -1,3 +1,4 @@
+import { listObjects } from "../../src/sources/types.js";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +13,7 @@ describe("npm run fixtures", () => {
     const built = sampleBucket();
     const committed = await LocalSource.open(path.join(root, "fixtures", "sample-bucket"));
     const keys: string[] = [];
-    for await (const o of committed.list()) keys.push(o.key);
+    for await (const o of listObjects(committed)) keys.push(o.key);
     expect(keys.sort()).toEqual([...built.objects.keys()].sort());
     for (const key of keys) {
       expect(

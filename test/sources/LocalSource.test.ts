@@ -1,3 +1,4 @@
+import { listObjects } from "../../src/sources/types.js";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,7 +17,7 @@ describe("LocalSource", () => {
   it("lists every file by key in byte order, without metadata sidecars", async () => {
     const source = await LocalSource.open(path.join(root, "b"));
     const listed = [];
-    for await (const o of source.list()) listed.push([o.key, o.size]);
+    for await (const o of listObjects(source)) listed.push([o.key, o.size]);
     expect(listed).toEqual([
       ["a/one.json.gz", 10],
       ["two.json", 0],

@@ -1,3 +1,4 @@
+import { listObjects } from "../../src/sources/types.js";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ObsSource } from "../../src/sources/ObsSource.js";
@@ -40,7 +41,7 @@ afterAll(() => s3.stop());
 
 async function keysOf(src: ObsSource) {
   const out = [];
-  for await (const o of src.list()) out.push(o);
+  for await (const o of listObjects(src)) out.push(o);
   return out;
 }
 
