@@ -83,7 +83,7 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
   const reads: DigestRead[] = new Array<DigestRead>(digestSlots.length);
   await eachLimited(digestSlots.length, options.concurrency, async (i) => {
     const slot = digestSlots[i]!;
-    const read = await readDigest(ctx.source, slot.key, slot.object.explicit === true);
+    const read = await readDigest(ctx.source, slot.key, slot.object.explicit === true, slot.object.size);
     reads[i] = read;
     if (read.md5) {
       slot.hashes = { md5: read.md5 };

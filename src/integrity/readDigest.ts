@@ -26,6 +26,8 @@ export async function readDigest(
   source: ObjectSource,
   key: CtsObjectKey,
   explicit = false,
+  /** The listed size: a store that reads small objects in one piece (local files, OBS) then does. */
+  listedSize?: number,
 ): Promise<DigestRead> {
   const read: DigestRead = {
     key,
@@ -38,14 +40,23 @@ export async function readDigest(
   };
   let stored: Buffer;
   try {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of await source.open(key.key)) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_DIGEST_BYTES) throw new Error(`larger than ${MAX_DIGEST_BYTES} bytes: not a CTS digest`);
-      chunks.push(chunk as Buffer);
+    // In one piece when the store can (a local read is synchronous: no wait between units); else streamed.
+    const whole =
+      source.read && listedSize !== undefined && listedSize <= MAX_DIGEST_BYTES
+        ? await source.read(key.key, listedSize)
+        : await source.open(key.key);
+    if (Buffer.isBuffer(whole)) stored = whole;
+    else {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of whole) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_DIGEST_BYTES)
+          throw new Error(`larger than ${MAX_DIGEST_BYTES} bytes: not a CTS digest`);
+        chunks.push(chunk as Buffer);
+      }
+      stored = Buffer.concat(chunks);
     }
-    stored = Buffer.concat(chunks);
     read.md5 = createHash("md5").update(stored).digest("hex");
     const metadata = await source.metadata(key.key);
     read.metadataSignature = signatureFromMetadata(metadata);
