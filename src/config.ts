@@ -11,22 +11,18 @@ import type { TopicRef } from "./notify/SmnNotifier.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
 import { sdkCredentials, topicRef } from "./cloudSettings.js";
 
-import type { EngineOptions, VerifyMode } from "./engine/types.js";
+import type { EngineOptions } from "./engine/types.js";
 export type { VerifyMode } from "./engine/types.js";
 export type ReportFormat = "text" | "json" | "ndjson";
 export type NotifyTarget =
   { kind: "none" } | { kind: "stdout" } | { kind: "smn" } | { kind: "file"; path: string };
 
-/** Everything a run needs to know, validated. Entry points build it; the engine never reads argv or env. */
+/**
+ * What the command line asks for, validated: the engine's options (which it passes to `run()` as they are) and
+ * what the command line itself needs (sources, sinks, report format, ledger, cloud settings).
+ */
 export interface Config extends EngineOptions {
-  command: "scan" | "verify";
   sources: string[];
-  allowList: AllowList;
-  events: string[];
-  since: Date | undefined;
-  until: Date | undefined;
-  verify: VerifyMode;
-  publicKey: KeyObject;
   notify: NotifyTarget;
   format: ReportFormat;
   state: string | undefined;
@@ -34,11 +30,7 @@ export interface Config extends EngineOptions {
   stateRetentionMs: number;
   /** How long a run waits for another run's ledger lock before it exits 2. */
   stateWaitMs: number;
-  concurrency: number;
-  dryRun: boolean;
   quiet: boolean;
-  /** Decompressed bytes one object may expand to before it fails (decompression-bomb guard). */
-  maxDecompressedBytes: number;
   /** Huawei Cloud settings, validated when an obs:// source or --notify smn needs them. Holds secrets: never print. */
   cloud: CloudConfig;
 }
