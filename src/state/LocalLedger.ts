@@ -45,7 +45,9 @@ interface SentRecord {
 }
 
 /** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
-type ExpiryKind = "o" | "s" | "l" | "L";
+// "u": one entry for a batch of a unit's objects (its value lists their keys); "o": one object (ledgers written before
+// batches); "s": a sent key; "l"/"L": imported from the JSON ledger.
+type ExpiryKind = "u" | "o" | "s" | "l" | "L";
 
 /** The old whole-file JSON ledger (FileStateStore). */
 interface LedgerV1 {
@@ -69,7 +71,7 @@ interface Stores {
   sent: Database<SentRecord, [string, string]>;
   /** A pending alert, or null: "removed for this sink" for an alert imported pending for every sink. */
   pending: Database<Alert | null, [string, string]>;
-  expiry: Database<true, [number, ExpiryKind, ...string[]]>;
+  expiry: Database<true | string[], [number, ExpiryKind, ...string[]]>;
   /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
   legacyObjects: Database<ObjectOutcome, string>;
   /** Imported alert keys, sent to every sink: alert key → record. */
@@ -199,11 +201,16 @@ export class LocalLedger implements Ledger {
     const now = this.clock().getTime();
     await this.write("recording objects", async () => {
       await s.objects.transaction(() => {
+        // One expiry entry for the batch, not one an object: a rerun's write of a thousand outcomes is then a
+        // thousand puts, not three thousand operations. An object written again later keeps its older batch entry;
+        // the sweep removes an object only when its own time is past the retention.
+        const byTime = new Map<number, string[]>();
         for (const [key, outcome] of outcomes) {
-          const old = s.objects.get([unit, key]);
-          if (old) s.expiry.remove([timeOf(old.at, now), "o", unit, key]);
           s.objects.put([unit, key], outcome);
-          s.expiry.put([timeOf(outcome.at, now), "o", unit, key], true);
+          const at = timeOf(outcome.at, now);
+          const keys = byTime.get(at) ?? [];
+          keys.push(key);
+          byTime.set(at, keys);
           if (this.hasLegacy) {
             const legacy = s.legacyObjects.get(key);
             if (legacy) {
@@ -212,6 +219,7 @@ export class LocalLedger implements Ledger {
             }
           }
         }
+        for (const [at, keys] of byTime) s.expiry.put([at, "u", unit, randomUUID()], keys);
       });
     });
   }
@@ -340,7 +348,13 @@ export class LocalLedger implements Ledger {
       await s.expiry.transaction(() => {
         for (const key of expired) {
           const [, kind, a = "", b = ""] = key;
-          if (kind === "o") s.objects.remove([a, b]);
+          if (kind === "u") {
+            const keys = s.expiry.get(key);
+            for (const k of Array.isArray(keys) ? keys : []) {
+              const outcome = s.objects.get([a, k]);
+              if (outcome && timeOf(outcome.at, cutoff) <= cutoff) s.objects.remove([a, k]);
+            }
+          } else if (kind === "o") s.objects.remove([a, b]);
           else if (kind === "s") s.sent.remove([a, b]);
           else if (kind === "l") s.legacyObjects.remove(a);
           else s.legacySent.remove(a);
