@@ -51,7 +51,8 @@ export class JsonWriter implements ReportWriter {
     this.dir = await mkdtemp(path.join(this.spoolDir, "cts-audit-report-"));
     for (const name of ["files", "digests", "gaps"] as const) {
       const file = path.join(this.dir, `${name}.jsonl`);
-      this.spools.set(name, new Spool(file, createWriteStream(file)));
+      // A large buffer: with the default 16 KB, the run waited on the disk every few dozen records.
+      this.spools.set(name, new Spool(file, createWriteStream(file, { highWaterMark: 1 << 20 })));
     }
   }
 
