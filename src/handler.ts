@@ -28,6 +28,11 @@ export interface HandlerResult {
   ok: boolean;
   /** Keys of the event that were not CTS trace or digest files (its own state objects among them). */
   ignored: string[];
+  /**
+   * CTS trace and digest files the event says were deleted (`ObjectRemoved:*`): not read (they are gone), named in
+   * the log as a warning (deleting audit files weakens the trail); `verify` reports them missing.
+   */
+  removed: string[];
   /** Records that could not be read, by their index in `Records`, and why; the other records were processed. */
   rejected: Array<{ index: number; reason: string }>;
   runs: Array<{
@@ -116,6 +121,8 @@ interface ObsRecord {
   key: string;
   size: number;
   etag?: string;
+  /** `ObjectRemoved:*`: the object is gone (reference §4 `eventName`); nothing to read. */
+  removed?: boolean;
 }
 
 /** The event's OBS records, each read on its own: the good ones with their index, the bad ones with why. */
@@ -128,7 +135,14 @@ export interface ObsRecords {
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
-const kindOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "an array" : `a ${typeof v}`);
+const kindOf = (v: unknown) =>
+  v === null || v === undefined
+    ? String(v)
+    : Array.isArray(v)
+      ? "an array"
+      : typeof v === "object"
+        ? "an object"
+        : `a ${typeof v}`;
 
 /** Reads one OBS trigger record (`s3` or `obs`, reference §4.1); a string says why it cannot be used. */
 function readRecord(r: unknown): ObsRecord | string {
@@ -156,7 +170,8 @@ function readRecord(r: unknown): ObsRecord | string {
   }
   const etag =
     typeof object.eTag === "string" ? object.eTag.replace(/"/g, "").toLowerCase() || undefined : undefined;
-  return { bucket, key, size, etag };
+  const removed = typeof r.eventName === "string" && r.eventName.startsWith("ObjectRemoved");
+  return { bucket, key, size, etag, ...(removed ? { removed } : {}) };
 }
 
 /** Reads every record of an OBS trigger event (`Records[].s3`, also `Records[].obs`), keys URL-decoded. */
@@ -206,7 +221,7 @@ interface Job {
  * `rejected` and the log, the others are processed. Never throws, whatever the event and the context.
  */
 export async function handler(event: unknown, context: FunctionContext = {}): Promise<HandlerResult> {
-  const result: HandlerResult = { ok: true, ignored: [], rejected: [], runs: [] };
+  const result: HandlerResult = { ok: true, ignored: [], removed: [], rejected: [], runs: [] };
   const errors: string[] = [];
   try {
     await handle(event, context, result, errors);
@@ -266,7 +281,10 @@ async function handle(
     const traces = new Map<string, SourceObject[]>();
     for (const { record: r } of read.records) {
       const key = parseObjectKey(r.key);
-      if (key.kind === "trace") {
+      if (r.removed) {
+        if (key.kind === "other") result.ignored.push(r.key);
+        else result.removed.push(r.key);
+      } else if (key.kind === "trace") {
         const list = traces.get(r.bucket) ?? [];
         list.push({ key: r.key, size: r.size, etag: r.etag });
         traces.set(r.bucket, list);
@@ -292,6 +310,14 @@ async function handle(
       log(
         "info",
         `ignored ${result.ignored.length} objects that are not CTS trace or digest files${more ? ` (${shown.length} named, and ${more} more)` : ""}`,
+        { keys: shown },
+      );
+    }
+    if (result.removed.length) {
+      const { shown, more } = bounded(result.removed);
+      log(
+        "warn",
+        `${result.removed.length} CTS trace or digest files were deleted from the bucket (not read; verify reports them missing)${more ? ` (${shown.length} named, and ${more} more)` : ""}`,
         { keys: shown },
       );
     }

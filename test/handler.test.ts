@@ -126,6 +126,22 @@ describe("handler (FunctionGraph)", () => {
     expect(published()).toHaveLength(1);
   });
 
+  it("reads nothing for a deletion event: a deleted CTS file is named as removed, the others still scanned", async () => {
+    const gone = files[0]!.replace(/_[0-9a-f]{16}\.json\.gz$/, "_00000000000000ee.json.gz");
+    const deleted = { ...s3Event(gone).Records[0]!, eventName: "ObjectRemoved:Delete" };
+    const otherDeleted = {
+      ...s3Event("notes/readme.txt").Records[0]!,
+      eventName: "ObjectRemoved:DeleteMarkerCreated",
+    };
+    const r = await handler({ Records: [deleted, otherDeleted, ...s3Event(files[1]!).Records] }, context({}));
+    expect(r.ok).toBe(true);
+    expect(r.removed).toEqual([gone]);
+    expect(r.ignored).toEqual(["notes/readme.txt"]);
+    expect(r.runs).toHaveLength(1);
+    expect(r.runs[0]!.objects).toEqual([files[1]]);
+    expect(r.runs[0]!.summary.failed).toBe(0);
+  });
+
   it("takes several records, Records[].obs and URL-encoded keys, and ignores keys that are not CTS files", async () => {
     const event = {
       Records: [
@@ -274,13 +290,13 @@ describe("handler: each record stands alone, and nothing makes it throw", () => 
 
   it.each([
     [null, /the event is null: expected an OBS trigger event/],
-    [undefined, /the event is a undefined: expected an OBS trigger event/],
+    [undefined, /the event is undefined: expected an OBS trigger event/],
     ["Records", /the event is a string: expected an OBS trigger event/],
     [42, /the event is a number/],
     [[{ s3: {} }], /the event is an array/],
     [{}, /the event has no Records and no cts/],
     [{ Records: "x" }, /the event's Records is a string, not an array of OBS records/],
-    [{ Records: { 0: {} } }, /the event's Records is a object, not an array/],
+    [{ Records: { 0: {} } }, /the event's Records is an object, not an array/],
     [{ Records: null }, /the event's Records is null/],
     [{ cts: null }, /the event's cts is null: a CTS trigger event carries one trace object/],
     [{ cts: [] }, /the event's cts is an array/],
@@ -295,6 +311,7 @@ describe("handler: each record stands alone, and nothing makes it throw", () => 
     expect(await handler({ Records: [] }, context({}))).toEqual({
       ok: true,
       ignored: [],
+      removed: [],
       rejected: [],
       runs: [],
     });
