@@ -1,6 +1,4 @@
-import { createPublicKey, verify, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { ConfigError } from "../errors.js";
+import { verify, type KeyObject } from "node:crypto";
 
 /**
  * The RSA public key CTS publishes for digest signatures (reference §3.4), base64 DER SubjectPublicKeyInfo.
@@ -8,43 +6,6 @@ import { ConfigError } from "../errors.js";
  */
 export const CTS_PUBLIC_KEY_BASE64 =
   "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsjQDkl8COPRhOCvm7ZI8sYZ20ojl+ay/gwRSk9q0gkY3pP0RrAhSsEzgYdYjaMCqixkmbpt4AH9AROJU4drnoCAZSMqRxgv0bGC9kVd4q95l4zibswAsksjuNQo/XoJjBl+rRAqCa+1uetgVU4k4Yx8RryYxYx/tImvMe/O4mGAIaTf+rsqt3VXR1QIj5lYR/nx41BEgC/Kb1elYAfDaaab8WS5INRprj7qdu6oAo4Ug47WqbecvEtG3JRpj5+oqLyW41Fvse3osC0h5DQdxTt4x00/rVZ+gH7Kua00y7gC8YOxFVpYbfn/oW61PUDeHG/N9hUjOrIgDDJpD2YbCIQIDAQAB";
-
-/**
- * Loads a public key from a PEM file path, PEM text, or base64 SPKI. `origin` names the option for errors.
- */
-export function loadPublicKey(spec: string, origin: string): KeyObject {
-  const trimmed = spec.trim();
-  let material: string | Buffer = trimmed;
-  const isInline = trimmed.includes("-----BEGIN") || /^[A-Za-z0-9+/=\s]{64,}$/.test(trimmed);
-  if (!isInline) {
-    try {
-      material = readFileSync(trimmed);
-    } catch (err) {
-      throw new ConfigError(
-        [`${origin}: cannot read public key file ${trimmed}: give a PEM file or base64 SPKI`],
-        {
-          cause: err,
-        },
-      );
-    }
-  }
-  try {
-    const text = material.toString();
-    if (text.includes("-----BEGIN")) return createPublicKey(text);
-    return createPublicKey({
-      key: Buffer.from(text.replace(/\s+/g, ""), "base64"),
-      format: "der",
-      type: "spki",
-    });
-  } catch (err) {
-    throw new ConfigError(
-      [`${origin}: not an RSA public key (PEM or base64 SubjectPublicKeyInfo expected)`],
-      {
-        cause: err,
-      },
-    );
-  }
-}
 
 /** The CTS digest signing string: `digest_end_time + digest_object + hex(hash of compressed digest) + previous signature`. */
 export function signingString(
