@@ -13,7 +13,7 @@ import { describeError } from "../src/errors.js";
 import { SmnClient } from "../src/notify/SmnClient.js";
 import { ObsBucket } from "../src/sources/ObsBucket.js";
 import { ObsSource } from "../src/sources/ObsSource.js";
-import { root, runCli } from "./support/cli.js";
+import { root, runCli, sampleScanToSmn } from "./support/cli.js";
 import { startSilentServer, startStallingServer, type TestServer } from "./support/echoObsServer.js";
 import { tempDir } from "./support/harness.js";
 import { SmnTestServer } from "./support/smnServer.js";
@@ -178,17 +178,7 @@ describe("the command line exits by itself", () => {
 
   it("against an SMN endpoint that never answers: the digest is saved, exit code 1", async () => {
     const r = await runCli(
-      [
-        "scan",
-        path.join(root, "fixtures", "sample-bucket"),
-        "--public-key",
-        path.join(root, "fixtures", "keys", "test-public.pem"),
-        "--allow-file",
-        path.join(root, "fixtures", "sample-allowlist.txt"),
-        "--format",
-        "json",
-        "--notify",
-        "smn",
+      sampleScanToSmn(
         "--smn-endpoint",
         silent.endpoint,
         "--smn-topic",
@@ -197,7 +187,7 @@ describe("the command line exits by itself", () => {
         "1",
         "--unsent-dir",
         tempDir(),
-      ],
+      ),
       env,
     );
     expect(r.code).toBe(1);

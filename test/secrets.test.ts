@@ -16,7 +16,7 @@ import { SmnNotifier } from "../src/notify/SmnNotifier.js";
 import type { Report } from "../src/report/types.js";
 import { clearRegisteredSecrets, registerSecrets } from "../src/safeText.js";
 import { ObsBucket } from "../src/sources/ObsBucket.js";
-import { root, runCli } from "./support/cli.js";
+import { runCli, sampleScanToSmn } from "./support/cli.js";
 import { startEchoObsServer, type TestServer } from "./support/echoObsServer.js";
 import { tempDir } from "./support/harness.js";
 import { SmnTestServer } from "./support/smnServer.js";
@@ -253,25 +253,10 @@ describe("the command line against echoing endpoints", () => {
     const unsent = tempDir();
     smn.inject({ kind: "echo", status: 403, times: 100 });
     const before = smn.seen.length;
-    const r = await runCli(
-      [
-        "scan",
-        path.join(root, "fixtures", "sample-bucket"),
-        "--public-key",
-        path.join(root, "fixtures", "keys", "test-public.pem"),
-        "--allow-file",
-        path.join(root, "fixtures", "sample-allowlist.txt"),
-        "--format",
-        "json",
-        "--notify",
-        "smn",
-        "--smn-endpoint",
-        smn.endpoint,
-        "--unsent-dir",
-        unsent,
-      ],
-      { ...env, SMN_TOPIC_URN: urn },
-    );
+    const r = await runCli(sampleScanToSmn("--smn-endpoint", smn.endpoint, "--unsent-dir", unsent), {
+      ...env,
+      SMN_TOPIC_URN: urn,
+    });
     smn.clearFaults();
     const seen = smn.seen.slice(before).map((headers) => ({ headers }));
     expect(seen.length).toBeGreaterThan(0);

@@ -27,3 +27,20 @@ export function runCli(args: readonly string[], env: Record<string, string>): Pr
     ),
   );
 }
+
+/** `scan` of the committed sample bucket with its key and allowlist, a json report and the SMN sink, as tests run it. */
+export function sampleScanToSmn(...more: string[]): string[] {
+  return [
+    "scan",
+    path.join(root, "fixtures", "sample-bucket"),
+    "--public-key",
+    path.join(root, "fixtures", "keys", "test-public.pem"),
+    "--allow-file",
+    path.join(root, "fixtures", "sample-allowlist.txt"),
+    "--format",
+    "json",
+    "--notify",
+    "smn",
+    ...more,
+  ];
+}
