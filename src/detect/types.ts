@@ -3,6 +3,32 @@ import type { IpVerdict } from "./AllowList.js";
 /** A file's integrity verdict (DESIGN "JSON report"). */
 export type FileIntegrity = "valid" | "modified" | "unlisted" | "pending" | "unverified" | "missing";
 
+/** Stable rule ids (DESIGN "Detection"): users' scripts and the ledger key on them. Never rename. */
+export type RuleId =
+  | "ip-not-allowed"
+  | "owner-login"
+  | "login-without-mfa"
+  | "brute-force"
+  | "password-spray"
+  | "failures-then-success"
+  | "audit-tamper"
+  | "new-country"
+  | "new-asn";
+
+/** Alert severities, lowest first. */
+export type Severity = "low" | "medium" | "high" | "critical";
+
+/** What a windowed rule saw: the group's traces in the window (bounded lists, counts exact). */
+export interface AlertEvidence {
+  count: number;
+  /** ISO-8601 of the first and last trace in the window. */
+  first: string;
+  last: string;
+  traceIds: string[];
+  users: string[];
+  sourceIps: string[];
+}
+
 /** Why a trace became an alert. */
 export type AlertReason = Exclude<IpVerdict, "allowed">;
 
@@ -21,6 +47,20 @@ export interface Alert {
   object: string;
   integrity: FileIntegrity;
   reason: AlertReason;
+  /** The rule that raised it (DESIGN "Detection"). Set by the rules engine (issue 14). */
+  rule?: RuleId;
+  severity?: Severity;
+  /** Triage context from the trace: `ConsoleAction`/`ApiCall`, `domain owner`/`iam user`/…, login protection. */
+  traceType?: string;
+  userType?: string;
+  mfa?: "on" | "off" | "";
+  userAgent?: string;
+  /** Offline enrichment of `sourceIp` (DESIGN "Enrichment"): ISO 3166 alpha-2, ASN and its organisation. */
+  country?: string;
+  asn?: number;
+  asOrg?: string;
+  /** Windowed rules: the traces behind the alert. */
+  evidence?: AlertEvidence;
   /** Set when the file failed after this alert was read: the alert stands, the file did not finish. */
   fileError?: string;
   /** Already sent by an earlier run (state store): reported, not sent again. */
