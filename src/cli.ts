@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { buildLedger, buildNotifier, buildSources, saveUnsentDigest } from "./adapters.js";
 import { parseCli, USAGE } from "./config.js";
 import { ConfigError, CtsAuditError, describeError, LedgerBusyError } from "./errors.js";
+import { HtmlWriter } from "./report/HtmlWriter.js";
 import { JsonWriter } from "./report/JsonWriter.js";
 import { NdjsonWriter } from "./report/NdjsonWriter.js";
 import { TextWriter } from "./report/TextWriter.js";
@@ -87,7 +88,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         ? new JsonWriter(process.stdout)
         : config.format === "ndjson"
           ? new NdjsonWriter(process.stdout)
-          : new TextWriter(process.stdout);
+          : config.format === "html"
+            ? new HtmlWriter(process.stdout)
+            : new TextWriter(process.stdout);
     const report = await run(config, {
       report: writer,
       sources: await buildSources(config.sources, config.cloud, config),

@@ -13,7 +13,7 @@ import { sdkCredentials, topicRef } from "./cloudSettings.js";
 
 import type { EngineOptions } from "./engine/types.js";
 export type { VerifyMode } from "./engine/types.js";
-export type ReportFormat = "text" | "json" | "ndjson";
+export type ReportFormat = "text" | "json" | "ndjson" | "html";
 export type NotifyTarget =
   { kind: "none" } | { kind: "stdout" } | { kind: "smn" } | { kind: "file"; path: string };
 
@@ -112,7 +112,8 @@ Options:
                                env CTS_AUDIT_PUBLIC_KEY)
   --notify <none|stdout|smn|file:PATH>
                                where the alert digest goes (default: stdout with --format text, else none)
-  --format <text|json|ndjson>  report on stdout (default: text)
+  --format <text|json|ndjson|html>
+                               report on stdout (default: text; html: one self-contained page)
   --state <path|obs://...>     ledger for dedupe and resume (default: none)
   --state-retention <dur>      how long the state keeps done objects and sent alerts (default: 90d)
   --state-wait <seconds>       how long to wait for another run holding the local ledger (default: 10)
@@ -281,7 +282,13 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       : oneOf(values.verify, ["off", "warn", "require"] as const, "warn", "--verify", problems);
   if (command === "verify" && values.verify === "off")
     problems.push("--verify off makes no sense with verify: drop it");
-  const format = oneOf(values.format, ["text", "json", "ndjson"] as const, "text", "--format", problems);
+  const format = oneOf(
+    values.format,
+    ["text", "json", "ndjson", "html"] as const,
+    "text",
+    "--format",
+    problems,
+  );
 
   let notify: NotifyTarget =
     format === "text" && command !== "verify" ? { kind: "stdout" } : { kind: "none" };
