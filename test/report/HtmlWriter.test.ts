@@ -9,7 +9,6 @@ import { parseCli } from "../../src/config.js";
 import type { Alert } from "../../src/detect/types.js";
 import {
   DEFAULT_HTML_LIMITS,
-  HtmlTally,
   VERDICTS_WORST_FIRST,
   worstVerdict,
   type CellVerdict,
