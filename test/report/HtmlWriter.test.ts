@@ -404,6 +404,61 @@ describe("HtmlWriter keeps what the page needs, not every record", () => {
   });
 });
 
+describe("alerts: rule, severity and enrichment are shown when present", () => {
+  const rated = alert({
+    rule: "brute-force",
+    severity: "critical",
+    country: "NL",
+    asn: 64496,
+    asOrg: "Example Transit",
+    evidence: {
+      count: 12,
+      first: "2024-07-19T00:01:00.000Z",
+      last: "2024-07-19T00:09:00.000Z",
+      traceIds: [],
+      users: ["alice"],
+      sourceIps: ["203.0.113.7"],
+    },
+  });
+  const bare = alert({
+    traceId: "t2",
+    sourceIp: "198.51.100.9",
+    user: "bob",
+    time: "2024-07-19T03:00:00.000Z",
+  });
+  const untimed = alert({ traceId: "t3", sourceIp: "198.51.100.10", time: "" });
+
+  it.each<[string, RegExp]>([
+    [
+      "the lane of an address ends with its count, worst severity and rule",
+      /203\.0\.113\.7<\/text><text class="lane-note"[^>]*>1 · critical · brute-force</,
+    ],
+    ["an alert without rule or severity shows its reason, unrated", />1 · unrated · not-allowlisted</],
+    [
+      "each dot's title names rule and severity",
+      /<circle class="alert-dot" data-severity="critical"[^>]*><title>[^<]*brute-force · critical/,
+    ],
+    ["the table shows country, ASN and organisation", /<td>NL · AS64496 · Example Transit<\/td>/],
+    [
+      "the table shows the evidence",
+      /12 traces 2024-07-19T00:01:00.000Z to 2024-07-19T00:09:00.000Z; users alice/,
+    ],
+    [
+      "top countries, the most first, count the unknown",
+      /<title>unknown: 2<\/title>[\s\S]*<title>NL: 1<\/title>/,
+    ],
+    ["top rules", /<title>brute-force: 1<\/title>/],
+    [
+      "an alert without a time is in the table and said under the timeline",
+      /1 alerts without a time are in the table only/,
+    ],
+  ])("%s", async (_name, pattern) => {
+    const { text } = await page({}, tail([rated, bare, untimed]));
+    expect(text).toMatch(pattern);
+    expect(text.match(/<tr class="alert"/g)).toHaveLength(3);
+  });
+});
+
 describe("hostile text stays text", () => {
   const hostile = {
     user: `<script>alert(1)</script>`,
