@@ -16,7 +16,11 @@ export interface WindowedRulesOptions {
    * last minutes of the day before). Attempts older than that when they arrive are counted in `late`, not used.
    */
   slackMs?: number;
-  /** Attempts kept per group and detector inside a window; beyond it the oldest are dropped (counted). */
+  /**
+   * Attempts kept per group and detector inside a window (default 1000, never below a rule's threshold); beyond
+   * it the oldest are dropped (counted in `dropped`). Evidence counts stay exact; a spray's distinct users are
+   * counted among the kept attempts.
+   */
   capPerGroup?: number;
 }
 
@@ -175,7 +179,14 @@ export class WindowedRules {
     this.detectors = detectors(settings);
     this.groups = this.detectors.map(() => new Map());
     this.slackMs = options.slackMs ?? DEFAULT_SLACK_MS;
-    this.cap = Math.max(options.capPerGroup ?? DEFAULT_CAP, 1);
+    // Below a rule's own threshold the cap would hide the pattern it exists to bound.
+    const b = settings["brute-force"];
+    const thresholds = [b.threshold, b.ipThreshold, settings["password-spray"].users];
+    this.cap = Math.max(
+      options.capPerGroup ?? DEFAULT_CAP,
+      ...thresholds,
+      settings["failures-then-success"].failures + 1,
+    );
     this.longestWindowMs = Math.max(0, ...this.detectors.map((d) => d.windowMs));
   }
 
