@@ -82,8 +82,11 @@ interface Stores {
   /** A pending alert, or null: "removed for this sink" for an alert imported pending for every sink. */
   pending: Database<Alert | null, [string, string]>;
   expiry: Database<true | string[], [number, ExpiryKind, ...string[]]>;
-  /** Login attempts of the windowed rules: `[scope, time, attempt key]`, so a time range is one cursor. */
-  attempts: Database<LoginAttempt, [string, number, string]>;
+  /**
+   * Login attempts of the windowed rules: `[scope, time, attempt key]`, so a time range is one cursor. Absent when
+   * a ledger written before they were kept is opened read only (a writable open creates it).
+   */
+  attempts: Database<LoginAttempt, [string, number, string]> | undefined;
   /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
   legacyObjects: Database<ObjectOutcome, string>;
   /** Imported alert keys, sent to every sink: alert key → record. */
@@ -312,14 +315,15 @@ export class LocalLedger implements Ledger {
   async putAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void> {
     if (attempts.length === 0) return;
     const s = this.writable();
+    const store = s.attempts!;
     // The sweep drops index entries older than now minus the retention: an attempt's entry is placed so that it
     // falls due its own (shorter) retention after it was written, with no second sweep.
     const due = this.clock().getTime() + this.attemptRetentionMs - this.retentionMs;
     await this.write("keeping login attempts", async () => {
-      await s.attempts.transaction(() => {
+      await store.transaction(() => {
         for (const a of attempts) {
           const key = attemptKey(a);
-          s.attempts.put([scope, a.time, key], a);
+          store.put([scope, a.time, key], a);
           s.expiry.put([due, "a", scope, String(a.time), key], true);
         }
       });
@@ -328,10 +332,10 @@ export class LocalLedger implements Ledger {
 
   async attempts(scope: string, from: number, to: number): Promise<LoginAttempt[]> {
     this.assertOpen();
-    const s = this.stores;
-    if (!s || !(from < to)) return [];
+    const store = this.stores?.attempts;
+    if (!store || !(from < to)) return [];
     return this.read(`reading login attempts of ${scope}`, () =>
-      Array.from(s.attempts.getRange({ start: [scope, from], end: [scope, to] }), ({ value }) => value),
+      Array.from(store.getRange({ start: [scope, from], end: [scope, to] }), ({ value }) => value),
     );
   }
 
@@ -396,7 +400,7 @@ export class LocalLedger implements Ledger {
             }
           } else if (kind === "o") s.objects.remove([a, b]);
           else if (kind === "s") s.sent.remove([a, b]);
-          else if (kind === "a") s.attempts.remove([a, Number(b), key[4] ?? ""]);
+          else if (kind === "a") s.attempts?.remove([a, Number(b), key[4] ?? ""]);
           else if (kind === "l") s.legacyObjects.remove(a);
           else s.legacySent.remove(a);
           s.expiry.remove(key);

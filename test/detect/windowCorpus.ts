@@ -88,7 +88,7 @@ export const ruleGroups = (alerts: readonly Alert[]) =>
   alerts.map((x) => `${x.rule}:${x.evidence?.group}`).sort();
 
 /** A comparable form of alerts: key, completing trace, evidence. */
-export const canonical = (alerts: readonly Alert[]) =>
+export const canonical = (alerts: ReadonlyArray<Parameters<typeof alertKey>[0]>) =>
   alerts
     .map((x) => ({ key: alertKey(x), traceId: x.traceId, time: x.time, evidence: x.evidence }))
     .sort((p, q) => (p.key < q.key ? -1 : p.key > q.key ? 1 : 0));
