@@ -41,7 +41,13 @@ export class WindowCarry {
   constructor(
     private readonly settings: WindowedSettings,
     private readonly store: AttemptStore | undefined,
-    private readonly options: WindowedRulesOptions = {},
+    private readonly options: WindowedRulesOptions & {
+      /**
+       * A partial listing (the function: one object an invocation): read the ledger around the unit's own
+       * attempts, not its whole day (a day is hundreds of markers; an invocation's file spans minutes).
+       */
+      narrow?: boolean;
+    } = {},
   ) {}
 
   /** Feeds one unit's attempts (any order); `attempts` are those the unit's own files produced in this run. */
@@ -53,11 +59,15 @@ export class WindowCarry {
       this.series.set(unit.series, s);
     }
     if (!s.rules.enabled) return;
-    let range = dayRange(unit);
-    if (!range && attempts.length > 0) {
-      const times = attempts.map((a) => a.time).filter(Number.isFinite);
-      if (times.length > 0) range = [Math.min(...times), Math.max(...times) + 1];
-    }
+    const times = attempts.map((a) => a.time).filter(Number.isFinite);
+    const own: [number, number] | undefined =
+      times.length > 0 ? [Math.min(...times), Math.max(...times) + 1] : undefined;
+    // The period this unit stands for. Attempts kept before it are context: a pattern at a time depends only on
+    // attempts up to that time, so none this unit adds can change what was decided before it. Attempts kept
+    // inside it are the unit's own (objects reused from the ledger, late files of an earlier run), and so are,
+    // narrowly, those within two windows after its last attempt: the patterns its attempts can complete.
+    const range =
+      this.options.narrow && own ? ([own[0], own[1] + s.rules.lookbackMs] as const) : (dayRange(unit) ?? own);
     if (this.store && range) {
       if (!s.primed) {
         const back = s.rules.lookbackMs + s.rules.slackMs;

@@ -180,6 +180,8 @@ function unitContext(
           windows: new WindowCarry(
             options.rulesConfig.rules,
             shared.ledger.usable ? shared.ledger : undefined,
+            // The function's listing is one object: its windows read the ledger around it, not its whole day.
+            { narrow: source.partial === true },
           ),
         }
       : {}),

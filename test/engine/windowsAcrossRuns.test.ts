@@ -121,6 +121,54 @@ describe.each(ledgers)("windows across two nightly runs with a %s", (_, make) =>
   });
 });
 
+/** One function invocation: one file's attempts, a unit of its day, the ledger read around them. */
+async function invoke(ledger: Ledger, file: LoginAttempt[]) {
+  const policy = new LedgerPolicy(
+    ledger,
+    "rules",
+    true,
+    () => undefined,
+    () => new Date("2024-07-20T03:00:00Z"),
+  );
+  await policy.open({ run: randomUUID(), pid: process.pid, host: "fn", startedAt: "", command: "fn" });
+  const day = new Date(file[0]!.time).toISOString().slice(0, 10);
+  const carry = new WindowCarry(SETTINGS, policy, { narrow: true });
+  await carry.settle(unitOf(day), file);
+  const alerts = carry.finishAll();
+  const already = await ledger.sent("smn", keys(alerts));
+  const fresh = keys(alerts).filter((k) => !already.has(k));
+  if (fresh.length > 0) await ledger.markSent("smn", fresh, randomUUID());
+  await policy.close();
+  return fresh;
+}
+
+describe.each(ledgers)("windows in the function (one file an invocation) with a %s", (_, make) => {
+  it("files in upload order: every pattern sent once, as one pass over all attempts finds it", async () => {
+    const { attempts } = plantedCorpus();
+    const single = await run(undefined, [[DAY2, attempts]]);
+    // CTS files of 5 minutes each.
+    const files = new Map<number, LoginAttempt[]>();
+    for (const a of [...attempts].sort((x, y) => x.time - y.time)) {
+      const slot = Math.floor(a.time / (5 * MIN));
+      files.set(slot, [...(files.get(slot) ?? []), a]);
+    }
+    const location = make();
+    const sent: string[] = [];
+    for (const file of files.values()) sent.push(...(await invoke(reopen(location), file)));
+    expect(sent.sort()).toEqual(keys(single.alerts));
+  });
+
+  it("a later file delivered first: the pattern is found by the invocation that completes it, once", async () => {
+    const early = [at(-22, "late", "198.51.100.70"), at(-19, "late", "198.51.100.70")];
+    const later = [at(-13, "late", "198.51.100.70"), at(-8, "late", "198.51.100.70")];
+    const location = make();
+    expect(await invoke(reopen(location), later)).toEqual([]);
+    const sent = await invoke(reopen(location), early);
+    expect(sent).toEqual([`brute-force:user:corp/late:${new Date(later[1]!.time).toISOString()}`]);
+    expect(await invoke(reopen(location), later)).toEqual([]);
+  });
+});
+
 /** A ledger is opened once: a later run opens a new one at the same place. */
 function reopen(l: Ledger): Ledger {
   if (l instanceof LocalLedger) return new LocalLedger(l.location, { retentionMs: 30 * 24 * 60 * MIN });
