@@ -94,6 +94,7 @@ export function sampleBucket(): CtsBucket {
         }),
       ];
       if (i === 1) traces.push(...(unauthorized[hour] ?? []).map(makeTrace));
+      traces.push(...windowedPatternTraces(hour, i));
       bucket.addTraceFile({ service: "IAM", uploadTime: upload, traces });
     }
     bucket.addTraceFile({
@@ -134,6 +135,48 @@ export function sampleBucket(): CtsBucket {
     ],
   });
   return bucket;
+}
+
+/**
+ * The windowed rules' patterns (issue 14), one alert of each, from allowlisted addresses (a guessing run from the
+ * office VPN passes `ip-not-allowed`), placed in the IAM files of the loop above so that each window crosses files,
+ * and midnight (two day folders, two units):
+ * - `brute-force`: frank fails 4 times in 14 minutes from the office's 192.0.2.10 (23:38 to 23:52);
+ * - `password-spray`: the admin's 198.51.100.7 fails against grace, heidi and ivan within 58 minutes;
+ * - `failures-then-success`: judy fails 3 times from the office's IPv6, then logs in 25 minutes later.
+ * @param hour the file's hour (`2024-07-18T23`); `i` its index in the hour (0: :14, 1: :44)
+ */
+function windowedPatternTraces(hour: string, i: number): Array<Record<string, unknown>> {
+  const failed = (user: string, sourceIp: string, time: string) =>
+    makeTrace({ traceName: "loginFailed", sourceIp, time: new Date(time), user });
+  const byFile: Record<string, Array<() => Record<string, unknown>>> = {
+    "2024-07-18T23/1": [
+      () => failed("grace", "198.51.100.7", "2024-07-18T23:20:00.000Z"),
+      () => failed("frank", "192.0.2.10", "2024-07-18T23:38:00.000Z"),
+      () => failed("frank", "192.0.2.10", "2024-07-18T23:41:00.000Z"),
+    ],
+    "2024-07-19T00/0": [
+      () => failed("frank", "192.0.2.10", "2024-07-18T23:47:00.000Z"),
+      () => failed("frank", "192.0.2.10", "2024-07-18T23:52:00.000Z"),
+      () => failed("heidi", "198.51.100.7", "2024-07-18T23:55:00.000Z"),
+    ],
+    "2024-07-19T00/1": [
+      () => failed("ivan", "198.51.100.7", "2024-07-19T00:18:00.000Z"),
+      () => failed("judy", "2001:db8:cafe::12", "2024-07-19T00:31:00.000Z"),
+      () => failed("judy", "2001:db8:cafe::12", "2024-07-19T00:35:00.000Z"),
+      () => failed("judy", "2001:db8:cafe::12", "2024-07-19T00:40:00.000Z"),
+    ],
+    "2024-07-19T01/0": [
+      () =>
+        makeTrace({
+          traceName: "login",
+          sourceIp: "2001:db8:cafe::12",
+          time: new Date("2024-07-19T01:05:00.000Z"),
+          user: "judy",
+        }),
+    ],
+  };
+  return (byFile[`${hour}/${i}`] ?? []).map((make) => make());
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -27,10 +27,14 @@ export interface AlertEvidence {
   traceIds: string[];
   users: string[];
   sourceIps: string[];
+  /** The group the window is of: `user:<userKey>` or `ip:<address>` (part of the dedupe key). */
+  group?: string;
+  /** The window's stable id (part of the dedupe key): ISO-8601 of the trace that completed the pattern. */
+  windowId?: string;
 }
 
 /** Why a trace became an alert. */
-export type AlertReason = Exclude<IpVerdict, "allowed">;
+export type AlertReason = Exclude<IpVerdict, "allowed"> | "login-pattern";
 
 /** One audited trace from outside the allowlist. Field names are the JSON report's. */
 export interface Alert {

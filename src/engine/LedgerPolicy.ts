@@ -1,4 +1,5 @@
 import { describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { FileRecord } from "../report/types.js";
 import type { LedgerHolder, Ledger, ObjectOutcome } from "../state/types.js";
 import type { Slot } from "./scanObject.js";
@@ -147,6 +148,17 @@ export class LedgerPolicy {
       this.report(what, err);
       return fallback;
     }
+  }
+
+  /** Login attempts of `scope` kept by earlier runs in `[from, to)`; none when the ledger cannot be read. */
+  attempts(scope: string, from: number, to: number): Promise<LoginAttempt[]> {
+    return this.attempt(`reading login attempts of ${scope}`, "read", [], (l) => l.attempts(scope, from, to));
+  }
+
+  /** Keeps a unit's login attempts for later runs' windows (not in a dry run). */
+  async keepAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void> {
+    if (attempts.length === 0) return;
+    await this.attempt("keeping login attempts", "write", undefined, (l) => l.putAttempts(scope, attempts));
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ import { RunTally } from "./RunTally.js";
 import { scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
 import { units } from "./units.js";
+import { WindowCarry } from "./WindowCarry.js";
 
 const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
 
@@ -84,6 +85,18 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
         for (const settled of outcome.settled) await write(settled);
       }
       for (const settled of ctx.carry?.finishAll() ?? []) await write(settled);
+      if (ctx.windows) {
+        // Windowed alerts are whole only once the source's last unit settled; the run's window applies to the
+        // trace that completed each pattern (the attempts before it were context).
+        const found = ctx.windows.finishAll().filter((a) => window.contains(Date.parse(a.time)));
+        tally.alerts(found);
+        const { dropped, late } = ctx.windows.counters;
+        if (dropped + late > 0)
+          deps.warn?.(
+            `windowed rules of ${source.name}: ${dropped} login attempt(s) beyond the per-group cap and ` +
+              `${late} that arrived later than the slack were not counted`,
+          );
+      }
     }
     if (options.verify !== "off") {
       // Fail closed (DESIGN "Integrity"): chains cut short, and a run that verified nothing, judged over the run.
@@ -162,6 +175,16 @@ function unitContext(
   return {
     options,
     source,
+    ...(options.rulesConfig
+      ? {
+          windows: new WindowCarry(
+            options.rulesConfig.rules,
+            shared.ledger.usable ? shared.ledger : undefined,
+            // The function's listing is one object: its windows read the ledger around it, not its whole day.
+            { narrow: source.partial === true },
+          ),
+        }
+      : {}),
     rules: shared.rules,
     window: shared.window,
     ledger: shared.ledger,

@@ -1,5 +1,6 @@
 import type { CtsObjectKey } from "../cts/objectKey.js";
 import type { AuditRules } from "../detect/AuditRules.js";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import { describeError, SourceError } from "../errors.js";
 import type { DigestChains } from "../integrity/DigestChains.js";
@@ -27,6 +28,8 @@ export interface Slot {
   overdueChain?: string;
   /** The record's reason before any integrity verdict (a held file is judged again). */
   baseReason?: string;
+  /** The file's audited logins and failed logins, for the windowed rules (set by the LoginAttempt producer). */
+  attempts?: LoginAttempt[];
 }
 
 /** What scanning needs besides the object. */

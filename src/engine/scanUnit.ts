@@ -4,6 +4,7 @@ import { readDigest } from "../integrity/readDigest.js";
 import type { DigestRead } from "../integrity/types.js";
 import type { ObjectSource } from "../sources/types.js";
 import type { ChainCarry, Settled } from "./ChainCarry.js";
+import type { WindowCarry } from "./WindowCarry.js";
 import type { LedgerPolicy } from "./LedgerPolicy.js";
 import { planObject, type Plan } from "./plan.js";
 import { hashFile, scanFile, type Slot } from "./scanObject.js";
@@ -23,6 +24,8 @@ export interface UnitContext {
   ledger: LedgerPolicy;
   /** Undefined when verification is off. */
   carry: ChainCarry | undefined;
+  /** The windowed rules carried across units; undefined when none is enabled. */
+  windows?: WindowCarry;
   bufferLimit: number;
   warn?: (message: string) => void;
   shouldStop?: () => string | undefined;
@@ -147,6 +150,11 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
     if (batch.length >= RECORD_BATCH || Date.now() - lastRecord >= RECORD_INTERVAL_MS) await recordBatch();
   });
   await recordBatch();
+  // Windows see every attempt the unit's files gave (those of objects reused from the ledger come from there).
+  await ctx.windows?.settle(
+    unit,
+    slots.flatMap((s) => s.attempts ?? []),
+  );
 
   if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }] };
   return { settled: ctx.carry.settle(unit, slots, reads, chains) };

@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import type { AllowList } from "../detect/AllowList.js";
+import type { RulesConfig } from "../detect/RulesConfig.js";
 import type { DigestLimits } from "../notify/buildDigest.js";
 import type { AlertDigest, Notifier } from "../notify/types.js";
 import type { ReportWriter } from "../report/types.js";
@@ -31,6 +32,8 @@ export interface EngineOptions {
   dryRun: boolean;
   /** Decompressed bytes one object may expand to before it fails (decompression-bomb guard). */
   maxDecompressedBytes: number;
+  /** The effective rules (issue 14); the windowed rules run when given. */
+  rulesConfig?: RulesConfig;
 }
 
 /** Progress of a run, for a progress bar. Totals grow as the listing streams. */

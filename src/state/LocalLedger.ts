@@ -4,8 +4,10 @@ import { copyFile, link, open as openFile, readFile, rename, rm, stat } from "no
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { open as openLmdb, type Database, type RootDatabase } from "lmdb";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import { CtsAuditError, describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
+import { attemptKey } from "../detect/WindowedRules.js";
 import { alertKey } from "./alertKey.js";
 import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome } from "./types.js";
 
@@ -13,6 +15,11 @@ import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome } from "./t
 export interface LocalLedgerOptions {
   /** Objects and sent alert keys older than this are dropped when the ledger is closed. */
   retentionMs: number;
+  /**
+   * Login attempts (windowed rules) are dropped this long after they were written (default 3 days): longer than
+   * the longest window plus the time between two runs (a nightly schedule that misses a night still joins up).
+   */
+  attemptRetentionMs?: number;
   /** The time, for tests. */
   clock?: () => Date;
 }
@@ -46,8 +53,11 @@ interface SentRecord {
 
 /** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
 // "u": one entry for a batch of a unit's objects (its value lists their keys); "o": one object (ledgers written before
-// batches); "s": a sent key; "l"/"L": imported from the JSON ledger.
-type ExpiryKind = "u" | "o" | "s" | "l" | "L";
+// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "a": a login attempt ([scope, time, key]).
+type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a";
+
+/** Default of {@link LocalLedgerOptions.attemptRetentionMs}. */
+export const DEFAULT_ATTEMPT_RETENTION_MS = 3 * 24 * 60 * 60 * 1000;
 
 /** The old whole-file JSON ledger (FileStateStore). */
 interface LedgerV1 {
@@ -72,6 +82,11 @@ interface Stores {
   /** A pending alert, or null: "removed for this sink" for an alert imported pending for every sink. */
   pending: Database<Alert | null, [string, string]>;
   expiry: Database<true | string[], [number, ExpiryKind, ...string[]]>;
+  /**
+   * Login attempts of the windowed rules: `[scope, time, attempt key]`, so a time range is one cursor. Absent when
+   * a ledger written before they were kept is opened read only (a writable open creates it).
+   */
+  attempts: Database<LoginAttempt, [string, number, string]> | undefined;
   /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
   legacyObjects: Database<ObjectOutcome, string>;
   /** Imported alert keys, sent to every sink: alert key → record. */
@@ -93,6 +108,7 @@ interface Stores {
  */
 export class LocalLedger implements Ledger {
   private readonly retentionMs: number;
+  private readonly attemptRetentionMs: number;
   private readonly clock: () => Date;
   private stores: Stores | undefined;
   private v1: V1View | undefined;
@@ -110,6 +126,7 @@ export class LocalLedger implements Ledger {
     options: LocalLedgerOptions,
   ) {
     this.retentionMs = options.retentionMs;
+    this.attemptRetentionMs = options.attemptRetentionMs ?? DEFAULT_ATTEMPT_RETENTION_MS;
     this.clock = options.clock ?? (() => new Date());
   }
 
@@ -295,6 +312,33 @@ export class LocalLedger implements Ledger {
     });
   }
 
+  async putAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void> {
+    if (attempts.length === 0) return;
+    const s = this.writable();
+    const store = s.attempts!;
+    // The sweep drops index entries older than now minus the retention: an attempt's entry is placed so that it
+    // falls due its own (shorter) retention after it was written, with no second sweep.
+    const due = this.clock().getTime() + this.attemptRetentionMs - this.retentionMs;
+    await this.write("keeping login attempts", async () => {
+      await store.transaction(() => {
+        for (const a of attempts) {
+          const key = attemptKey(a);
+          store.put([scope, a.time, key], a);
+          s.expiry.put([due, "a", scope, String(a.time), key], true);
+        }
+      });
+    });
+  }
+
+  async attempts(scope: string, from: number, to: number): Promise<LoginAttempt[]> {
+    this.assertOpen();
+    const store = this.stores?.attempts;
+    if (!store || !(from < to)) return [];
+    return this.read(`reading login attempts of ${scope}`, () =>
+      Array.from(store.getRange({ start: [scope, from], end: [scope, to] }), ({ value }) => value),
+    );
+  }
+
   /** How many completed objects the ledger holds (for diagnostics and tests; not part of the Ledger port). */
   async countObjects(): Promise<number> {
     this.assertOpen();
@@ -356,6 +400,7 @@ export class LocalLedger implements Ledger {
             }
           } else if (kind === "o") s.objects.remove([a, b]);
           else if (kind === "s") s.sent.remove([a, b]);
+          else if (kind === "a") s.attempts?.remove([a, Number(b), key[4] ?? ""]);
           else if (kind === "l") s.legacyObjects.remove(a);
           else s.legacySent.remove(a);
           s.expiry.remove(key);
@@ -706,6 +751,7 @@ function openSubDatabases(env: RootDatabase): Stores {
     sent: env.openDB({ name: "sent", sharedStructuresKey: STRUCTURES }),
     pending: env.openDB({ name: "pending", sharedStructuresKey: STRUCTURES }),
     expiry: env.openDB({ name: "expiry" }),
+    attempts: env.openDB({ name: "attempts", sharedStructuresKey: STRUCTURES }),
     legacyObjects: env.openDB({ name: "legacy-objects" }),
     legacySent: env.openDB({ name: "legacy-sent" }),
     legacyPending: env.openDB({ name: "legacy-pending" }),

@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import pLimit, { type LimitFunction } from "p-limit";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import { CtsAuditError, describeError, LedgerUnreadableError } from "../errors.js";
 import type { ObsBucket } from "../sources/ObsBucket.js";
@@ -50,6 +51,32 @@ interface PendingMarker {
   alert: Alert;
 }
 
+interface AttemptsMarker {
+  v: number;
+  scope: string;
+  run?: string;
+  attempts: LoginAttempt[];
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The UTC day (`yyyy-mm-dd`) of an epoch ms, or undefined outside the date range. */
+function dayOf(ms: number): string | undefined {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString().slice(0, 10);
+}
+
+function isAttempt(x: unknown): x is LoginAttempt {
+  return (
+    isRecord(x) &&
+    typeof x.time === "number" &&
+    (x.outcome === "success" || x.outcome === "failure") &&
+    ["traceId", "traceName", "user", "userKey", "domain", "sourceIp", "object", "region"].every(
+      (f) => typeof x[f] === "string",
+    )
+  );
+}
+
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
 
 function isOutcome(x: unknown): x is ObjectOutcome {
@@ -93,7 +120,11 @@ export interface ObsLedgerOptions {
  * Layout (`P` = the prefix, ending in `/`; `F(id)` = {@link folderName}; `H(x)` = hex SHA-256 of `x`):
  * - `P objects/F(unit)/H(object key).json`: `{v, unit, key, run, outcome}`, one per completed object;
  * - `P sent/F(sink)/H(alert key).json`: `{v, sink, key, messageId, run, at}`, one per alert sent to a sink;
- * - `P pending/F(sink)/H(alert key).json`: `{v, sink, key, run, at, alert}`, one per alert not yet sent to a sink.
+ * - `P pending/F(sink)/H(alert key).json`: `{v, sink, key, run, at, alert}`, one per alert not yet sent to a sink;
+ * - `P attempts/F(scope)/<yyyy-mm-dd>/<first ms>-<last ms>-<uuid>.json`: `{v, scope, run, attempts}`, the login
+ *   attempts of one `putAttempts` call on one UTC day (windowed rules). A time range is read by listing only the
+ *   day folders it touches and reading only the markers whose span (in their name) overlaps it; each marker has a
+ *   name of its own, so concurrent writers never overwrite each other's.
  *
  * **No lock, by design.** OBS has no lock or compare-and-swap, and FunctionGraph runs one invocation per object
  * CTS writes, many at once, so `open` takes no lock and makes no request. That is safe because no shared object is
@@ -109,7 +140,8 @@ export interface ObsLedgerOptions {
  * days, longer than any window a backfill or replay re-reads (e.g. 90 days). `sent/` must not expire before
  * `objects/`: a kept outcome whose alerts' sent markers are gone would send them again. Do **not** expire
  * `P pending/` (or only far later, accepting that alerts older than that are dropped): its markers are removed
- * when their alerts are sent. Keep `P` outside `CloudTraces/` so that the trigger ignores the markers.
+ * when their alerts are sent. Expire `P attempts/` after a few days (e.g. 3): longer than the longest window plus
+ * the time between runs; an attempt expired too early only makes a pattern across runs go unseen. Keep `P` outside `CloudTraces/` so that the trigger ignores the markers.
  *
  * Markers this version cannot parse: a sent marker counts as sent (its existence is the fact; never send twice);
  * an object marker counts as absent (the object is read again and the marker rewritten: the cost is one read);
@@ -275,6 +307,64 @@ export class ObsLedger implements Ledger {
         return this.request(`deleting ${marker}`, () => this.bucket.delete(marker));
       }),
     );
+  }
+
+  /** One marker per UTC day the attempts fall on (see the layout in the class comment). */
+  async putAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void> {
+    if (!this.writable("putAttempts") || attempts.length === 0) return;
+    const byDay = new Map<string, LoginAttempt[]>();
+    for (const a of attempts) {
+      const day = dayOf(a.time);
+      if (day === undefined) continue;
+      const list = byDay.get(day) ?? [];
+      list.push(a);
+      byDay.set(day, list);
+    }
+    const folder = `${this.prefix}attempts/${folderName(scope)}/`;
+    await this.track(
+      [...byDay].map(([day, list]) => {
+        const times = list.map((a) => a.time);
+        const marker = `${folder}${day}/${Math.min(...times)}-${Math.max(...times)}-${randomUUID()}.json`;
+        const body: AttemptsMarker = { v: VERSION, scope, run: this.run, attempts: list };
+        return this.request(`writing ${marker}`, () => this.bucket.putText(marker, JSON.stringify(body)));
+      }),
+    );
+  }
+
+  /** Lists the day folders of `[from, to)` only, and reads the markers whose span overlaps it. */
+  async attempts(scope: string, from: number, to: number): Promise<LoginAttempt[]> {
+    this.assertOpen("attempts");
+    const first = dayOf(from);
+    const last = dayOf(to - 1);
+    if (!(from < to) || first === undefined || last === undefined) return [];
+    const folder = `${this.prefix}attempts/${folderName(scope)}/`;
+    const days: string[] = [];
+    for (let t = Date.parse(`${first}T00:00:00Z`); dayOf(t)! <= last; t += DAY_MS) days.push(dayOf(t)!);
+    const listed = (
+      await Promise.all(
+        days.map((day) =>
+          this.request(`listing ${folder}${day}/`, () => this.bucket.listAll(`${folder}${day}/`)),
+        ),
+      )
+    ).flat();
+    const wanted = listed
+      .map((o) => o.key)
+      .filter((key) => {
+        const span = /\/(\d+)-(\d+)-[^/]*\.json$/.exec(key);
+        return span !== null && Number(span[1]) < to && Number(span[2]) >= from;
+      });
+    const read = await Promise.all(
+      wanted.map(async (marker) => {
+        const text = await this.request(`reading ${marker}`, () => this.bucket.getText(marker));
+        if (text === undefined) return []; // expired since the listing
+        const body = parse(text) as Partial<AttemptsMarker> | undefined;
+        // Unreadable or from another version: its attempts are not used (a pattern across runs may go unseen,
+        // nothing is sent twice or lost from the report of the run that found it).
+        if (!isRecord(body) || body.v !== VERSION || !Array.isArray(body.attempts)) return [];
+        return body.attempts.filter((a): a is LoginAttempt => isAttempt(a) && a.time >= from && a.time < to);
+      }),
+    );
+    return read.flat();
   }
 
   /**

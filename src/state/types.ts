@@ -1,3 +1,4 @@
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import type { FileRecord } from "../report/types.js";
 
@@ -74,6 +75,14 @@ export interface Ledger {
   addPending(sink: string, alerts: readonly Alert[]): Promise<void>;
   /** Removes pending alerts of `sink` by alert key (`alertKey(alert)`), once they are sent. */
   removePending(sink: string, keys: readonly string[]): Promise<void>;
+  /**
+   * Keeps login attempts for the windowed rules of later runs (a spray that straddles two nightly runs), by
+   * `scope` (a series: `<lead>CloudTraces/<region>`) and time. They expire some time after they are written
+   * (longer than the longest window plus the time between runs); a duplicate (same trace) is harmless.
+   */
+  putAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void>;
+  /** The attempts of `scope` kept with a time in `[from, to)` (epoch ms), in no particular order. */
+  attempts(scope: string, from: number, to: number): Promise<LoginAttempt[]>;
   /** Drops expired entries, makes everything durable and releases the lock. Safe to call twice. */
   close(): Promise<void>;
 }
