@@ -4,11 +4,11 @@
  * bench both run it against s3rver and the local SMN endpoint.
  */
 import { execFile } from "node:child_process";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createWriteStream, mkdirSync } from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import yauzl from "yauzl";
-import { testKeys } from "./harness.js";
 import { CtsBucket, makeTrace } from "./ctsBucket.js";
 import { S3TestServer } from "./s3Server.js";
 import { SmnTestServer } from "./smnServer.js";
@@ -48,6 +48,8 @@ export class FunctionScenario {
     readonly smn: SmnTestServer,
     /** The OBS trigger event for the new file. */
     readonly event: object,
+    // Its own key pair, not the harness's: the bench runs this outside vitest.
+    private readonly publicKey: KeyObject,
   ) {}
 
   static async start(): Promise<FunctionScenario> {
@@ -56,7 +58,8 @@ export class FunctionScenario {
     // FunctionGraph hands the function temporary credentials: the AK works only with its security token.
     smn.allow(AK, SK, TOKEN);
     smn.addTopic("cts-login-alerts");
-    const bucket = new CtsBucket(testKeys().privateKey, BUCKET);
+    const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const bucket = new CtsBucket(keys.privateKey, BUCKET);
     const key = bucket.addTraceFile({
       uploadTime: new Date("2024-07-19T05:20:00Z"),
       traces: [
@@ -79,7 +82,7 @@ export class FunctionScenario {
         },
       ],
     };
-    return new FunctionScenario(s3, smn, event);
+    return new FunctionScenario(s3, smn, event, keys.publicKey);
   }
 
   /** The function's variables (`context.getUserData`). */
@@ -89,7 +92,7 @@ export class FunctionScenario {
       IP: "192.0.2.0/24",
       OBS_ENDPOINT: this.s3.endpoint,
       SMN_ENDPOINT: this.smn.endpoint,
-      CTS_AUDIT_PUBLIC_KEY: testKeys().publicKey.export({ type: "spki", format: "der" }).toString("base64"),
+      CTS_AUDIT_PUBLIC_KEY: this.publicKey.export({ type: "spki", format: "der" }).toString("base64"),
     };
   }
 
