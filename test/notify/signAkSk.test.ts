@@ -111,7 +111,11 @@ describe("signAkSk", () => {
     sk: fc.string({ minLength: 1, maxLength: 40 }),
     token: fc.option(fc.stringMatching(/^[A-Za-z0-9+/=]{1,60}$/), { nil: undefined }),
     project: fc.option(fc.stringMatching(/^[0-9a-f]{32}$/), { nil: undefined }),
-    at: fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2099-12-31T23:59:59Z") }),
+    at: fc.date({
+      min: new Date("2000-01-01T00:00:00Z"),
+      max: new Date("2099-12-31T23:59:59Z"),
+      noInvalidDate: true,
+    }),
   });
 
   it("signs exactly as the SDK core's BasicCredentials.processAuthRequest (differential, generated requests)", async () => {
