@@ -4,7 +4,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "fixtures/", "coverage/"] },
+  { ignores: ["dist/", "dist-function/", "node_modules/", "fixtures/", "coverage/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

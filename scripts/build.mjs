@@ -3,13 +3,13 @@
 // the time, which a FunctionGraph cold start and every short run feel. The cloud SDKs stay in lazily loaded
 // chunks and node_modules stays external.
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { cleanBuild } from "./cleanBuild.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-rmSync(path.join(root, "dist"), { recursive: true, force: true });
+cleanBuild(path.join(root, "dist"));
 execFileSync(
   process.execPath,
   [

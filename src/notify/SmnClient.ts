@@ -1,9 +1,9 @@
-import { BasicCredentials } from "@huaweicloud/huaweicloud-sdk-core";
 import http from "node:http";
 import https from "node:https";
 import { describeError, NotifyError } from "../errors.js";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "../retry.js";
 import { registerSecrets, safeLine } from "../safeText.js";
+import { signAkSk } from "./signAkSk.js";
 
 /** AK/SK credentials, temporary ones with a security token. */
 export interface CloudCredentials {
@@ -121,13 +121,12 @@ function exchange(
 }
 
 /**
- * A thin typed SMN client: publish and list topics, signed with the Huawei Cloud SDK core's AK/SK signer
- * (`BasicCredentials.processAuthRequest`, SDK-HMAC-SHA256). It sends with Node's http rather than the core's
- * DefaultHttpClient, because that client logs whole requests (Authorization and X-Security-Token included)
- * through log4js on any HTTP error. `@huaweicloud/huaweicloud-sdk-smn` is not on the npm registry.
+ * A thin typed SMN client: publish and list topics, signed SDK-HMAC-SHA256 by `signAkSk` (the Huawei Cloud SDK
+ * core's signer, checked against it, without the core's dependency tree). It sends with Node's http rather than
+ * the core's DefaultHttpClient, because that client logs whole requests (Authorization and X-Security-Token
+ * included) through log4js on any HTTP error. `@huaweicloud/huaweicloud-sdk-smn` is not on the npm registry.
  */
 export class SmnClient {
-  private readonly credentials: BasicCredentials;
   private readonly retry: RetryPolicy;
   private readonly timeoutMs: number;
 
@@ -137,11 +136,6 @@ export class SmnClient {
     options: { retry?: RetryPolicy; timeoutMs?: number } = {},
   ) {
     registerSecrets(cloud.accessKeyId, cloud.secretAccessKey, cloud.securityToken);
-    this.credentials = new BasicCredentials()
-      .withAk(cloud.accessKeyId)
-      .withSk(cloud.secretAccessKey)
-      .withProjectId(cloud.projectId);
-    if (cloud.securityToken) this.credentials.withSecurityToken(cloud.securityToken);
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
@@ -156,27 +150,24 @@ export class SmnClient {
       this.retry,
       async () => {
         const base = this.endpoint.replace(/\/+$/, "");
-        const request = {
-          endpoint: base,
-          url: path,
-          method,
-          // Exactly "application/json": with any other spelling the core signer signs UNSIGNED-PAYLOAD instead
-          // of the body's hash.
-          headers: { "Content-Type": "application/json" } as Record<string, string>,
-          queryParams: query,
-          data,
-        };
-        // The core signer hashes JSON.stringify(data): the bytes sent must be exactly those. It rewrites
-        // `request.endpoint` to the full URL, so the URL is built from `base`.
-        const signed = (await this.credentials.processAuthRequest(undefined as never, request)) as {
-          headers: Record<string, string>;
-        };
+        const body = data === undefined ? undefined : JSON.stringify(data);
+        // Signed afresh on each attempt: X-Sdk-Date must be within 15 minutes of the gateway's clock.
+        const headers = signAkSk(
+          {
+            method,
+            endpoint: base,
+            path,
+            query,
+            body,
+            headers: { "Content-Type": "application/json" },
+          },
+          this.cloud,
+        );
         const url = new URL(base + path);
         for (const [k, v] of Object.entries(query)) url.searchParams.append(k, v);
-        const body = data === undefined ? undefined : JSON.stringify(data);
         let response: RawResponse;
         try {
-          response = await exchange(url, method, signed.headers, body, this.timeoutMs);
+          response = await exchange(url, method, headers, body, this.timeoutMs);
         } catch (err) {
           throw new SmnError(0, "NETWORK", `SMN ${method} ${path} failed: ${describeError(err)}`, {
             cause: err,

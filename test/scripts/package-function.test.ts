@@ -1,102 +1,93 @@
-import { execFile } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import yauzl from "yauzl";
-import { packageFunction } from "../../scripts/package-function.js";
-import { tempDir } from "../support/harness.js";
-import { SmnTestServer } from "../support/smnServer.js";
+import {
+  CODE_ZIP_BUDGET_BYTES,
+  FUNCTION_DIR,
+  FUNCTION_ZIPS,
+  packageFunction,
+  type BuiltZip,
+} from "../../scripts/package-function.js";
+import { FunctionScenario, unzip } from "../support/functionZip.js";
 import { makeTrace } from "../support/ctsBucket.js";
+import { tempDir } from "../support/harness.js";
 
-async function unzip(zipFile: string, into: string): Promise<string[]> {
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(zipFile, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z))),
-  );
-  const names: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    zip.on("entry", (entry: yauzl.Entry) => {
-      names.push(entry.fileName);
-      const out = path.join(into, entry.fileName);
-      mkdirSync(path.dirname(out), { recursive: true });
-      zip.openReadStream(entry, (err, stream) => {
-        if (err) return reject(err);
-        pipeline(stream, createWriteStream(out)).then(() => zip.readEntry(), reject);
-      });
-    });
-    zip.on("end", resolve);
-    zip.on("error", reject);
-    zip.readEntry();
-  });
-  return names;
-}
-
-let smn: SmnTestServer;
+let scenario: FunctionScenario;
+let code: BuiltZip;
+let app: string;
+let names: string[];
 beforeAll(async () => {
-  smn = await SmnTestServer.start();
-  smn.allow("HSTAFUNCTIONAK", "functionSecret", "functionToken");
-  smn.addTopic("cts-login-alerts");
-});
-afterAll(() => smn.stop());
+  scenario = await FunctionScenario.start();
+  const dir = tempDir();
+  const built = await packageFunction(dir);
+  code = built.get("cts-audit-function.zip")!;
+  app = path.join(dir, "app-root");
+  names = await unzip(code.path, app);
+}, 60_000);
+afterAll(() => scenario?.stop());
 
 describe("npm run package", () => {
-  it("builds a zip that, unpacked, loads and runs the handler with production dependencies only", async () => {
-    const dir = tempDir();
-    const zipFile = await packageFunction(path.join(dir, "fn.zip"));
-    const app = path.join(dir, "app-root");
-    const names = await unzip(zipFile, app);
-    expect(names).toEqual(
-      expect.arrayContaining([
-        "index.js",
-        "package.json",
-        "app/package.json",
-        "app/handler.js",
-        "app/run.js",
-      ]),
-    );
-    expect(names.some((n) => n.startsWith("node_modules/esdk-obs-nodejs/"))).toBe(true);
-    expect(names.some((n) => n.startsWith("node_modules/@huaweicloud/huaweicloud-sdk-core/"))).toBe(true);
-    // Development tools stay out.
-    for (const dev of ["vitest", "typescript", "s3rver", "eslint"])
-      expect(names.some((n) => n.startsWith(`node_modules/${dev}/`))).toBe(false);
-    expect(existsSync(path.join(app, "test"))).toBe(false);
+  it("writes into dist-function/, which no build cleans, the code zip first", () => {
+    expect(FUNCTION_DIR).toMatch(/[/\\]dist-function$/);
+    expect(FUNCTION_ZIPS[0]!.file).toBe("cts-audit-function.zip");
+    expect(code.entries).toEqual(names);
+  });
 
+  it("holds the bundled handler, its package.json and the licences, and nothing else", () => {
+    expect(names).toEqual(["index.js", "package.json", "THIRD-PARTY-NOTICES.txt"]);
+    expect(code.bytes).toBeLessThanOrEqual(CODE_ZIP_BUDGET_BYTES);
+    const pkg = JSON.parse(readFileSync(path.join(app, "package.json"), "utf8")) as { type?: string };
+    expect(pkg.type).toBeUndefined();
+    // Every bundled package is named in the notices, with its licence: what the function ships is what it loads.
+    const notices = readFileSync(path.join(app, "THIRD-PARTY-NOTICES.txt"), "utf8");
+    const bundled = [...notices.matchAll(/^(\S+)@[^@\s]+ \(/gm)].map((m) => m[1]!);
+    expect(bundled).toEqual(
+      expect.arrayContaining(["esdk-obs-nodejs", "stream-json", "ipaddr.js", "p-limit"]),
+    );
+    // The command line's progress bar, the SDK core and its tree, and the local ledger's database stay out.
+    for (const absent of [
+      "cli-progress",
+      "@huaweicloud/huaweicloud-sdk-core",
+      "moment",
+      "lodash",
+      "axios",
+      "lmdb",
+    ])
+      expect(bundled).not.toContain(absent);
+    const bundle = readFileSync(path.join(app, "index.js"), "utf8");
+    for (const absent of ["cli-progress", "SingleBar", "huaweicloud-sdk-core"])
+      expect(bundle.includes(absent), absent).toBe(false);
+  });
+
+  it("unpacked, runs in a clean process as FunctionGraph does: one new trace file in OBS, one digest by SMN", async () => {
+    const before = scenario.smn.published.length;
+    const { result } = await scenario.runUnpacked(app);
+    expect(result.ok).toBe(true);
+    expect(result.runs).toHaveLength(1);
+    expect(result.runs[0]).toMatchObject({ kind: "trace", summary: { alerts: 1, failed: 0 } });
+    const sent = scenario.smn.published.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.headers["x-security-token"]).toBe("temporary-security-token-of-the-agency");
+    expect(sent[0]!.body.message_structure).toContain("203.0.113.77");
+  }, 60_000);
+
+  it("unpacked, takes the sample's CTS trigger event", async () => {
+    const before = scenario.smn.published.length;
     const event = {
       cts: makeTrace({
-        traceName: "login",
-        sourceIp: "203.0.113.77",
+        traceName: "logout",
+        sourceIp: "198.51.100.9",
         time: new Date("2024-07-19T05:00:00Z"),
       }),
     };
-    const script = `
-      const { handler } = require("./index.js");
-      const data = ${JSON.stringify({ SMN_Topic: "cts-login-alerts", SMN_ENDPOINT: smn.endpoint, IP: "192.0.2.0/24" })};
-      const ctx = {
-        getUserData: (k) => data[k],
-        getSecurityAccessKey: () => "HSTAFUNCTIONAK",
-        getSecuritySecretKey: () => "functionSecret",
-        getSecurityToken: () => "functionToken",
-        getProjectID: () => ${JSON.stringify(smn.projectId)},
-        getRemainingTimeInMilliSeconds: () => 60000,
-      };
-      handler(${JSON.stringify(event)}, ctx).then((r) => process.stderr.write("RESULT " + JSON.stringify(r) + "\\n"));
-    `;
-    // Run from the unpacked folder with a clean environment: no node_modules of this project can leak in.
-    const { stderr } = await new Promise<{ stderr: string }>((resolve, reject) =>
-      execFile(
-        process.execPath,
-        ["-e", script],
-        { cwd: app, env: { PATH: process.env.PATH ?? "" } },
-        (err, _out, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ stderr })),
-      ),
-    );
-    const result = JSON.parse(/RESULT (.*)/.exec(stderr)![1]!) as {
-      ok: boolean;
-      runs: Array<{ summary: { alerts: number } }>;
-    };
+    const { result } = await scenario.runUnpacked(app, event);
     expect(result.ok).toBe(true);
     expect(result.runs[0]!.summary.alerts).toBe(1);
-    expect(smn.published).toHaveLength(1);
-    expect(smn.published[0]!.headers["x-security-token"]).toBe("functionToken");
+    expect(scenario.smn.published.slice(before)).toHaveLength(1);
+  }, 60_000);
+
+  it("makes the same zip from the same sources", async () => {
+    const again = (await packageFunction(tempDir())).get("cts-audit-function.zip")!;
+    expect(readFileSync(again.path).equals(readFileSync(code.path))).toBe(true);
   }, 60_000);
 });

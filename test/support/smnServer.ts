@@ -92,6 +92,8 @@ export interface Published {
   body: { subject?: string; message?: string; message_structure?: string };
   headers: Record<string, string | string[] | undefined>;
   messageId: string;
+  /** `performance.now()` when the publish was accepted (this process's clock): a cold start's end. */
+  receivedAt: number;
 }
 
 type SmnFault =
@@ -262,7 +264,13 @@ export class SmnTestServer {
     if (messages.some((m) => Buffer.byteLength(m) > MAX_MESSAGE_BYTES))
       return this.error(res, 403, "SMN.0047", "Value exceeds maximum length.");
     const messageId = randomUUID().replace(/-/g, "");
-    this.published.push({ topicUrn: urn, body, headers: req.headers, messageId });
+    this.published.push({
+      topicUrn: urn,
+      body,
+      headers: req.headers,
+      messageId,
+      receivedAt: performance.now(),
+    });
     this.reply(res, 200, { message_id: messageId, request_id: randomUUID().replace(/-/g, "") });
   }
 
