@@ -1,5 +1,6 @@
 import type { CtsObjectKey } from "../cts/objectKey.js";
 import type { AuditRules } from "../detect/AuditRules.js";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import { describeError, SourceError } from "../errors.js";
 import type { DigestChains } from "../integrity/DigestChains.js";
@@ -20,6 +21,8 @@ export interface Slot {
   allAlerts: Alert[];
   /** Times of the traces the rules audited (null: no time), to count those inside the window. */
   matchedTimes: Array<number | null>;
+  /** Every login attempt of the object, whatever the window, for the windowed rules. */
+  attempts: LoginAttempt[];
   /** The alerts inside the window: what the report shows. */
   alerts: Alert[];
   hashes?: Record<string, string>;
@@ -102,14 +105,17 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   if (!audited) return;
   const { result, matches } = audited;
   slot.matchedTimes = matches.map((m) => m.time);
-  slot.allAlerts = matches
-    .filter((m) => m.alert)
-    .map((m) => ({
-      ...m.alert!,
+  slot.allAlerts = matches.flatMap((m) =>
+    m.alerts.map((alert) => ({
+      ...alert,
       region: m.region ?? slot.key.region,
       object: slot.object.key,
       integrity: "unverified" as const,
-    }));
+    })),
+  );
+  slot.attempts = matches.flatMap((m) =>
+    m.attempt ? [{ ...m.attempt, region: m.region ?? slot.key.region, object: slot.object.key }] : [],
+  );
   record.traces = result.traces;
   record.bytes = result.bytes;
   slot.hashes = result.hashes;

@@ -44,6 +44,7 @@ function slotOf(item: Unit["objects"][number], plan: Plan): Slot {
     object,
     key,
     allAlerts: [],
+    attempts: [],
     matchedTimes: [],
     alerts: [],
     record: {
@@ -131,6 +132,7 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
       slot.record = { ...kept.record };
       slot.allAlerts = kept.alerts.map((a) => ({ ...a }));
       slot.matchedTimes = kept.matchedTimes;
+      slot.attempts = kept.attempts ?? [];
       if (kept.hashes) slot.hashes = kept.hashes;
       ctx.reused();
     } else {
