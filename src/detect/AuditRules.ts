@@ -98,9 +98,12 @@ const TAMPER: ReadonlyMap<string, { service: string; judge: Judge }> = new Map([
   ["unbindmfa", { service: "IAM", judge: () => "mfa-unbound" }],
 ]);
 
+const IAM_ONLY: ReadonlySet<string> = new Set(["IAM"]);
+const IAM_AND_CTS: ReadonlySet<string> = new Set(["IAM", "CTS"]);
+
 /** The upper-case service folders whose files the rules need parsed; the others are only hashed. */
 export function parsedServices(config: RulesConfig = DEFAULT_RULES): ReadonlySet<string> {
-  return new Set(config.rules["audit-tamper"].enabled ? ["IAM", "CTS"] : ["IAM"]);
+  return config.rules["audit-tamper"].enabled ? IAM_AND_CTS : IAM_ONLY;
 }
 
 /** An alert as the rules raise it; the engine adds the object, its region and its integrity. */

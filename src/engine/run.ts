@@ -32,7 +32,7 @@ const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
 export async function run(options: EngineOptions, deps: RunDeps): Promise<Report> {
   const clock = deps.clock ?? (() => new Date());
   const startedAt = clock();
-  const rules = new AuditRules(options.events, options.allowList);
+  const rules = new AuditRules(options.events, options.allowList, options.rules);
   const window = new TimeWindow(options.since, options.until);
   const collector = deps.report ? undefined : new CollectingWriter();
   const writer: ReportWriter = deps.report ?? collector!;

@@ -1,5 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import type { AllowList } from "../detect/AllowList.js";
+import type { RulesConfig } from "../detect/RulesConfig.js";
 import type { DigestLimits } from "../notify/buildDigest.js";
 import type { AlertDigest, Notifier } from "../notify/types.js";
 import type { ReportWriter } from "../report/types.js";
@@ -19,6 +20,8 @@ export interface EngineOptions {
   allowList: AllowList;
   /** Trace names to audit, case-insensitive. */
   events: string[];
+  /** The detection rules' settings (`--rules`, `CTS_AUDIT_RULES`); DEFAULT_RULES when absent. */
+  rules?: RulesConfig;
   /** The window on trace times (and, with a grace, on upload times). */
   since: Date | undefined;
   until: Date | undefined;
