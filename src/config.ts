@@ -268,7 +268,9 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     try {
       text = readFileSync(rulesFile, "utf8");
     } catch {
-      problems.push(`${origin}: cannot read the file: give a readable YAML rules file (see fixtures/rules.example.yaml)`);
+      problems.push(
+        `${origin}: cannot read the file: give a readable YAML rules file (see fixtures/rules.example.yaml)`,
+      );
     }
     if (text !== undefined) {
       try {

@@ -68,7 +68,8 @@ const judgeTrackerUpdate: Judge = (request) => {
   if (isOff(field(request, "status"))) return "tracker-disabled";
   if (isOff(field(request, "is_support_validate"))) return "verification-off";
   const obs = field(request, "obs_info");
-  const bucket = obs !== undefined && obs !== null ? field(obs, "bucket_name") : field(request, "bucket_name");
+  const bucket =
+    obs !== undefined && obs !== null ? field(obs, "bucket_name") : field(request, "bucket_name");
   if ((obs === null || bucket === "" || bucket === null) && (obs !== undefined || bucket !== undefined))
     return "transfer-off";
   return undefined;
@@ -150,7 +151,9 @@ function jsonObject(value: unknown): Record<string, unknown> | undefined {
       return undefined;
     }
   }
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return v !== null && typeof v === "object" && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
 }
 
 const text = (v: unknown) => (typeof v === "string" ? v.slice(0, 1024) : "");

@@ -85,7 +85,8 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
     );
   }
   let fix = issue.message;
-  if (issue.code === "invalid_type") fix = `must be ${issue.expected === "int" ? "a whole number" : issue.expected}`;
+  if (issue.code === "invalid_type")
+    fix = `must be ${issue.expected === "int" ? "a whole number" : issue.expected}`;
   if (issue.code === "invalid_value") fix = `must be one of ${issue.values.map(String).join(", ")}`;
   if (issue.code === "too_small" && issue.origin === "array") fix = "must list at least one entry";
   return [`${keyPath(issue.path)}: ${fix}`];
@@ -120,7 +121,9 @@ export function parseRules(text: string, origin: string): ParsedRules {
   const warnings: string[] = [];
   const cidrsOk = (cidrs: readonly string[], where: string) => {
     try {
-      warnings.push(...AllowList.parse(cidrs.map((value, i) => ({ value, origin: at(`${where}[${i}]`) }))).warnings);
+      warnings.push(
+        ...AllowList.parse(cidrs.map((value, i) => ({ value, origin: at(`${where}[${i}]`) }))).warnings,
+      );
     } catch (err) {
       problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
     }
