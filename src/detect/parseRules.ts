@@ -77,6 +77,15 @@ function keyPath(path: ReadonlyArray<PropertyKey>): string {
   return out || "(the whole file)";
 }
 
+const TYPE_TEXT: Record<string, string> = {
+  number: "a number",
+  int: "a whole number",
+  string: "text",
+  boolean: "true or false",
+  array: "a list ([a, b] or one `- item` a line)",
+  object: "a mapping of keys (key: value)",
+};
+
 function describeIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map(
@@ -85,8 +94,7 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
     );
   }
   let fix = issue.message;
-  if (issue.code === "invalid_type")
-    fix = `must be ${issue.expected === "int" ? "a whole number" : issue.expected}`;
+  if (issue.code === "invalid_type") fix = `must be ${TYPE_TEXT[issue.expected] ?? issue.expected}`;
   if (issue.code === "invalid_value") fix = `must be one of ${issue.values.map(String).join(", ")}`;
   if (issue.code === "too_small" && issue.origin === "array") fix = "must list at least one entry";
   return [`${keyPath(issue.path)}: ${fix}`];
