@@ -34,11 +34,18 @@ describe("cts-audit command line", () => {
     for (const ip of ["192.0.2.10", "198.51.100.7 ", "2001:db8:cafe::12", "203.0.113.51"]) {
       expect(r.stdout).not.toContain(`- ${ip}`);
     }
-    expect(r.stdout).toMatch(/^cts-audit: 7 alerts from 4 source IPs outside the allowlist/);
+    // The worst first: every per-trace rule of issue 14 has an alert in the sample.
+    expect(r.stdout).toMatch(
+      /^cts-audit: 12 alerts: 2 audit-tamper \(critical\), 8 ip-not-allowed \(high\), 1 login-without-mfa \(medium\), 1 owner-login \(medium\)/,
+    );
+    expect(r.stdout).toContain("[high] ip-not-allowed: 8 alerts");
+    expect(r.stdout).toContain(
+      "- 203.0.113.7  alice (acme): 4 events (login x2, iamUserSsoLoginSuccess, logout)",
+    );
     // The sample is a 2024 snapshot: its newest file's digest was due long ago and never came, so the file is
     // unlisted and the chain truncated (it was "pending" for ever before verify failed closed); scan --verify warn
     // reports that without changing the exit code.
-    expect(r.stdout).toContain("Integrity: 8/8 digest files valid; trace files: 12 valid, 1 unlisted");
+    expect(r.stdout).toContain("Integrity: 12/12 digest files valid; trace files: 13 valid, 1 unlisted");
   });
 
   it("--format json gives the documented report, with keys relative to the bucket root", () => {
@@ -49,10 +56,10 @@ describe("cts-audit command line", () => {
       expect.arrayContaining(["summary", "alerts", "files", "digests", "gaps", "notifications"]),
     );
     expect(report.summary).toMatchObject({
-      objects: 21,
-      traceFiles: 13,
-      digestFiles: 8,
-      alerts: 7,
+      objects: 26,
+      traceFiles: 14,
+      digestFiles: 12,
+      alerts: 12,
       failed: 0,
       suppressed: 0,
     });
@@ -78,17 +85,17 @@ describe("cts-audit command line", () => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { type: string });
-    expect(records.filter((x) => x.type === "alert")).toHaveLength(7);
-    expect(records.filter((x) => x.type === "file")).toHaveLength(21);
-    expect(records.filter((x) => x.type === "digest")).toHaveLength(8);
-    expect(records.at(-1)).toMatchObject({ type: "summary", alerts: 7, exitCode: 0 });
+    expect(records.filter((x) => x.type === "alert")).toHaveLength(12);
+    expect(records.filter((x) => x.type === "file")).toHaveLength(26);
+    expect(records.filter((x) => x.type === "digest")).toHaveLength(12);
+    expect(records.at(-1)).toMatchObject({ type: "summary", alerts: 12, exitCode: 0 });
   });
 
   it("takes the allowlist from the sample's IP variable", () => {
     const r = cts(["scan", sample, ...keyArgs, "--format", "json"], {
       IP: "192.0.2.0/24, 2001:db8:cafe::/48 198.51.100.7",
     });
-    expect((JSON.parse(r.stdout) as Report).summary.alerts).toBe(7);
+    expect((JSON.parse(r.stdout) as Report).summary.alerts).toBe(12);
   });
 
   it("writes the digest to a file with --notify file:PATH", () => {
