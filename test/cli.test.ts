@@ -244,3 +244,69 @@ describe("cts-audit command line", () => {
     expect(exitLine[format]!(stdout)).toBe(code);
   });
 });
+
+describe("cts-audit --rules", () => {
+  const rulesFile = (text: string) => {
+    const file = path.join(tempDir(), "rules.yaml");
+    writeFileSync(file, text);
+    return file;
+  };
+  const aliceAtHome =
+    "allow:\n  - cidrs: [203.0.113.7/32]\n    users: [alice]\nrules:\n  owner-login: { enabled: false }\n";
+
+  it.each([
+    ["--rules", (file: string) => [["--rules", file], {}] as const],
+    ["env CTS_AUDIT_RULES", (file: string) => [[], { CTS_AUDIT_RULES: file }] as const],
+  ])("applies a rules file from %s: per-user allowances and rules switched off", (_, how) => {
+    const [args, env] = how(rulesFile(aliceAtHome));
+    const r = cts(["scan", sample, ...allowArgs, ...keyArgs, "--format", "json", ...args], env);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as Report;
+    // alice's four alerts from 203.0.113.7 are allowed for her; the owner's login no longer alerts.
+    expect(report.summary.alerts).toBe(7);
+    expect(report.alerts.filter((a) => a.sourceIp === "203.0.113.7")).toEqual([]);
+    expect(new Set(report.alerts.map((a) => `${a.rule}/${a.severity}`))).toEqual(
+      new Set(["ip-not-allowed/high", "audit-tamper/critical", "login-without-mfa/medium"]),
+    );
+  });
+
+  it("exits 2 on an invalid rules file, naming the file, every bad key's path and the fix", () => {
+    const file = rulesFile(
+      "rules:\n  brute-force: { threshold: 1, windw: 10m }\n  owner-login: { severity: urgent }\n",
+    );
+    const r = cts(["scan", sample, ...keyArgs, "--rules", file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    for (const want of [
+      `--rules ${file}: rules.brute-force.threshold: must be a whole number of at least 2`,
+      `--rules ${file}: rules.brute-force.windw: unknown key: check its spelling`,
+      `--rules ${file}: rules.owner-login.severity: must be one of low, medium, high, critical`,
+    ])
+      expect(r.stderr).toContain(want);
+  });
+
+  it("lists the alerts in the text report, the worst first, also with --notify none", () => {
+    const r = cts(["scan", sample, ...allowArgs, ...keyArgs, "--notify", "none"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("by source IP and user");
+    const lines = r.stdout.split("\n");
+    const start = lines.indexOf("Alerts:");
+    expect(start).toBeGreaterThan(0);
+    const listed = lines.slice(start + 1).filter((l) => l.startsWith("  ["));
+    expect(listed).toHaveLength(12);
+    expect(listed[0]).toMatch(
+      /^  \[critical\] audit-tamper  2024-07-19T00:41:00.000Z  updateTracker  mallory \(acme\)/,
+    );
+    expect(listed.at(-1)).toMatch(/^  \[medium\] /);
+    expect(r.stdout).toContain(
+      "owner-login  2024-07-19T00:25:00.000Z  login  acme (acme)  192.0.2.44  owner-login  domain owner, login protection off, ConsoleAction",
+    );
+  });
+
+  it("exits 2 when the rules file cannot be read", () => {
+    const r = cts(["scan", sample, ...keyArgs], { CTS_AUDIT_RULES: "/no/such/rules.yaml" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("env CTS_AUDIT_RULES /no/such/rules.yaml: cannot read the file");
+  });
+});

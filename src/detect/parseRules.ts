@@ -90,7 +90,7 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map(
       (k) =>
-        `${keyPath([...issue.path, k])}: unknown key: check its spelling (fixtures/rules.example.yaml lists every key) or remove it`,
+        `${keyPath([...issue.path, k])}: unknown key: check its spelling (README "Detection rules" lists every key) or remove it`,
     );
   }
   let fix = issue.message;
