@@ -198,6 +198,9 @@ export function rulesHash(config: RulesConfig): string {
   return createHash("sha256").update(stableJson(canonical)).digest("hex").slice(0, 16);
 }
 
+// Hand-written rather than a canonical-JSON package: the value is plain data built above (no cycles, no
+// undefined, no special numbers), so sorting keys at every level is all it takes; the identity test in
+// test/detect/parseRules.test.ts checks that key order and spelt-out defaults do not change the hash.
 function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
   if (value !== null && typeof value === "object") {
