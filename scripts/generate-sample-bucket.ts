@@ -3,9 +3,12 @@
  *
  *   npm run fixtures
  *
- * Two trackers' worth of chains (IAM and ECS) over four hours across a day boundary, hourly digests signed with the
- * committed test key (fixtures/keys, test-only, never a real CTS key), unauthorized logins including an IPv6 one,
- * a failed login, a logout, the 198.51.100.7 vs 198.51.100.70 substring trap, and allowlisted office traffic.
+ * Three services' chains (IAM, ECS and CTS) over four hours across a day boundary, hourly digests signed with the
+ * committed test key (fixtures/keys, test-only, never a real CTS key), unauthorized logins including an IPv6 one
+ * and an SSO one, a failed login, a logout, the 198.51.100.7 vs 198.51.100.70 substring trap, allowlisted office
+ * traffic, and one alert of every per-trace rule: the account owner logging in without login protection (from the
+ * office: owner-login and login-without-mfa, no ip-not-allowed), a deleted and a disabled CTS tracker (audit-tamper)
+ * next to a tracker update that keeps it on (no alert).
  * One IAM file is newer than every digest, so it shows as `pending`. Output is deterministic.
  */
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
@@ -62,10 +65,28 @@ export function sampleBucket(): CtsBucket {
         domain: "acme",
       },
       { traceName: "logout", sourceIp: "203.0.113.7", time: t("2024-07-19T00:20:11.900Z"), user: "alice" },
+      // The account owner (root), from the office, with login protection off.
+      {
+        traceName: "login",
+        sourceIp: "192.0.2.44",
+        time: t("2024-07-19T00:25:00.000Z"),
+        user: "acme",
+        extra: {
+          message: JSON.stringify({ login: { user_type: "domain owner", login_protect: { status: "off" } } }),
+          user_agent: "Mozilla/5.0 (X11; Linux x86_64)",
+        },
+      },
     ],
     "2024-07-19T01": [
       // The original sample's substring trap: 198.51.100.7 is allowlisted, 198.51.100.70 is not.
       { traceName: "login", sourceIp: "198.51.100.70", time: t("2024-07-19T01:05:00.000Z"), user: "carol" },
+      // An SSO login: audited by default (the original sample saw only login, logout and loginFailed).
+      {
+        traceName: "iamUserSsoLoginSuccess",
+        sourceIp: "203.0.113.7",
+        time: t("2024-07-19T01:09:30.000Z"),
+        user: "alice",
+      },
     ],
   };
   for (const hour of hours) {
@@ -119,7 +140,34 @@ export function sampleBucket(): CtsBucket {
       ],
     });
   }
+  // CTS's own operations on the trail: a tracker deleted and one disabled (audit-tamper), one kept on (no alert).
+  const tracker = (name: string, time: string, request?: Record<string, unknown>) =>
+    makeTrace({
+      traceName: name,
+      sourceIp: "192.0.2.77",
+      time: t(time),
+      serviceType: "CTS",
+      user: "mallory",
+      extra: { resource_type: "tracker", ...(request ? { request: JSON.stringify(request) } : {}) },
+    });
+  bucket.addTraceFile({
+    service: "CTS",
+    uploadTime: t("2024-07-19T00:52:40Z"),
+    traces: [
+      tracker("updateTracker", "2024-07-19T00:40:00.000Z", {
+        tracker_name: "system",
+        status: "enabled",
+        is_support_validate: true,
+      }),
+      tracker("updateTracker", "2024-07-19T00:41:00.000Z", {
+        tracker_name: "data-trail",
+        status: "disabled",
+      }),
+      tracker("deleteTracker", "2024-07-19T00:42:00.000Z"),
+    ],
+  });
   bucket.addDigests({ service: "IAM", from: t("2024-07-18T22:00:00Z"), to: t("2024-07-19T02:00:00Z") });
+  bucket.addDigests({ service: "CTS", from: t("2024-07-18T22:00:00Z"), to: t("2024-07-19T02:00:00Z") });
   bucket.addDigests({ service: "ECS", from: t("2024-07-18T22:00:00Z"), to: t("2024-07-19T02:00:00Z") });
   // Uploaded after the last digest: pending until the 03:00 digest lands.
   bucket.addTraceFile({

@@ -110,6 +110,22 @@ export async function buildLedger(
   return new LocalLedger(location, { retentionMs });
 }
 
+/**
+ * The text of a small OBS object (the function's rules file, `obs://bucket/key`); undefined when it does not
+ * exist. OBS errors are thrown as they are (a SourceError naming the bucket and key).
+ */
+export async function readObsText(location: string, cloud: CloudConfig): Promise<string | undefined> {
+  const obs = parseObsUrl(location);
+  if (!obs) return undefined;
+  const { ObsBucket } = await import("./sources/ObsBucket.js");
+  const bucket = new ObsBucket(obs.bucket, obsConnection(cloud));
+  try {
+    return await bucket.getText(obs.prefix);
+  } finally {
+    bucket.close();
+  }
+}
+
 /** Keeps a digest that could not be sent as a text file in `dir`; returns its path. */
 export async function saveUnsentDigest(dir: string, digest: AlertDigest): Promise<string> {
   await mkdir(dir, { recursive: true });

@@ -79,7 +79,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const { config } = request;
     const credentials = config.cloud.credentials;
     registerSecrets(credentials?.accessKeyId, credentials?.secretAccessKey, credentials?.securityToken);
-    for (const warning of config.allowList.warnings)
+    for (const warning of [...config.allowList.warnings, ...config.rulesWarnings])
       process.stderr.write(`cts-audit: warning: ${safeLine(warning)}\n`);
     const bar = await progressBar(process.stderr.isTTY === true && !config.quiet);
     // The report streams to stdout as units complete: a million-object run never holds its records.

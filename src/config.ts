@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { AllowList, type AllowEntry } from "./detect/AllowList.js";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
+import { parseRules } from "./detect/parseRules.js";
+import type { RulesConfig } from "./detect/RulesConfig.js";
 import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
 import { readPublicKey } from "./readPublicKey.js";
@@ -33,6 +35,8 @@ export interface Config extends EngineOptions {
   quiet: boolean;
   /** Huawei Cloud settings, validated when an obs:// source or --notify smn needs them. Holds secrets: never print. */
   cloud: CloudConfig;
+  /** Warnings about the rules file (a CIDR with host bits set), for stderr. */
+  rulesWarnings: string[];
 }
 
 /** Endpoints, topic and credentials for OBS and SMN. */
@@ -61,6 +65,7 @@ export const OPTIONS = {
   allow: { type: "string", multiple: true, example: "203.0.113.0/24" },
   "allow-file": { type: "string", multiple: true, example: "allowlist.txt" },
   events: { type: "string", multiple: true, example: "login,logout" },
+  rules: { type: "string", example: "rules.yaml" },
   since: { type: "string", example: "24h" },
   until: { type: "string", example: "2024-07-19T12:00:00Z" },
   verify: { type: "string", example: "warn" },
@@ -103,7 +108,10 @@ trace JSON), or obs://bucket[/prefix].
 Options:
   --allow <ip-or-cidr,...>     allowlist entries, repeatable (default: env CTS_AUDIT_ALLOW, else env IP)
   --allow-file <path>          allowlist file, one entry a line, # comments; repeatable
-  --events <names>             trace names to audit, any case, repeatable (default: ${DEFAULT_EVENTS.join(",")})
+  --events <names>             login trace names to audit, any case, repeatable (default: every login kind,
+                               every failed login and logout)
+  --rules <file>               detection rules file, YAML: per-user allowlists, rules on/off, severities,
+                               thresholds (env CTS_AUDIT_RULES; example: fixtures/rules.example.yaml)
   --since <time>               ISO-8601 time (UTC unless it has an offset) or a duration back from now (30m, 24h,
                                7d, 2w)
   --until <time>               same forms; the window is [since, until)
@@ -252,6 +260,28 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
   }
 
+  let rules: RulesConfig | undefined;
+  let rulesWarnings: string[] = [];
+  const rulesFile = values.rules ?? (env.CTS_AUDIT_RULES || undefined);
+  if (rulesFile !== undefined) {
+    const origin = values.rules !== undefined ? `--rules ${rulesFile}` : `env CTS_AUDIT_RULES ${rulesFile}`;
+    let text: string | undefined;
+    try {
+      text = readFileSync(rulesFile, "utf8");
+    } catch {
+      problems.push(
+        `${origin}: cannot read the file: give a readable YAML rules file (see fixtures/rules.example.yaml)`,
+      );
+    }
+    if (text !== undefined) {
+      try {
+        ({ config: rules, warnings: rulesWarnings } = parseRules(text, origin));
+      } catch (err) {
+        problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
+      }
+    }
+  }
+
   const events = (values.events ?? DEFAULT_EVENTS)
     .flatMap((list) => list.split(","))
     .map((e) => e.trim())
@@ -368,6 +398,8 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       sources,
       allowList,
       events,
+      ...(rules ? { rules } : {}),
+      rulesWarnings,
       since,
       until,
       verify,

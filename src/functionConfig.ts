@@ -1,5 +1,7 @@
 import { AllowList, type AllowEntry } from "./detect/AllowList.js";
+import { readFileSync } from "node:fs";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
+import { parseRules } from "./detect/parseRules.js";
 import { DEFAULT_MAX_DECOMPRESSED_BYTES, type CloudConfig, type Env, type NotifyTarget } from "./config.js";
 import type { EngineOptions } from "./engine/types.js";
 import { ConfigError } from "./errors.js";
@@ -20,6 +22,7 @@ export const FUNCTION_VARIABLES = [
   "CTS_AUDIT_PUBLIC_KEY",
   "CTS_AUDIT_ALLOW",
   "CTS_AUDIT_EVENTS",
+  "CTS_AUDIT_RULES",
   "CTS_AUDIT_VERIFY",
   "CTS_AUDIT_TIMEOUT",
 ] as const;
@@ -34,6 +37,23 @@ export interface FunctionConfig {
   /** The ledger location (CTS_AUDIT_STATE), undefined for none. */
   state: string | undefined;
   stateRetentionMs: number;
+  /**
+   * CTS_AUDIT_RULES when it names an OBS object (`obs://bucket/key`): the handler reads and parses it before the
+   * run (see {@link applyRulesText}). A path in the code package is read here, into `options.rules`.
+   */
+  rulesObject?: string;
+  /** Warnings about the rules file (a CIDR with host bits set), for the log. */
+  rulesWarnings: string[];
+}
+
+/**
+ * Parses the rules file's text into `fc.options.rules` (the function's CTS_AUDIT_RULES). Throws a ConfigError
+ * whose problems say to fix the file named by CTS_AUDIT_RULES.
+ */
+export function applyRulesText(fc: FunctionConfig, text: string, location: string): void {
+  const { config, warnings } = parseRules(text, `env CTS_AUDIT_RULES ${location}`);
+  fc.options.rules = config;
+  fc.rulesWarnings.push(...warnings);
 }
 
 /** What the event needs of the cloud. */
@@ -85,6 +105,39 @@ export function functionConfig(
       problems.push(
         `env CTS_AUDIT_EVENTS: "${e.slice(0, 80)}" is not a CTS trace name: set it in the function's environment variables to names such as login,logout,loginFailed`,
       );
+  }
+
+  // The rules file: a path in the code package (relative to the working directory, the code's root), or an OBS
+  // object read by the handler before the run.
+  const rulesText = get("CTS_AUDIT_RULES");
+  let rules: FunctionConfig["options"]["rules"];
+  const rulesWarnings: string[] = [];
+  let rulesObject: string | undefined;
+  if (rulesText?.startsWith("obs://")) {
+    const url = parseObsUrl(rulesText);
+    if (!url || url.prefix === "" || url.prefix.endsWith("/"))
+      problems.push(
+        `env CTS_AUDIT_RULES: write obs://bucket/path/rules.yaml (an object), not ${rulesText.slice(0, 200)}: fix it in the function's environment variables`,
+      );
+    else rulesObject = rulesText;
+  } else if (rulesText !== undefined) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(rulesText, "utf8");
+    } catch {
+      problems.push(
+        `env CTS_AUDIT_RULES: cannot read ${rulesText.slice(0, 200)}: put the rules file in the function's code package and give its path, or an obs://bucket/key object`,
+      );
+    }
+    if (text !== undefined) {
+      try {
+        const parsed = parseRules(text, `env CTS_AUDIT_RULES ${rulesText.slice(0, 200)}`);
+        rules = parsed.config;
+        rulesWarnings.push(...parsed.warnings);
+      } catch (err) {
+        problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
+      }
+    }
   }
 
   const verifyText = get("CTS_AUDIT_VERIFY") ?? "warn";
@@ -143,7 +196,7 @@ export function functionConfig(
   const credentials = sdkCredentials(get);
 
   // A ledger on OBS needs OBS even for the CTS trigger event.
-  const obsNeeded = needs.obs || state?.startsWith("obs://") === true;
+  const obsNeeded = needs.obs || state?.startsWith("obs://") === true || rulesObject !== undefined;
   if (obsNeeded) {
     if (!obsEndpoint)
       problems.push(
@@ -186,6 +239,7 @@ export function functionConfig(
       command: "scan",
       allowList,
       events,
+      ...(rules ? { rules } : {}),
       since: undefined,
       until: undefined,
       verify,
@@ -206,5 +260,7 @@ export function functionConfig(
     notify: smnTopic ? { kind: "smn" } : { kind: "none" },
     state,
     stateRetentionMs: STATE_RETENTION_MS,
+    ...(rulesObject ? { rulesObject } : {}),
+    rulesWarnings,
   };
 }

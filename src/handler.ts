@@ -1,11 +1,11 @@
 import { writeSync } from "node:fs";
 import { redactSecrets, registerSecrets } from "./safeText.js";
-import { buildLedger, buildNotifier, buildSources } from "./adapters.js";
+import { buildLedger, buildNotifier, buildSources, readObsText } from "./adapters.js";
 import type { Env } from "./config.js";
 import { parseObjectKey } from "./cts/objectKey.js";
 import type { EngineOptions } from "./engine/types.js";
 import { ConfigError, describeError } from "./errors.js";
-import { FUNCTION_VARIABLES, functionConfig, type FunctionConfig } from "./functionConfig.js";
+import { applyRulesText, FUNCTION_VARIABLES, functionConfig, type FunctionConfig } from "./functionConfig.js";
 import type { Report } from "./report/types.js";
 import { run, type RunDeps } from "./run.js";
 import { MemorySource } from "./sources/MemorySource.js";
@@ -333,6 +333,22 @@ async function handle(
   let fc: FunctionConfig;
   try {
     fc = functionConfig(env, { obs: jobs.some((j) => j.locations.length > 0) }, contextProblems);
+    if (fc.rulesObject) {
+      const location = fc.rulesObject;
+      let text: string | undefined;
+      try {
+        text = await readObsText(location, fc.cloud);
+      } catch (err) {
+        throw new ConfigError([
+          `env CTS_AUDIT_RULES: cannot read ${location}: ${describeError(err)}: give the function's agency OBS read access to it`,
+        ]);
+      }
+      if (text === undefined)
+        throw new ConfigError([
+          `env CTS_AUDIT_RULES: ${location} does not exist: upload the rules file there or fix the variable`,
+        ]);
+      applyRulesText(fc, text, location);
+    }
   } catch (err) {
     const message =
       err instanceof ConfigError ? `configuration: ${err.problems.join("; ")}` : describeError(err);
@@ -342,6 +358,7 @@ async function handle(
   }
   if (contextProblems.length)
     log("warn", `the function's context is incomplete: ${contextProblems.join("; ")}`);
+  for (const warning of [...fc.options.allowList.warnings, ...fc.rulesWarnings]) log("warn", warning);
   if (fc.notify.kind === "none")
     log(
       "warn",
@@ -399,6 +416,7 @@ async function execute(
     ...report.summary,
     exitCode: report.exitCode,
     alerts: alerts.shown.map((a) => ({
+      ...(a.rule ? { rule: a.rule, severity: a.severity } : {}),
       sourceIp: a.sourceIp,
       user: a.user,
       domain: a.domain,

@@ -145,12 +145,12 @@ describe("replay", () => {
   it("sends zero messages the second time the same archive is replayed with one state store", async () => {
     const state = path.join(tempDir(), "replay.json");
     const first = JSON.parse((await cts(["scan", sample, ...common, "--state", state])).stdout) as Report;
-    expect(first.summary).toMatchObject({ alerts: 7, suppressed: 0 });
+    expect(first.summary).toMatchObject({ alerts: 15, suppressed: 0 });
     expect(published()).toHaveLength(1);
     const second = await cts(["scan", sample, ...common, "--state", state]);
     expect(second.code).toBe(0);
     const report = JSON.parse(second.stdout) as Report;
-    expect(report.summary).toMatchObject({ alerts: 7, suppressed: 7 });
+    expect(report.summary).toMatchObject({ alerts: 15, suppressed: 15 });
     expect(report.alerts.every((a) => a.suppressed)).toBe(true);
     expect(report.notifications).toEqual([]);
     expect(published()).toHaveLength(1);
@@ -162,10 +162,10 @@ describe("replay", () => {
     expect(published()).toHaveLength(1);
     // Without 203.0.113.0/24 allowed, the 203.0.113.7 alerts are new: only they go out.
     const r = JSON.parse((await cts(["scan", sample, ...common, "--state", state])).stdout) as Report;
-    expect(r.summary).toMatchObject({ alerts: 7, suppressed: 4 });
+    expect(r.summary).toMatchObject({ alerts: 15, suppressed: 11 });
     const got = published();
     expect(got).toHaveLength(2);
-    expect(got[1]!.body.subject).toMatch(/^cts-audit: 3 alerts from 1 source IP/);
+    expect(got[1]!.body.subject).toMatch(/^cts-audit: 4 alerts from 1 source IP/);
   });
 
   it("--dry-run sends nothing and writes no state", async () => {
@@ -195,7 +195,7 @@ describe("replay", () => {
     expect(failed.code).toBe(1);
     expect(published()).toHaveLength(0);
     const next = JSON.parse((await cts(["scan", sample, ...common, "--state", state])).stdout) as Report;
-    expect(next.summary).toMatchObject({ alerts: 7, suppressed: 0 });
+    expect(next.summary).toMatchObject({ alerts: 15, suppressed: 0 });
     expect(published()).toHaveLength(1);
   });
 });

@@ -95,14 +95,16 @@ describe("scan obs:// with SMN notification", () => {
     expect(smn.rejected).toEqual([]);
   });
 
-  it("downloads only digests and the files it parses: ECS files are verified by their listed ETag", async () => {
+  it("downloads only digests and the files it parses (IAM, and CTS for audit-tamper): ECS files are verified by their listed ETag", async () => {
     const start = s3.requests.length;
     const r = await cts(remoteJson("none"));
     const report = JSON.parse(r.stdout) as Report;
     const gets = s3.requests
       .slice(start)
       .filter((q) => q.method === "GET" && /^\/acme-cts-audit\/.+/.test(q.url.split("?")[0]!));
-    const iam = report.files.filter((f) => f.kind === "trace" && f.object.includes("/IAM/")).length;
+    const iam = report.files.filter(
+      (f) => f.kind === "trace" && (f.object.includes("/IAM/") || f.object.includes("/CTS/")),
+    ).length;
     const digests = report.summary.digestFiles;
     expect(gets).toHaveLength(iam + digests);
     expect(gets.some((q) => q.url.includes("/system/ECS/"))).toBe(false);
@@ -116,7 +118,7 @@ describe("scan obs:// with SMN notification", () => {
     const r = await cts(remoteJson("none"));
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as Report).summary).toMatchObject({
-      alerts: 7,
+      alerts: 15,
       failed: 0,
       // The sample's newest file, whose digest is long overdue, and its chain's one-hour gap (see cli.test.ts).
       integrityViolations: 2,
@@ -129,7 +131,7 @@ describe("scan obs:// with SMN notification", () => {
     const r = await cts(remoteJson("smn"));
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as Report;
-    expect(report.summary).toMatchObject({ alerts: 7, failed: 0 });
+    expect(report.summary).toMatchObject({ alerts: 15, failed: 0 });
     expect(report.alerts.filter((a) => a.sourceIp === "2001:db8:bad::17")).toHaveLength(1);
     const resets = s3.requests.filter((q) => q.url.includes(target) && q.method === "GET");
     expect(resets.length).toBeGreaterThanOrEqual(2);

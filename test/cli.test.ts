@@ -30,15 +30,29 @@ describe("cts-audit command line", () => {
     for (const ip of ["203.0.113.7", "198.51.100.23", "198.51.100.70", "2001:db8:bad::17"]) {
       expect(r.stdout).toContain(`- ${ip}  `);
     }
-    // Allowlisted addresses, and ECS traces named login, never alert.
+    // Allowlisted addresses, and ECS traces named login, are never ip-not-allowed (192.0.2.10, 198.51.100.7 and
+    // 2001:db8:cafe::12 are the sample's guessing patterns from allowlisted addresses: windowed rules name them).
+    const ipSection = r.stdout.slice(
+      r.stdout.indexOf("[high] ip-not-allowed"),
+      r.stdout.indexOf("[high] password-spray"),
+    );
+    expect(ipSection).toContain("- 203.0.113.7  ");
     for (const ip of ["192.0.2.10", "198.51.100.7 ", "2001:db8:cafe::12", "203.0.113.51"]) {
-      expect(r.stdout).not.toContain(`- ${ip}`);
+      expect(ipSection).not.toContain(`- ${ip}`);
     }
-    expect(r.stdout).toMatch(/^cts-audit: 7 alerts from 4 source IPs outside the allowlist/);
+    expect(r.stdout).not.toContain("- 203.0.113.51");
+    // The worst first: every per-trace rule of issue 14 has an alert in the sample.
+    expect(r.stdout).toMatch(
+      /^cts-audit: 15 alerts: 2 audit-tamper \(critical\), 1 failures-then-success \(critical\), 1 brute-force \(high\), 8 ip-not-allowed \(high\), 1 password-spray \(high\), 1 login-without-mfa \(medium\), 1 owner-login \(medium\)/,
+    );
+    expect(r.stdout).toContain("[high] ip-not-allowed: 8 alerts");
+    expect(r.stdout).toContain(
+      "- 203.0.113.7  alice (acme): 4 events (login x2, iamUserSsoLoginSuccess, logout)",
+    );
     // The sample is a 2024 snapshot: its newest file's digest was due long ago and never came, so the file is
     // unlisted and the chain truncated (it was "pending" for ever before verify failed closed); scan --verify warn
     // reports that without changing the exit code.
-    expect(r.stdout).toContain("Integrity: 8/8 digest files valid; trace files: 12 valid, 1 unlisted");
+    expect(r.stdout).toContain("Integrity: 12/12 digest files valid; trace files: 13 valid, 1 unlisted");
   });
 
   it("--format json gives the documented report, with keys relative to the bucket root", () => {
@@ -49,10 +63,10 @@ describe("cts-audit command line", () => {
       expect.arrayContaining(["summary", "alerts", "files", "digests", "gaps", "notifications"]),
     );
     expect(report.summary).toMatchObject({
-      objects: 21,
-      traceFiles: 13,
-      digestFiles: 8,
-      alerts: 7,
+      objects: 26,
+      traceFiles: 14,
+      digestFiles: 12,
+      alerts: 15,
       failed: 0,
       suppressed: 0,
     });
@@ -78,17 +92,17 @@ describe("cts-audit command line", () => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { type: string });
-    expect(records.filter((x) => x.type === "alert")).toHaveLength(7);
-    expect(records.filter((x) => x.type === "file")).toHaveLength(21);
-    expect(records.filter((x) => x.type === "digest")).toHaveLength(8);
-    expect(records.at(-1)).toMatchObject({ type: "summary", alerts: 7, exitCode: 0 });
+    expect(records.filter((x) => x.type === "alert")).toHaveLength(15);
+    expect(records.filter((x) => x.type === "file")).toHaveLength(26);
+    expect(records.filter((x) => x.type === "digest")).toHaveLength(12);
+    expect(records.at(-1)).toMatchObject({ type: "summary", alerts: 15, exitCode: 0 });
   });
 
   it("takes the allowlist from the sample's IP variable", () => {
     const r = cts(["scan", sample, ...keyArgs, "--format", "json"], {
       IP: "192.0.2.0/24, 2001:db8:cafe::/48 198.51.100.7",
     });
-    expect((JSON.parse(r.stdout) as Report).summary.alerts).toBe(7);
+    expect((JSON.parse(r.stdout) as Report).summary.alerts).toBe(15);
   });
 
   it("writes the digest to a file with --notify file:PATH", () => {
@@ -235,5 +249,78 @@ describe("cts-audit command line", () => {
     await writer.close();
     expect(await exited).toBe(code);
     expect(exitLine[format]!(stdout)).toBe(code);
+  });
+});
+
+describe("cts-audit --rules", () => {
+  const rulesFile = (text: string) => {
+    const file = path.join(tempDir(), "rules.yaml");
+    writeFileSync(file, text);
+    return file;
+  };
+  const aliceAtHome =
+    "allow:\n  - cidrs: [203.0.113.7/32]\n    users: [alice]\nrules:\n  owner-login: { enabled: false }\n";
+
+  it.each([
+    ["--rules", (file: string) => [["--rules", file], {}] as const],
+    ["env CTS_AUDIT_RULES", (file: string) => [[], { CTS_AUDIT_RULES: file }] as const],
+  ])("applies a rules file from %s: per-user allowances and rules switched off", (_, how) => {
+    const [args, env] = how(rulesFile(aliceAtHome));
+    const r = cts(["scan", sample, ...allowArgs, ...keyArgs, "--format", "json", ...args], env);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as Report;
+    // alice's four alerts from 203.0.113.7 are allowed for her; the owner's login no longer alerts.
+    expect(report.summary.alerts).toBe(10);
+    expect(report.alerts.filter((a) => a.sourceIp === "203.0.113.7")).toEqual([]);
+    expect(new Set(report.alerts.map((a) => `${a.rule}/${a.severity}`))).toEqual(
+      new Set([
+        "ip-not-allowed/high",
+        "audit-tamper/critical",
+        "login-without-mfa/medium",
+        "brute-force/high",
+        "password-spray/high",
+        "failures-then-success/critical",
+      ]),
+    );
+  });
+
+  it("exits 2 on an invalid rules file, naming the file, every bad key's path and the fix", () => {
+    const file = rulesFile(
+      "rules:\n  brute-force: { threshold: 1, windw: 10m }\n  owner-login: { severity: urgent }\n",
+    );
+    const r = cts(["scan", sample, ...keyArgs, "--rules", file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    for (const want of [
+      `--rules ${file}: rules.brute-force.threshold: must be a whole number of at least 2`,
+      `--rules ${file}: rules.brute-force.windw: unknown key: check its spelling`,
+      `--rules ${file}: rules.owner-login.severity: must be one of low, medium, high, critical`,
+    ])
+      expect(r.stderr).toContain(want);
+  });
+
+  it("lists the alerts in the text report, the worst first, also with --notify none", () => {
+    const r = cts(["scan", sample, ...allowArgs, ...keyArgs, "--notify", "none"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("by source IP and user");
+    const lines = r.stdout.split("\n");
+    const start = lines.indexOf("Alerts:");
+    expect(start).toBeGreaterThan(0);
+    const listed = lines.slice(start + 1).filter((l) => l.startsWith("  ["));
+    expect(listed).toHaveLength(15);
+    expect(listed[0]).toBe(
+      "  [critical] audit-tamper  2024-07-19T00:41:00.000Z  updateTracker  mallory (acme)  192.0.2.77  tracker-disabled  ConsoleAction",
+    );
+    expect(listed.at(-1)!.startsWith("  [medium] ")).toBe(true);
+    expect(r.stdout).toContain(
+      "owner-login  2024-07-19T00:25:00.000Z  login  acme (acme)  192.0.2.44  owner-login  domain owner, login protection off, ConsoleAction",
+    );
+  });
+
+  it("exits 2 when the rules file cannot be read", () => {
+    const r = cts(["scan", sample, ...keyArgs], { CTS_AUDIT_RULES: "/no/such/rules.yaml" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("env CTS_AUDIT_RULES /no/such/rules.yaml: cannot read the file");
   });
 });

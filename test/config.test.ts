@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OPTIONS, parseCli, parseTime } from "../src/config.js";
+import { DEFAULT_EVENTS } from "../src/detect/AuditRules.js";
 import { ConfigError } from "../src/errors.js";
 import { root } from "./support/cli.js";
 import { tempDir, testKeys } from "./support/harness.js";
@@ -29,7 +30,7 @@ describe("parseCli", () => {
     expect(c).toMatchObject({
       command: "scan",
       sources: ["dir"],
-      events: ["login", "logout", "loginFailed"],
+      events: [...DEFAULT_EVENTS],
       verify: "warn",
       notify: { kind: "stdout" },
       format: "text",
@@ -269,6 +270,7 @@ describe("parseCli's option reading", () => {
     timeout: "60",
     "state-retention": "30d",
     "state-wait": "5",
+    rules: path.join(root, "fixtures", "rules.example.yaml"),
   };
 
   it("knows a second value for every single-value option", () => {

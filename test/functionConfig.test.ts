@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../src/errors.js";
+import { DEFAULT_EVENTS } from "../src/detect/AuditRules.js";
 import { functionConfig } from "../src/functionConfig.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "../src/integrity/signature.js";
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from "../src/config.js";
@@ -29,7 +30,7 @@ describe("functionConfig", () => {
     );
     expect(c.options).toMatchObject({
       command: "scan",
-      events: ["login", "logout", "loginFailed"],
+      events: [...DEFAULT_EVENTS],
       verify: "warn",
       since: undefined,
       until: undefined,

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -7,7 +7,7 @@ import { gzipSync } from "node:zlib";
 import { handler, obsRecords, type FunctionContext, type HandlerResult } from "../src/handler.js";
 import { root } from "./support/cli.js";
 import { CtsBucket, makeTrace } from "./support/ctsBucket.js";
-import { testKeys } from "./support/harness.js";
+import { tempDir, testKeys } from "./support/harness.js";
 import type { S3TestServer } from "./support/s3Server.js";
 import type { SmnTestServer } from "./support/smnServer.js";
 import { useCloudServers } from "./support/cloudServers.js";
@@ -521,6 +521,8 @@ describe("the function's log", () => {
     const alerts = finished.alerts as Array<Record<string, string>>;
     expect(alerts).toHaveLength(20);
     expect(alerts[0]).toEqual({
+      rule: "ip-not-allowed",
+      severity: "high",
       sourceIp: "198.51.100.100",
       user: "user0",
       domain: "acme",
@@ -547,5 +549,70 @@ describe("the function's log", () => {
     );
     expect(ignored.keys).toHaveLength(20);
     for (const line of lines) expect(line.length).toBeLessThan(16_000);
+  });
+});
+
+describe("the function's rules file (CTS_AUDIT_RULES)", () => {
+  const rulesBucket = () => new CtsBucket(testKeys().privateKey, BUCKET);
+  async function upload(key: string, text: string): Promise<void> {
+    const b = rulesBucket();
+    b.put(key, Buffer.from(text));
+    await s3.seed(BUCKET, b);
+  }
+  // files[0] holds alice's login from 203.0.113.10: an alert without rules (see the first test).
+  const perUser = "allow:\n  - cidrs: [203.0.113.10/32]\n    users: [alice]\n";
+
+  it("reads an obs:// rules object: a per-user allowance holds, in the function as on the command line", async () => {
+    await upload("config/rules.yaml", perUser);
+    const r = await handler(
+      s3Event(files[0]!),
+      context({ CTS_AUDIT_RULES: `obs://${BUCKET}/config/rules.yaml` }),
+    );
+    expect(r.ok).toBe(true);
+    expect(r.runs[0]).toMatchObject({ kind: "trace", summary: { alerts: 0, matched: 2 } });
+    expect(published()).toHaveLength(0);
+  });
+
+  it("reads a rules file in the code package by its path", async () => {
+    const file = path.join(tempDir(), "rules.yaml");
+    writeFileSync(file, perUser.replace("users: [alice]", "users: [bob]"));
+    const r = await handler(s3Event(files[0]!), context({ CTS_AUDIT_RULES: file }));
+    expect(r.runs[0]).toMatchObject({ kind: "trace", summary: { alerts: 1 } });
+  });
+
+  it.each([
+    [
+      "a bad key",
+      "config/bad.yaml",
+      "rules:\n  brute-force: { threshold: 1 }\n",
+      `env CTS_AUDIT_RULES obs://${BUCKET}/config/bad.yaml: rules.brute-force.threshold: must be a whole number of at least 2`,
+    ],
+    [
+      "an unknown key",
+      "config/typo.yaml",
+      "rules:\n  owner-logins: {}\n",
+      `env CTS_AUDIT_RULES obs://${BUCKET}/config/typo.yaml: rules.owner-logins: unknown key`,
+    ],
+    [
+      "a missing object",
+      "config/none.yaml",
+      undefined,
+      `env CTS_AUDIT_RULES: obs://${BUCKET}/config/none.yaml does not exist`,
+    ],
+  ])("names %s and the fix, and sends nothing", async (_, key, text, want) => {
+    if (text !== undefined) await upload(key, text);
+    const r = await handler(s3Event(files[0]!), context({ CTS_AUDIT_RULES: `obs://${BUCKET}/${key}` }));
+    expect(r.ok).toBe(false);
+    expect(r.error).toContain(want);
+    expect(r.error).not.toMatch(/(^|[\s(])--[a-z]/);
+    expect(published()).toHaveLength(0);
+  });
+
+  it.each([
+    [{ CTS_AUDIT_RULES: "obs://" }, "env CTS_AUDIT_RULES: write obs://bucket/path/rules.yaml (an object)"],
+    [{ CTS_AUDIT_RULES: "/no/such/rules.yaml" }, "env CTS_AUDIT_RULES: cannot read /no/such/rules.yaml"],
+  ])("%j: names the variable and the fix", async (userData, want) => {
+    const r = await handler(s3Event(files[0]!), context(userData));
+    expect(r.error).toContain(want);
   });
 });

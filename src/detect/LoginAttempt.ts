@@ -1,7 +1,7 @@
 /**
- * One audited login or failed login, as the windowed rules see it (issue 14). rules-A produces one per audited
- * login trace; the windowed rules (`WindowedRules`) consume them. Compact on purpose: it is what windows keep in
- * memory and what the ledger stores between runs, never the raw trace.
+ * One audited login or failed login (DESIGN "Detection"), the event the windowed rules (brute-force,
+ * password-spray, failures-then-success) consume. The per-trace rules produce one for every login success or
+ * failure that has a time; a logout is no attempt.
  */
 export interface LoginAttempt {
   /** Epoch ms (traces without a time never enter a window). */
@@ -11,7 +11,7 @@ export interface LoginAttempt {
   outcome: "success" | "failure";
   /** Display name. */
   user: string;
-  /** Group key: `${domain}/${userId || user}`, lower-cased where names are case-insensitive. */
+  /** Group key: `${domain}/${user || userId}`, lower-cased (IAM names are case-insensitive; failed logins carry no user id). */
   userKey: string;
   domain: string;
   sourceIp: string;

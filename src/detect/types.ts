@@ -33,8 +33,24 @@ export interface AlertEvidence {
   windowId?: string;
 }
 
-/** Why a trace became an alert. */
-export type AlertReason = Exclude<IpVerdict, "allowed"> | "login-pattern";
+/**
+ * Why a trace became an alert: the address verdict of `ip-not-allowed`, or the per-trace rules' own reasons
+ * (`audit-tamper` says what the operation weakened).
+ */
+export type AlertReason =
+  | Exclude<IpVerdict, "allowed">
+  | "owner-login"
+  | "login-protection-off"
+  | "tracker-deleted"
+  | "tracker-disabled"
+  | "verification-off"
+  | "transfer-off"
+  | "tracker-update-unrecorded"
+  | "notification-deleted"
+  | "notification-disabled"
+  | "notification-update-unrecorded"
+  | "mfa-unbound"
+  | "login-pattern";
 
 /** One audited trace from outside the allowlist. Field names are the JSON report's. */
 export interface Alert {

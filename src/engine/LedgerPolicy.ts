@@ -118,6 +118,7 @@ export class LedgerPolicy {
               record: storedRecord(s.record),
               alerts: s.allAlerts,
               matchedTimes: s.matchedTimes,
+              ...(s.attempts.length > 0 ? { attempts: s.attempts } : {}),
               ...(s.hashes ? { hashes: s.hashes } : {}),
               at,
             } satisfies ObjectOutcome,

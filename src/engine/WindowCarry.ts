@@ -50,8 +50,15 @@ export class WindowCarry {
     } = {},
   ) {}
 
-  /** Feeds one unit's attempts (any order); `attempts` are those the unit's own files produced in this run. */
-  async settle(unit: Unit, attempts: readonly LoginAttempt[]): Promise<void> {
+  /**
+   * Feeds one unit's attempts (any order): `attempts` are those of the unit's own files, `fresh` those of them read
+   * in this run (kept in the ledger for later runs; the others came from it). `fresh` defaults to `attempts`.
+   */
+  async settle(
+    unit: Unit,
+    attempts: readonly LoginAttempt[],
+    fresh: readonly LoginAttempt[] = attempts,
+  ): Promise<void> {
     for (const name of [...this.series.keys()]) if (name !== unit.series) this.finish(name);
     let s = this.series.get(unit.series);
     if (!s) {
@@ -77,7 +84,7 @@ export class WindowCarry {
     }
     s.primed = true;
     s.rules.add(attempts);
-    if (this.store) await this.store.keepAttempts(unit.series, attempts);
+    if (this.store) await this.store.keepAttempts(unit.series, fresh);
     s.rules.advance();
   }
 

@@ -1,4 +1,5 @@
 import type { CtsObjectKey } from "../cts/objectKey.js";
+import { parsedServices } from "../detect/AuditRules.js";
 import type { SourceObject } from "../sources/types.js";
 import type { EngineOptions } from "./types.js";
 
@@ -25,8 +26,9 @@ export function inWindow(
 }
 
 /**
- * What a run does with one listed object: parse it (IAM trace files), hash it without parsing (other services'
- * files, `verify`), read it as a digest, or skip it with a reason (not a CTS file, outside the window).
+ * What a run does with one listed object: parse it (the service folders a rule needs: IAM, and CTS for
+ * audit-tamper), hash it without parsing (other services' files, `verify`), read it as a digest, or skip it with
+ * a reason (not a CTS file, outside the window).
  */
 export function planObject(options: EngineOptions, object: SourceObject, key: CtsObjectKey): Plan {
   const verifyOn = options.verify !== "off";
@@ -55,8 +57,8 @@ export function planObject(options: EngineOptions, object: SourceObject, key: Ct
   if (!inWindow(options, key.uploadTime, UPLOAD_GRACE_MS))
     return { action: "skip", reason: "uploaded outside the --since/--until window" };
   if (options.command === "verify") return { action: "hash", reason: "verify reads no traces" };
-  if (key.service !== "" && key.service.toUpperCase() !== "IAM") {
-    return { action: "hash", reason: `service folder ${key.service} holds no IAM traces` };
+  if (key.service !== "" && !parsedServices(options.rules).has(key.service.toUpperCase())) {
+    return { action: "hash", reason: `service folder ${key.service} holds no traces the rules read` };
   }
   return { action: "parse" };
 }

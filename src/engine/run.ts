@@ -20,6 +20,7 @@ import { scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
 import { units } from "./units.js";
 import { WindowCarry } from "./WindowCarry.js";
+import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 
 const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
 
@@ -33,7 +34,7 @@ const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
 export async function run(options: EngineOptions, deps: RunDeps): Promise<Report> {
   const clock = deps.clock ?? (() => new Date());
   const startedAt = clock();
-  const rules = new AuditRules(options.events, options.allowList);
+  const rules = new AuditRules(options.events, options.allowList, options.rules);
   const window = new TimeWindow(options.since, options.until);
   const collector = deps.report ? undefined : new CollectingWriter();
   const writer: ReportWriter = deps.report ?? collector!;
@@ -175,10 +176,10 @@ function unitContext(
   return {
     options,
     source,
-    ...(options.rulesConfig
+    ...(options.command === "scan"
       ? {
           windows: new WindowCarry(
-            options.rulesConfig.rules,
+            (options.rules ?? DEFAULT_RULES).rules,
             shared.ledger.usable ? shared.ledger : undefined,
             // The function's listing is one object: its windows read the ledger around it, not its whole day.
             { narrow: source.partial === true },

@@ -21,6 +21,10 @@ export interface Slot {
   allAlerts: Alert[];
   /** Times of the traces the rules audited (null: no time), to count those inside the window. */
   matchedTimes: Array<number | null>;
+  /** Every login attempt of the object, whatever the window, for the windowed rules. */
+  attempts: LoginAttempt[];
+  /** Its outcome came from the ledger (not read in this run). */
+  reused?: boolean;
   /** The alerts inside the window: what the report shows. */
   alerts: Alert[];
   hashes?: Record<string, string>;
@@ -28,8 +32,6 @@ export interface Slot {
   overdueChain?: string;
   /** The record's reason before any integrity verdict (a held file is judged again). */
   baseReason?: string;
-  /** The file's audited logins and failed logins, for the windowed rules (set by the LoginAttempt producer). */
-  attempts?: LoginAttempt[];
 }
 
 /** What scanning needs besides the object. */
@@ -105,14 +107,17 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   if (!audited) return;
   const { result, matches } = audited;
   slot.matchedTimes = matches.map((m) => m.time);
-  slot.allAlerts = matches
-    .filter((m) => m.alert)
-    .map((m) => ({
-      ...m.alert!,
+  slot.allAlerts = matches.flatMap((m) =>
+    m.alerts.map((alert) => ({
+      ...alert,
       region: m.region ?? slot.key.region,
       object: slot.object.key,
       integrity: "unverified" as const,
-    }));
+    })),
+  );
+  slot.attempts = matches.flatMap((m) =>
+    m.attempt ? [{ ...m.attempt, region: m.region ?? slot.key.region, object: slot.object.key }] : [],
+  );
   record.traces = result.traces;
   record.bytes = result.bytes;
   slot.hashes = result.hashes;

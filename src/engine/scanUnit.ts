@@ -47,6 +47,7 @@ function slotOf(item: Unit["objects"][number], plan: Plan): Slot {
     object,
     key,
     allAlerts: [],
+    attempts: [],
     matchedTimes: [],
     alerts: [],
     record: {
@@ -134,6 +135,8 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
       slot.record = { ...kept.record };
       slot.allAlerts = kept.alerts.map((a) => ({ ...a }));
       slot.matchedTimes = kept.matchedTimes;
+      slot.attempts = kept.attempts ?? [];
+      slot.reused = true;
       if (kept.hashes) slot.hashes = kept.hashes;
       ctx.reused();
     } else {
@@ -151,9 +154,11 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
   });
   await recordBatch();
   // Windows see every attempt the unit's files gave (those of objects reused from the ledger come from there).
+  // Only the attempts read in this run are kept again: a reused object's are in the ledger already.
   await ctx.windows?.settle(
     unit,
-    slots.flatMap((s) => s.attempts ?? []),
+    slots.flatMap((s) => s.attempts),
+    slots.flatMap((s) => (s.reused ? [] : s.attempts)),
   );
 
   if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }] };

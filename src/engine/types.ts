@@ -20,6 +20,8 @@ export interface EngineOptions {
   allowList: AllowList;
   /** Trace names to audit, case-insensitive. */
   events: string[];
+  /** The detection rules' settings (`--rules`, `CTS_AUDIT_RULES`); DEFAULT_RULES when absent. */
+  rules?: RulesConfig;
   /** The window on trace times (and, with a grace, on upload times). */
   since: Date | undefined;
   until: Date | undefined;
@@ -32,8 +34,6 @@ export interface EngineOptions {
   dryRun: boolean;
   /** Decompressed bytes one object may expand to before it fails (decompression-bomb guard). */
   maxDecompressedBytes: number;
-  /** The effective rules (issue 14); the windowed rules run when given. */
-  rulesConfig?: RulesConfig;
 }
 
 /** Progress of a run, for a progress bar. Totals grow as the listing streams. */

@@ -1,4 +1,5 @@
-import type { Alert } from "../detect/types.js";
+import { SEVERITY_ORDER } from "../detect/RulesConfig.js";
+import type { Alert, RuleId, Severity } from "../detect/types.js";
 import { escapeControl, hasControl, redactSecrets } from "../safeText.js";
 import type { AlertDigest } from "./types.js";
 
@@ -37,7 +38,65 @@ const REASON_TEXT: Record<string, string> = {
   "not-allowlisted": "",
   "missing-source-ip": "no source IP recorded",
   "invalid-source-ip": "source IP is not a valid address",
+  "owner-login": "the account owner (root) logged in",
+  "login-protection-off": "console login with login protection off",
+  "tracker-deleted": "a CTS tracker was deleted",
+  "tracker-disabled": "a CTS tracker was disabled",
+  "verification-off": "trace file verification was switched off",
+  "transfer-off": "trace transfer to OBS was switched off",
+  "tracker-update-unrecorded": "a CTS tracker was updated (request not recorded: it may have been weakened)",
+  "notification-deleted": "a CTS key event notification was deleted",
+  "notification-disabled": "a CTS key event notification was disabled",
+  "notification-update-unrecorded":
+    "a CTS key event notification was updated (request not recorded: it may have been disabled)",
+  "mfa-unbound": "a virtual MFA device was unbound",
 };
+
+// An alert from before rules had ids is an ip-not-allowed alert (the only rule there was), of its severity.
+const ruleOf = (a: Alert): RuleId => a.rule ?? "ip-not-allowed";
+const severityOf = (a: Alert): Severity => a.severity ?? "high";
+const rank = (s: Severity) => SEVERITY_ORDER.indexOf(s);
+
+/** One rule's alerts in the digest, with its worst severity. */
+interface RuleSection {
+  rule: RuleId;
+  severity: Severity;
+  alerts: Alert[];
+}
+
+/** Alerts by rule, the worst severity first (then the rule id, for a stable order). */
+function sections(alerts: readonly Alert[]): RuleSection[] {
+  const byRule = new Map<RuleId, RuleSection>();
+  for (const a of alerts) {
+    const rule = ruleOf(a);
+    let s = byRule.get(rule);
+    if (!s) byRule.set(rule, (s = { rule, severity: severityOf(a), alerts: [] }));
+    if (rank(severityOf(a)) > rank(s.severity)) s.severity = severityOf(a);
+    s.alerts.push(a);
+  }
+  return [...byRule.values()].sort(
+    (a, b) => rank(b.severity) - rank(a.severity) || byCodeUnit(a.rule, b.rule),
+  );
+}
+
+/** The alert a person should look at first: the highest severity, then the earliest. */
+function worstAlert(alerts: readonly Alert[]): Alert | undefined {
+  let worst: Alert | undefined;
+  for (const a of alerts) {
+    if (
+      !worst ||
+      rank(severityOf(a)) > rank(severityOf(worst)) ||
+      (rank(severityOf(a)) === rank(severityOf(worst)) && byCodeUnit(a.time, worst.time) < 0)
+    )
+      worst = a;
+  }
+  return worst;
+}
+
+function describeAlert(a: Alert): string {
+  const who = a.user ? `${a.user}${a.domain ? ` (${a.domain})` : ""}` : "(unknown user)";
+  return `${severityOf(a)} ${ruleOf(a)}: ${a.traceName} by ${who} from ${a.sourceIp || "(no source IP)"}${a.time ? ` at ${a.time}` : ""}`;
+}
 
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -156,6 +215,7 @@ export function buildDigest(
     window: context.window === undefined ? undefined : escapeControl(context.window),
     sources: context.sources.map(escapeControl),
   };
+  const ruleSections = sections(alerts);
   const groups = groupAlerts(alerts);
   const ips = new Set(alerts.map((a) => a.sourceIp || "(none)"));
   const times = alerts
@@ -165,10 +225,14 @@ export function buildDigest(
   const span = times.length > 0 ? `${times[0]} to ${times[times.length - 1]}` : "";
   const kinds = countNames(alerts.map((a) => a.traceName));
   const parts: string[] = [];
-  if (alerts.length > 0) {
+  if (alerts.length > 0 && ruleSections.every((r) => r.rule === "ip-not-allowed")) {
     parts.push(
       `${plural(alerts.length, "alert")} from ${plural(ips.size, "source IP")} outside the allowlist (${describeNames(kinds)})`,
     );
+  } else if (alerts.length > 0) {
+    // The worst rule first: the headline (and the subject cut from it) leads with the highest severity.
+    const perRule = ruleSections.map((r) => `${r.alerts.length} ${r.rule} (${r.severity})`);
+    parts.push(`${plural(alerts.length, "alert")}: ${perRule.join(", ")}`);
   }
   if (findings.length > 0) parts.push(`${plural(findings.length, "integrity violation")}`);
   const headline = redactSecrets(`cts-audit: ${parts.join("; ")}${span ? `, ${span}` : ""}`);
@@ -179,10 +243,14 @@ export function buildDigest(
     `Sources: ${where.sources.join(", ")}${where.window ? `; window ${where.window}` : ""}`,
   ];
   blocks.push(header.join("\n"));
-  if (groups.length > 0) {
-    const lines = ["", "Alerts by source IP and user:"];
-    blocks.push(lines.join("\n"));
-    for (const g of groups) {
+  for (const section of ruleSections) {
+    blocks.push(
+      [
+        "",
+        `[${section.severity}] ${section.rule}: ${plural(section.alerts.length, "alert")}, by source IP and user:`,
+      ].join("\n"),
+    );
+    for (const g of groupAlerts(section.alerts)) {
       const who = g.user ? `${g.user}${g.domain ? ` (${g.domain})` : ""}` : "(unknown user)";
       const when = g.first === g.last ? g.first : `${g.first} to ${g.last}`;
       const notes = [...g.reasons];
@@ -201,13 +269,20 @@ export function buildDigest(
   }
 
   const subject = truncateBytes(headline, limits.maxSubjectBytes);
+  const worst = worstAlert(alerts);
+  // The SMS names the worst alert whatever the headline's length: the headline is cut to leave it room.
+  const worstText = worst ? redactSecrets(`. Worst: ${describeAlert(worst)}`) : "";
   const topIps = groups
     .slice(0, 5)
     .map((g) => `${g.sourceIp || "none"} ${g.user}`.trim())
     .join("; ");
+  const smsHead = truncateBytes(
+    headline,
+    Math.max(60, limits.maxSmsChars - Buffer.byteLength(worstText) - 40),
+  );
   const sms = truncateBytes(
     redactSecrets(
-      `${headline}${topIps ? `. Top: ${topIps}` : ""}${groups.length > 5 ? ` (+${groups.length - 5} more)` : ""}`,
+      `${smsHead}${worstText}${topIps ? `. Top: ${topIps}` : ""}${groups.length > 5 ? ` (+${groups.length - 5} more)` : ""}`,
     ),
     limits.maxSmsChars,
   ).slice(0, limits.maxSmsChars);

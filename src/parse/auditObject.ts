@@ -1,15 +1,17 @@
 import type { Readable } from "node:stream";
 import { field, MAX_FIELD_CHARS } from "../cts/trace.js";
-import type { AuditRules } from "../detect/AuditRules.js";
+import type { AuditAlert, AuditRules } from "../detect/AuditRules.js";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import { describeError } from "../errors.js";
-import type { Alert } from "../detect/types.js";
 import { readTraceBuffer, readTraceFile } from "./readTraceFile.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
 
-/** One trace the rules audited: its time, and the alert when it is one. */
+/** One trace the rules audited: its time, its alerts (one per rule that fired), and its login attempt. */
 export interface AuditMatch {
   time: number | null;
-  alert?: Omit<Alert, "object" | "integrity" | "region">;
+  alerts: AuditAlert[];
+  /** A login success or failure with a time, for the windowed rules. */
+  attempt?: Omit<LoginAttempt, "object" | "region">;
   /** The trace's own `region` field, when it has one. */
   region?: string;
 }
@@ -39,7 +41,7 @@ export async function auditObject(
   let traceErrors: AuditedObject["traceErrors"];
   const read: ReadTraceOptions = {
     ...options,
-    prefilter: rules.events,
+    prefilter: rules.prefilter,
     onTrace: (raw) => {
       let outcome: ReturnType<AuditRules["audit"]>;
       try {
@@ -51,8 +53,8 @@ export async function auditObject(
         return;
       }
       if (!outcome.matched) return;
-      const match: AuditMatch = { time: outcome.trace.time ?? null };
-      if (outcome.alert) match.alert = outcome.alert;
+      const match: AuditMatch = { time: outcome.trace.time ?? null, alerts: outcome.alerts };
+      if (outcome.attempt) match.attempt = outcome.attempt;
       const region = field(raw, "region");
       if (typeof region === "string") match.region = region.slice(0, MAX_FIELD_CHARS);
       matches.push(match);

@@ -1,4 +1,6 @@
 import type { Writable } from "node:stream";
+import { SEVERITY_ORDER } from "../detect/RulesConfig.js";
+import type { Alert } from "../detect/types.js";
 import { isFileViolation } from "../integrity/failClosed.js";
 import { safeLine } from "../safeText.js";
 import { StreamOut } from "./StreamOut.js";
@@ -151,9 +153,36 @@ export class TextTally {
         `Interrupted: ${this.notStarted} objects not started (${safe(this.notStartedReason)}); run again to finish`,
       );
     if (header.command === "scan" && s.alerts === 0) out.push("No alerts.");
+    else if (tail.alerts.length > 0) out.push(...alertLines(tail.alerts));
     out.push(`Exit code ${tail.exitCode}`);
     return `${out.join("\n")}\n`;
   }
+}
+
+// Lines of alerts the text report prints; the rest are counted (every alert is in --format json/ndjson).
+const MAX_ALERT_LINES = 500;
+
+/**
+ * The alerts, one line each, the highest severity first: the report lists them whatever the notification
+ * (with `--notify none` it is the only place a person sees them).
+ */
+function alertLines(alerts: readonly Alert[]): string[] {
+  const rank = (a: Alert) => SEVERITY_ORDER.indexOf(a.severity ?? "high");
+  const sorted = [...alerts].sort(
+    (a, b) => rank(b) - rank(a) || (a.time < b.time ? -1 : a.time > b.time ? 1 : 0),
+  );
+  const lines = sorted.slice(0, MAX_ALERT_LINES).map((a) => {
+    const who = a.user ? `${a.user}${a.domain ? ` (${a.domain})` : ""}` : "(unknown user)";
+    const context = [a.userType, a.mfa ? `login protection ${a.mfa}` : "", a.traceType].filter(Boolean);
+    return safe(
+      `  [${a.severity ?? "high"}] ${a.rule ?? "ip-not-allowed"}  ${a.time || "time unknown"}  ${a.traceName}  ${who}  ` +
+        `${a.sourceIp || "(no source IP)"}  ${a.reason}${context.length ? `  ${context.join(", ")}` : ""}` +
+        (a.suppressed ? "  (already sent)" : ""),
+    );
+  });
+  if (sorted.length > MAX_ALERT_LINES)
+    lines.push(`  ... and ${sorted.length - MAX_ALERT_LINES} more: --format json lists every alert`);
+  return ["Alerts:", ...lines];
 }
 
 /** The text report (`--format text`), written once the run is over from what the tally kept. */

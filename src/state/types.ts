@@ -12,6 +12,8 @@ export interface ObjectOutcome {
   /** Every alert, whatever the window; the run applies its own. */
   alerts: Alert[];
   matchedTimes: Array<number | null>;
+  /** Login attempts (issue 14), whatever the window, so a reused object still feeds the windowed rules. */
+  attempts?: LoginAttempt[];
   hashes?: Record<string, string>;
   /** When it completed (ISO-8601), for expiry. */
   at: string;

@@ -98,7 +98,7 @@ describe("a bad field of one trace never costs another trace", () => {
       expect(audited.result.error).toBeUndefined();
       expect(audited.traceErrors).toBeUndefined();
       expect(audited.result.traces).toBe(4);
-      const alerts = audited.matches.flatMap((m) => (m.alert ? [m.alert] : []));
+      const alerts = audited.matches.flatMap((m) => m.alerts);
       expect(alerts.map((a) => (a.traceId.startsWith("hhh") ? "bad" : a.traceId.slice(0, 6)))).toEqual([
         "before",
         "bad",

@@ -44,22 +44,30 @@ describe("AuditRules.audit", () => {
 
   it("alerts on a login from outside the allowlist, with the report's fields", () => {
     const out = rules.audit(trace({}));
-    expect(out.matched && out.alert).toEqual({
-      traceId: "t1",
-      traceName: "login",
-      user: "alice",
-      userId: "u1",
-      domain: "acme",
-      sourceIp: "203.0.113.7",
-      time: "2024-07-19T03:08:47.589Z",
-      reason: "not-allowlisted",
-    });
+    expect(out.matched && out.alerts).toEqual([
+      {
+        traceId: "t1",
+        traceName: "login",
+        user: "alice",
+        userId: "u1",
+        domain: "acme",
+        sourceIp: "203.0.113.7",
+        time: "2024-07-19T03:08:47.589Z",
+        reason: "not-allowlisted",
+        rule: "ip-not-allowed",
+        severity: "high",
+        traceType: "",
+        userType: "",
+        mfa: "",
+        userAgent: "",
+      },
+    ]);
   });
 
   it("does not alert on an allowlisted IP but counts it as matched", () => {
     const out = rules.audit(trace({ source_ip: "192.0.2.5" }));
     expect(out.matched).toBe(true);
-    expect(out.matched && out.alert).toBeUndefined();
+    expect(out.matched && out.alerts).toEqual([]);
   });
 
   it.each([
@@ -67,7 +75,7 @@ describe("AuditRules.audit", () => {
     ["garbage", "invalid-source-ip"],
   ])("source_ip %j alerts as %s", (ip, reason) => {
     const out = rules.audit(trace({ source_ip: ip }));
-    expect(out.matched && out.alert?.reason).toBe(reason);
+    expect(out.matched && out.alerts.map((a) => a.reason)).toEqual([reason]);
   });
 
   it("honours a custom event list, case-insensitively", () => {

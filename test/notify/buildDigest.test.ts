@@ -107,3 +107,74 @@ describe("splitParts", () => {
     expect(splitParts(blocks, 200)).toHaveLength(2);
   });
 });
+
+describe("buildDigest with rules and severities", () => {
+  const mixed = [
+    alert(1),
+    alert(2, { sourceIp: "198.51.100.9", user: "bob" }),
+    alert(3, {
+      rule: "owner-login",
+      severity: "medium",
+      reason: "owner-login",
+      user: "root",
+      sourceIp: "192.0.2.1",
+    }),
+    alert(4, {
+      rule: "audit-tamper",
+      severity: "critical",
+      reason: "tracker-deleted",
+      traceName: "deleteTracker",
+      user: "mallory",
+      sourceIp: "192.0.2.5",
+    }),
+    alert(5, { rule: "ip-not-allowed", severity: "high" }),
+  ];
+
+  it("leads with the highest severity, then groups by rule, then by address and user", () => {
+    const d = buildDigest(mixed, [], { sources: ["s"] })!;
+    expect(d.headline).toMatch(
+      /^cts-audit: 5 alerts: 1 audit-tamper \(critical\), 3 ip-not-allowed \(high\), 1 owner-login \(medium\), /,
+    );
+    const text = d.parts[0]!;
+    const at = (s: string) => text.indexOf(s);
+    expect(at("[critical] audit-tamper: 1 alert")).toBeGreaterThan(0);
+    expect(at("[critical] audit-tamper")).toBeLessThan(at("[high] ip-not-allowed: 3 alerts"));
+    expect(at("[high] ip-not-allowed")).toBeLessThan(at("[medium] owner-login: 1 alert"));
+    // Inside a rule, by address and user (most events first).
+    const ip = text.slice(at("[high] ip-not-allowed"), at("[medium] owner-login"));
+    expect(ip).toContain("- 203.0.113.7  alice (acme): 2 events (login x2)");
+    expect(ip.indexOf("203.0.113.7  alice")).toBeLessThan(ip.indexOf("198.51.100.9  bob"));
+    expect(text).toContain("a CTS tracker was deleted");
+    expect(text).toContain("the account owner (root) logged in");
+  });
+
+  it.each([
+    [
+      "the critical one",
+      mixed,
+      "Worst: critical audit-tamper: deleteTracker by mallory (acme) from 192.0.2.5",
+    ],
+    [
+      "the earliest of equals",
+      [alert(9, { user: "late" }), alert(2, { user: "early" })],
+      "Worst: high ip-not-allowed: login by early (acme) from 203.0.113.7 at 2024-07-19T00:02:00.000Z",
+    ],
+  ])("names %s in the SMS, whatever the headline's length", (_, alerts, worst) => {
+    const many = [
+      ...alerts,
+      ...Array.from({ length: 300 }, (_, i) =>
+        alert(100 + i, {
+          sourceIp: `10.0.${i}.1`,
+          user: `user-${"x".repeat(30)}-${i}`,
+          severity: "low",
+          rule: "owner-login",
+        }),
+      ),
+    ];
+    for (const set of [alerts, many]) {
+      const d = buildDigest(set, [], { sources: ["s"] })!;
+      expect(d.sms).toContain(worst);
+      expect(d.sms.length).toBeLessThan(490);
+    }
+  });
+});

@@ -95,7 +95,7 @@ function fullParse(text: string): { traces: number; alerts: string[] } {
   const alerts: string[] = [];
   for (const t of all) {
     const o = rules.audit(t);
-    if (o.matched && o.alert) alerts.push(`${o.alert.traceId}|${o.alert.sourceIp}|${o.alert.reason}`);
+    if (o.matched) for (const a of o.alerts) alerts.push(`${a.traceId}|${a.sourceIp}|${a.reason}`);
   }
   return { traces: all.length, alerts };
 }
@@ -121,7 +121,7 @@ async function fastPath(
     splitter,
     onTrace: (raw) => {
       const o = rules.audit(raw);
-      if (o.matched && o.alert) alerts.push(`${o.alert.traceId}|${o.alert.sourceIp}|${o.alert.reason}`);
+      if (o.matched) for (const a of o.alerts) alerts.push(`${a.traceId}|${a.sourceIp}|${a.reason}`);
     },
   });
   return { traces: result.traces, alerts, error: result.error?.message };

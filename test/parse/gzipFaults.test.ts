@@ -29,7 +29,7 @@ const withIds = (set: Array<Record<string, unknown>>, prefix: string) =>
 function expectedAlerts(traces: Array<Record<string, unknown>>): string[] {
   return traces.flatMap((t) => {
     const outcome = rules.audit(t);
-    return outcome.matched && outcome.alert ? [outcome.alert.traceId] : [];
+    return outcome.matched ? outcome.alerts.map((a) => a.traceId) : [];
   });
 }
 
@@ -123,7 +123,7 @@ describe("gzip trailer faults (property): every alert of the bytes that inflated
                   bufferLimit: path === "stream" ? 0 : 8 * 1024 * 1024,
                 });
           const inflated = f.kind.startsWith("second-member") ? [...one, ...two] : one;
-          const got = audited.matches.flatMap((m) => (m.alert ? [m.alert.traceId] : []));
+          const got = audited.matches.flatMap((m) => m.alerts.map((a) => a.traceId));
           expect(got).toEqual(expectedAlerts(inflated));
           expect(audited.result.error?.code).toMatch(/^GZIP/);
           expect(audited.result.error?.message).toMatch(/CRC-32|size mismatch|trailer|member|data after/);
@@ -180,7 +180,7 @@ describe("gzip trailer faults (property): every alert of the bytes that inflated
           for (const input of [file, chunks(file, [3, 100])]) {
             const audited = await auditObject(input, rules, { ...read, bufferLimit: 8 * 1024 * 1024 });
             expect(audited.result.error).toBeUndefined();
-            expect(audited.matches.flatMap((m) => (m.alert ? [m.alert.traceId] : []))).toEqual(
+            expect(audited.matches.flatMap((m) => m.alerts.map((a) => a.traceId))).toEqual(
               expectedAlerts(withIds(set, "a")),
             );
           }

@@ -213,7 +213,8 @@ describe("the HTML report in a real browser", () => {
     try {
       expect(seen.requests).toEqual([]);
       expect(seen.errors).toEqual([]);
-      expect(await p.locator("section.chain").count()).toBe(2);
+      // The sample has three chains: IAM, ECS and CTS (the tamper traces).
+      expect(await p.locator("section.chain").count()).toBe(3);
       // UPDATE_DOCS_SCREENSHOT=1 refreshes the README's image from this very page.
       if (process.env.UPDATE_DOCS_SCREENSHOT === "1")
         await p.screenshot({ path: path.join(root, "docs", "html-report.png"), fullPage: true });
