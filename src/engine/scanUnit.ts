@@ -121,7 +121,7 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
   const finish = (slot: Slot) => {
     slot.alerts =
       slot.allAlerts.length === 0
-        ? slot.allAlerts
+        ? []
         : slot.allAlerts.filter((a) => ctx.window.contains(a.time ? Date.parse(a.time) : undefined));
     if (plans.get(slot)!.action === "parse")
       slot.record.matched = slot.matchedTimes.filter((t) => ctx.window.contains(t ?? undefined)).length;
