@@ -45,11 +45,51 @@ const DIGEST_NAME = new RegExp(
   String.raw`(?:^|/)(?:([A-Za-z0-9._-]{0,64})_)?CloudTrace-Digest_(.*?)_(${TIME})\.json(\.gz)?$`,
 );
 
+const CTS_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})(?:\.\d+)?Z$/;
+
+/** The two-digit number at `at` in `text`, or -1 when those are not two ASCII digits. */
+function digits2(text: string, at: number): number {
+  const a = text.charCodeAt(at) - 48;
+  const b = text.charCodeAt(at + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
 /** Parses `2017-03-28T02-09-17Z` (CTS's file-name and digest time format) to a Date. */
 export function parseCtsTime(text: string): Date | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})(?:\.\d+)?Z$/.exec(text);
-  if (!m) return undefined;
-  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  // Every key of a listing has one: the 20-character form is read by position, without a regular expression and
+  // the array of captures it allocates (2% of a small-file scan). Anything else takes the general pattern.
+  let y: number, mo: number, d: number, h: number, mi: number, s: number;
+  if (text.length === 20) {
+    const c = (i: number) => text.charCodeAt(i);
+    const sep = (i: number) => c(i) === 45 /* - */ || c(i) === 58; /* : */
+    const hi = digits2(text, 0);
+    const lo = digits2(text, 2);
+    y = hi < 0 || lo < 0 ? -1 : hi * 100 + lo;
+    mo = digits2(text, 5);
+    d = digits2(text, 8);
+    h = digits2(text, 11);
+    mi = digits2(text, 14);
+    s = digits2(text, 17);
+    if (
+      y < 0 ||
+      mo < 0 ||
+      d < 0 ||
+      h < 0 ||
+      mi < 0 ||
+      s < 0 ||
+      c(4) !== 45 ||
+      c(7) !== 45 ||
+      c(10) !== 84 /* T */ ||
+      !sep(13) ||
+      !sep(16) ||
+      c(19) !== 90 /* Z */
+    )
+      return undefined;
+  } else {
+    const m = CTS_TIME.exec(text);
+    if (!m) return undefined;
+    [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  }
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
   // Date.UTC rolls month 13 or hour 99 over into the next unit; a CTS time never does.
   if (

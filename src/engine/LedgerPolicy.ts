@@ -89,10 +89,15 @@ export class LedgerPolicy {
       for (const [key, outcome] of found) {
         if (outcome.rules !== this.rulesId) found.delete(key);
         else {
+          // A fresh record (the run sets verdicts on it), its key first as in a record the run makes.
           const md5 = outcome.hashes?.md5;
-          const rest: Partial<FileRecord> = { ...outcome.record };
-          delete rest.object;
-          outcome.record = { object: key, ...(rest as Omit<FileRecord, "object">), ...(md5 ? { md5 } : {}) };
+          const record = { object: key } as FileRecord;
+          for (const field in outcome.record)
+            if (field !== "object")
+              (record as unknown as Record<string, unknown>)[field] =
+                outcome.record[field as keyof FileRecord];
+          if (md5) record.md5 = md5;
+          outcome.record = record;
         }
       }
       return found;

@@ -121,35 +121,49 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
     recording = recording.then(() => ctx.ledger.record(unit.id, slots));
     return recording;
   };
-  await eachLimited(fileSlots.length, options.concurrency, async (i) => {
-    const slot = fileSlots[i]!;
+  // The window applies to trace times, here, so that stored outcomes serve any window.
+  const finish = (slot: Slot) => {
+    slot.alerts =
+      slot.allAlerts.length === 0
+        ? []
+        : slot.allAlerts.filter((a) => ctx.window.contains(a.time ? Date.parse(a.time) : undefined));
+    if (plans.get(slot)!.action === "parse")
+      slot.record.matched = slot.matchedTimes.filter((t) => ctx.window.contains(t ?? undefined)).length;
+    ctx.completed(slot);
+  };
+  const notStarted = (slot: Slot): boolean => {
     const stop = ctx.shouldStop?.();
-    if (stop) {
-      slot.record.status = "skipped";
-      slot.record.reason = `not started: ${stop}`;
-      return;
-    }
+    if (!stop) return false;
+    slot.record.status = "skipped";
+    slot.record.reason = `not started: ${stop}`;
+    return true;
+  };
+  // Objects done by an earlier run under the same rules first, in one synchronous pass: their outcome stands and
+  // they are not read again. A rerun is almost only these; a task (and its promises) each cost more than the reuse.
+  const toRead: Slot[] = [];
+  for (const slot of fileSlots) {
     const kept = stored.get(slot.object.key);
-    if (kept) {
-      // Done by an earlier run under the same rules: its outcome stands, the object is not read again.
-      slot.record = { ...kept.record };
-      slot.allAlerts = kept.alerts.map((a) => ({ ...a }));
+    if (!kept) toRead.push(slot);
+    else if (!notStarted(slot)) {
+      // LedgerPolicy.lookup made the record a fresh object; alerts are copied (their verdict is set later).
+      slot.record = kept.record;
+      slot.allAlerts = kept.alerts.length === 0 ? [] : kept.alerts.map((a) => ({ ...a }));
       slot.matchedTimes = kept.matchedTimes;
       slot.attempts = kept.attempts ?? [];
       slot.reused = true;
       if (kept.hashes) slot.hashes = kept.hashes;
       ctx.reused();
-    } else {
-      if (plans.get(slot)!.action === "parse") await scanFile(slot, scanCtx);
-      else if (chains && !slot.object.explicit) await hashFile(slot, { ...scanCtx, chains });
-      else slot.record.status = "skipped";
-      batch.push(slot);
+      finish(slot);
     }
-    // The window applies to trace times, here, so that stored outcomes serve any window.
-    slot.alerts = slot.allAlerts.filter((a) => ctx.window.contains(a.time ? Date.parse(a.time) : undefined));
-    if (plans.get(slot)!.action === "parse")
-      slot.record.matched = slot.matchedTimes.filter((t) => ctx.window.contains(t ?? undefined)).length;
-    ctx.completed(slot);
+  }
+  await eachLimited(toRead.length, options.concurrency, async (i) => {
+    const slot = toRead[i]!;
+    if (notStarted(slot)) return;
+    if (plans.get(slot)!.action === "parse") await scanFile(slot, scanCtx);
+    else if (chains && !slot.object.explicit) await hashFile(slot, { ...scanCtx, chains });
+    else slot.record.status = "skipped";
+    batch.push(slot);
+    finish(slot);
     if (batch.length >= RECORD_BATCH || Date.now() - lastRecord >= RECORD_INTERVAL_MS) await recordBatch();
   });
   await recordBatch();

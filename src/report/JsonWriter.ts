@@ -79,6 +79,7 @@ export class JsonWriter implements ReportWriter {
     if (!h || !this.dir) throw new Error("JsonWriter: begin() was not called");
     try {
       for (const s of this.spools.values()) {
+        await s.out.flush();
         s.stream.end();
         await finished(s.stream);
       }

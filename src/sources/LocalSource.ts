@@ -173,9 +173,13 @@ export class LocalSource implements ObjectSource {
   }
 
   async metadata(key: string): Promise<Record<string, string>> {
+    const sidecar = this.resolve(key) + SIDECAR_SUFFIX;
+    // Most digests have no sidecar: one synchronous stat says so, where a promised open failing with ENOENT costs
+    // thread-pool round trips and an error object (a rerun reads every digest again).
+    if (statSync(sidecar, { throwIfNoEntry: false }) === undefined) return {};
     let text: string;
     try {
-      text = await readFile(this.resolve(key) + SIDECAR_SUFFIX, "utf8");
+      text = await readFile(sidecar, "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
       throw new SourceError("METADATA", `metadata sidecar of ${key} cannot be read`, { cause: err });

@@ -188,15 +188,12 @@ export class LocalLedger implements Ledger {
     return this.read(`looking up objects of unit ${unit}`, () => {
       // Many keys of a unit: one pass of a cursor over the unit's entries (they sit together, sorted) costs less
       // than a lookup a key, and a rerun asks for every object of every unit.
-      const inUnit =
-        s && items.length > RANGE_LOOKUP_MIN
-          ? new Map<string, ObjectOutcome>(
-              Array.from(s.objects.getRange({ start: [unit], end: [unit, MAX_KEY] }), ({ key, value }) => [
-                (key as [string, string])[1],
-                value,
-              ]),
-            )
-          : undefined;
+      let inUnit: Map<string, ObjectOutcome> | undefined;
+      if (s && items.length > RANGE_LOOKUP_MIN) {
+        inUnit = new Map();
+        for (const { key, value } of s.objects.getRange({ start: [unit], end: [unit, MAX_KEY] }))
+          inUnit.set((key as [string, string])[1], value);
+      }
       for (const { key, fingerprint } of items) {
         let outcome: ObjectOutcome | undefined;
         if (s) {

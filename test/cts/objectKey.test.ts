@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseObjectKey } from "../../src/cts/objectKey.js";
+import { parseCtsTime, parseObjectKey } from "../../src/cts/objectKey.js";
 
 describe("parseObjectKey", () => {
   it.each([
@@ -97,5 +98,78 @@ describe("parseObjectKey", () => {
     const parsed = parseObjectKey(key);
     expect(parsed.kind).toBe("other");
     expect(parsed.reason).not.toBe("");
+  });
+});
+
+/**
+ * The reference: the regular-expression parser parseCtsTime had before it read the common 20-character form by
+ * position. Every input must give what it gives.
+ */
+function referenceCtsTime(text: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})(?:\.\d+)?Z$/.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  if (
+    date.getUTCMonth() !== mo - 1 ||
+    date.getUTCDate() !== d ||
+    date.getUTCHours() !== h ||
+    mi > 59 ||
+    s > 59
+  )
+    return undefined;
+  return date.getTime();
+}
+
+describe("parseCtsTime agrees with the regular-expression parser", () => {
+  it.each([
+    ["2017-03-28T02-09-17Z"],
+    ["2017-03-28T02:09:17Z"],
+    ["2017-03-28T02-09:17Z"],
+    ["2024-02-29T23-59-59Z"],
+    ["2023-02-29T00-00-00Z"],
+    ["2024-13-01T00-00-00Z"],
+    ["2024-12-32T00-00-00Z"],
+    ["2024-12-31T24-00-00Z"],
+    ["2024-12-31T23-60-00Z"],
+    ["2024-12-31T23-59-60Z"],
+    ["0099-01-01T00-00-00Z"],
+    ["2024-01-01T00-00-00z"],
+    ["2024-01-01t00-00-00Z"],
+    ["2024/01-01T00-00-00Z"],
+    ["2024-01-01T00.00-00Z"],
+    ["2024-01-0aT00-00-00Z"],
+    ["2024-01-01T00-00-00.5Z"],
+    ["2024-01-01T00-00-0Z"],
+    ["２０２４-01-01T00-00-00Z"],
+    [""],
+  ])("%s", (text) => {
+    expect(parseCtsTime(text)?.getTime()).toBe(referenceCtsTime(text));
+  });
+
+  it("on any string of time-like characters, and on valid times with one character changed", () => {
+    const chars = fc.constantFrom(..."0123456789-:TZ.tz/ 9\u0660".split(""));
+    const anyText = fc.array(chars, { minLength: 18, maxLength: 24 }).map((a) => a.join(""));
+    const valid = fc
+      .date({
+        min: new Date(Date.UTC(1000, 0, 1)),
+        max: new Date(Date.UTC(9999, 11, 31)),
+        noInvalidDate: true,
+      })
+      .map((d) =>
+        d
+          .toISOString()
+          .replace(/\.\d{3}Z$/, "Z")
+          .replace(/:/g, "-"),
+      );
+    const mutated = fc
+      .tuple(valid, fc.nat(19), chars)
+      .map(([t, i, ch]) => t.slice(0, i) + ch + t.slice(i + 1));
+    fc.assert(
+      fc.property(fc.oneof(anyText, valid, mutated), (text) => {
+        expect(parseCtsTime(text)?.getTime()).toBe(referenceCtsTime(text));
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });

@@ -26,6 +26,38 @@ describe("LocalSource", () => {
   });
 
   it.each([
+    { name: "no sidecar: no metadata", key: "m/none", sidecar: undefined, want: {} },
+    {
+      name: "a sidecar: its string fields, keys lower-cased",
+      key: "m/one",
+      sidecar: '{"Signature":"ab","n":1}',
+      want: { signature: "ab" },
+    },
+    {
+      name: "a sidecar that is not JSON",
+      key: "m/two",
+      sidecar: "{",
+      want: /m\/two\.meta\.json is not valid JSON/,
+    },
+    {
+      name: "a sidecar that is a folder",
+      key: "m/three",
+      sidecar: null,
+      want: /metadata sidecar of m\/three cannot be read/,
+    },
+  ])("metadata, $name", async ({ key, sidecar, want }) => {
+    // A bucket of its own: the other tests list and read "b".
+    const file = path.join(root, "meta", ...key.split("/"));
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, "x");
+    if (sidecar === null) mkdirSync(`${file}.meta.json`, { recursive: true });
+    else if (sidecar !== undefined) writeFileSync(`${file}.meta.json`, sidecar);
+    const source = await LocalSource.open(path.join(root, "meta"));
+    if (want instanceof RegExp) await expect(source.metadata(key)).rejects.toThrow(want);
+    else expect(await source.metadata(key)).toEqual(want);
+  });
+
+  it.each([
     ["a file within the bound", "a/one.json.gz", 10, "0123456789"],
     ["an empty file", "two.json", 0, ""],
     [
