@@ -9,7 +9,7 @@ import { FUNCTION_VARIABLES, functionConfig, type FunctionConfig } from "./funct
 import type { Report } from "./report/types.js";
 import { run, type RunDeps } from "./run.js";
 import { MemorySource } from "./sources/MemorySource.js";
-import { fanOutEvent, isFanOutEvent } from "./fanout/functionEvents.js";
+import { isFanOutEvent } from "./fanout/Manifest.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
 
 /** The FunctionGraph context methods cts-audit uses (reference §4). All are optional to keep tests honest. */
@@ -250,6 +250,8 @@ async function handle(
     const problems: string[] = [];
     const env = environment(context, problems);
     const config = functionConfig(env, { obs: true }, problems);
+    // Loaded only for fan-out events: the trigger path's cold start does not pay for the coordinator.
+    const { fanOutEvent } = await import("./fanout/functionEvents.js");
     result.fanOut = await fanOutEvent(event, config, {
       ...(env.FUNCTIONGRAPH_ENDPOINT ? { fgsEndpoint: env.FUNCTIONGRAPH_ENDPOINT } : {}),
       remainingMs: () => {

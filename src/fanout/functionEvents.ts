@@ -4,42 +4,8 @@ import { ConfigError } from "../errors.js";
 import type { FunctionConfig } from "../functionConfig.js";
 import { coordinate, FAN_OUT_DEFAULTS } from "./Coordinator.js";
 import { FunctionGraphClient } from "./FunctionGraphClient.js";
-import { isShardEvent } from "./Manifest.js";
+import { fanOutRequestOf, isShardEvent } from "./Manifest.js";
 import { runShard } from "./Worker.js";
-
-/**
- * The body that starts a fanned-out run from a function event: a timer trigger's "additional information"
- * (`user_event`, a JSON string) or the event itself. `since`/`until` are ISO-8601 or durations back from the
- * trigger's time (`24h`).
- */
-export interface FanOutRequest {
-  sources: string[];
-  functionUrn: string;
-  since?: string;
-  until?: string;
-  concurrency?: number;
-}
-
-/** The fan-out request an event carries: `{"fanOut": {...}}`, or a timer event whose user_event is that JSON. */
-export function fanOutRequestOf(event: unknown): FanOutRequest | undefined {
-  if (typeof event !== "object" || event === null) return undefined;
-  let body: unknown = event;
-  const timer = event as { trigger_type?: unknown; user_event?: unknown };
-  if (timer.trigger_type === "TIMER" && typeof timer.user_event === "string") {
-    try {
-      body = JSON.parse(timer.user_event) as unknown;
-    } catch {
-      return undefined;
-    }
-  }
-  const f = (body as { fanOut?: unknown } | null)?.fanOut;
-  return typeof f === "object" && f !== null ? (f as FanOutRequest) : undefined;
-}
-
-/** Whether the handler should hand the event to {@link fanOutEvent}. */
-export function isFanOutEvent(event: unknown): boolean {
-  return isShardEvent(event) || fanOutRequestOf(event) !== undefined;
-}
 
 // The coordinator function stops waiting this long before its timeout, and hands over to a fresh invocation.
 const HANDOVER_RESERVE_MS = 30_000;
