@@ -191,15 +191,33 @@ export async function coordinate(
       invocations,
     });
 
+  // `<index>.failed.json` found before this coordinator invoked the shard: a previous run's verdict, removed before
+  // the shard is invoked again (running the command again retries failed shards). One that appears while the shard
+  // is in flight is its worker's: a failure no new invocation fixes (a missing or corrupt manifest).
+  const staleFailed = new Set<number>();
+  let firstPoll = true;
   const poll = async () => {
     for (const o of await state.listAll(layout.shardsFolder)) {
       const parsed = layout.parseShardKey(o.key);
-      if (parsed?.status === "done" && parsed.index < total) {
+      if (!parsed || parsed.index >= total) continue;
+      if (parsed.status === "done") {
         done.add(parsed.index);
         failed.delete(parsed.index);
         inFlight.delete(parsed.index);
+      } else if (firstPoll) staleFailed.add(parsed.index);
+      else if (inFlight.has(parsed.index) && !staleFailed.has(parsed.index)) {
+        const text = await state.getText(o.key);
+        let reason = "its worker wrote a failure without a reason";
+        try {
+          reason = (JSON.parse(text ?? "{}") as { reason?: string }).reason ?? reason;
+        } catch {
+          // An unreadable marker still says the worker gave up.
+        }
+        inFlight.delete(parsed.index);
+        failed.set(parsed.index, reason);
       }
     }
+    firstPoll = false;
   };
 
   for (;;) {
@@ -218,6 +236,10 @@ export async function coordinate(
     while (inFlight.size < settings.concurrency && queue.length > 0) {
       const index = queue.shift()!;
       if (done.has(index)) continue;
+      if (staleFailed.has(index)) {
+        await state.delete(layout.shardKey(index, "failed"));
+        staleFailed.delete(index);
+      }
       try {
         await deps.invoker.invokeAsync(settings.functionUrn, {
           fanOutShard: { manifest: layout.manifestUrl, shard: index },

@@ -115,7 +115,8 @@ export class FanOutLayout {
 
   /** Reads `<index>.<status>.json` back; undefined for other keys. */
   parseShardKey(key: string): { index: number; status: ShardStatus } | undefined {
-    const m = /(\d+)\.(done|failed)\.json$/.exec(key.slice(this.shardsFolder.length));
+    // Anchored both ends, no leading zeros: exactly what shardKey writes (a stray `-1.done.json` is not shard 1).
+    const m = /^(0|[1-9]\d*)\.(done|failed)\.json$/.exec(key.slice(this.shardsFolder.length));
     return m && key.startsWith(this.shardsFolder)
       ? { index: Number(m[1]), status: m[2] as ShardStatus }
       : undefined;
@@ -136,17 +137,21 @@ export interface ShardEvent {
   fanOutShard: { manifest: string; shard: number };
 }
 
-/** Whether an event is a shard invocation. */
+/** Whether an event is a well-formed shard invocation; {@link shardEventProblem} says what is wrong with one that is not. */
 export function isShardEvent(event: unknown): event is ShardEvent {
-  const body = (event as { fanOutShard?: unknown } | null)?.fanOutShard as
-    { manifest?: unknown; shard?: unknown } | undefined;
-  return (
-    typeof body === "object" &&
-    body !== null &&
-    typeof body.manifest === "string" &&
-    Number.isInteger(body.shard) &&
-    (body.shard as number) >= 0
-  );
+  return isObject(event) && "fanOutShard" in event && shardEventProblem(event) === undefined;
+}
+
+/** What is wrong with a `{"fanOutShard": ...}` event, naming the field; undefined when it is well formed. */
+export function shardEventProblem(event: unknown): string | undefined {
+  const body = isObject(event) ? event.fanOutShard : undefined;
+  if (!isObject(body))
+    return 'fanOutShard: give {"manifest": "obs://.../fanout/<run id>/manifest.json", "shard": <index>}';
+  if (typeof body.manifest !== "string" || !body.manifest.startsWith("obs://"))
+    return `fanOutShard.manifest: ${show(body.manifest)} is not an obs:// manifest location: the coordinator writes it`;
+  if (!Number.isSafeInteger(body.shard) || (body.shard as number) < 0)
+    return `fanOutShard.shard: ${show(body.shard)} is not a shard index (a whole number from 0)`;
+  return undefined;
 }
 
 /**
@@ -162,23 +167,50 @@ export interface FanOutRequest {
   concurrency?: number;
 }
 
-/** The fan-out request an event carries: `{"fanOut": {...}}`, or a timer event whose user_event is that JSON. */
-export function fanOutRequestOf(event: unknown): FanOutRequest | undefined {
-  if (typeof event !== "object" || event === null) return undefined;
+const TIMER_FIX =
+  'set the timer trigger\'s additional information to {"fanOut": {"sources": ["obs://bucket/CloudTraces/"], "functionUrn": "urn:fss:...", "since": "24h"}}';
+
+/**
+ * The fan-out request an event carries: `{"fanOut": {...}}`, or a timer event whose user_event is that JSON. A
+ * timer event is always meant for the fan-out (the function has no other timed work): one whose body is not a
+ * request is a problem naming `user_event`, not an event silently ignored. The request's fields are checked by
+ * the caller.
+ */
+export function fanOutRequestOf(
+  event: unknown,
+): { request: FanOutRequest } | { problem: string } | undefined {
+  if (!isObject(event)) return undefined;
   let body: unknown = event;
-  const timer = event as { trigger_type?: unknown; user_event?: unknown };
-  if (timer.trigger_type === "TIMER" && typeof timer.user_event === "string") {
+  if (event.trigger_type === "TIMER") {
+    if (typeof event.user_event !== "string" || event.user_event.trim() === "")
+      return { problem: `timer trigger event without additional information (user_event): ${TIMER_FIX}` };
     try {
-      body = JSON.parse(timer.user_event) as unknown;
-    } catch {
-      return undefined;
+      body = JSON.parse(event.user_event) as unknown;
+    } catch (err) {
+      return {
+        problem: `timer trigger's additional information (user_event) is not JSON (${String(err).slice(0, 120)}): ${TIMER_FIX}`,
+      };
     }
-  }
-  const f = (body as { fanOut?: unknown } | null)?.fanOut;
-  return typeof f === "object" && f !== null ? (f as FanOutRequest) : undefined;
+    if (!isObject(body) || !("fanOut" in body))
+      return {
+        problem: `timer trigger's additional information (user_event) has no "fanOut" object: ${TIMER_FIX}`,
+      };
+  } else if (!("fanOut" in event)) return undefined;
+  const f = (body as { fanOut?: unknown }).fanOut;
+  return isObject(f)
+    ? { request: f as unknown as FanOutRequest }
+    : { problem: `fanOut: not an object: ${TIMER_FIX}` };
 }
 
-/** Whether the handler should hand the event to {@link fanOutEvent}. */
+/** Whether the handler should hand the event to the fan-out (a shard, a request, or any timer event). */
 export function isFanOutEvent(event: unknown): boolean {
-  return isShardEvent(event) || fanOutRequestOf(event) !== undefined;
+  return isObject(event) && ("fanOutShard" in event || fanOutRequestOf(event) !== undefined);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function show(value: unknown): string {
+  return (JSON.stringify(value) ?? String(value)).slice(0, 120);
 }

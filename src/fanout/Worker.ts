@@ -1,6 +1,7 @@
 import { AllowList } from "../detect/AllowList.js";
 import { run } from "../engine/run.js";
 import type { EngineOptions } from "../engine/types.js";
+import { describeError } from "../errors.js";
 import type { ChainSummaries } from "../integrity/failClosed.js";
 import { readPublicKey } from "../readPublicKey.js";
 import type { ReportWriter } from "../report/types.js";
@@ -11,9 +12,20 @@ import {
   FanOutLayout,
   type Manifest,
   type ShardEvent,
+  type ShardPlan,
   type ShardRecord,
   type ShardResult,
 } from "./Manifest.js";
+
+/** Failures of a shard that a new invocation would meet again. */
+const PERMANENT = new Set(["NO_MANIFEST", "BAD_MANIFEST", "BAD_EVENT"]);
+
+/** `<index>.failed.json` as a worker writes it: the shard cannot run, and why. */
+export interface WorkerFailure {
+  index: number;
+  reason: string;
+  by: "worker";
+}
 
 /** What a worker did with its shard. */
 export interface ShardOutcome {
@@ -34,12 +46,17 @@ export async function readManifest(bucket: ObsBucket, layout: FanOutLayout): Pro
     );
   try {
     const m = JSON.parse(text) as Manifest;
-    if (m.version !== 1 || !Array.isArray(m.shards)) throw new Error("not a version 1 manifest");
+    if (typeof m !== "object" || m === null || m.version !== 1) throw new Error("not a version 1 manifest");
+    const o = m.options as Partial<Manifest["options"]> | undefined;
+    if (!Array.isArray(m.shards) || !Array.isArray(m.sources) || typeof o !== "object" || o === null)
+      throw new Error("shards, sources or options missing");
+    if (!Array.isArray(o.allow) || !Array.isArray(o.events) || typeof o.publicKey !== "string")
+      throw new Error("options.allow, options.events or options.publicKey missing");
     return m;
   } catch (err) {
     throw new FanOutError(
       "BAD_MANIFEST",
-      `${layout.manifestUrl} is not a cts-audit manifest: ${String(err)}`,
+      `${layout.manifestUrl} is not a cts-audit manifest (${String(err).slice(0, 200)}): delete it and run the coordinator again to plan the run anew`,
     );
   }
 }
@@ -85,21 +102,43 @@ export async function runShard(
   const { manifest: url, shard: index } = event.fanOutShard;
   const layout = FanOutLayout.ofManifest(url);
   const state = new ObsBucket(layout.bucket, connection);
-  const manifest = await readManifest(state, layout);
-  const plan = manifest.shards[index];
-  if (!plan)
-    throw new FanOutError("BAD_EVENT", `${url} has no shard ${index} (it has ${manifest.shards.length})`);
+  let manifest: Manifest;
+  let plan: ShardPlan;
+  let sourceUrl: string;
+  let options: EngineOptions;
+  try {
+    manifest = await readManifest(state, layout);
+    const p = manifest.shards[index];
+    if (!p)
+      throw new FanOutError("BAD_EVENT", `${url} has no shard ${index} (it has ${manifest.shards.length})`);
+    plan = p;
+    const s = manifest.sources[plan.source];
+    if (typeof s !== "string" || typeof plan.last !== "string")
+      throw new FanOutError("BAD_MANIFEST", `${url}: shard ${index} names no source or no last key`);
+    sourceUrl = s;
+    try {
+      options = manifestOptions(manifest);
+    } catch (err) {
+      throw new FanOutError("BAD_MANIFEST", `${url}: its options are unusable: ${describeError(err)}`, {
+        cause: err,
+      });
+    }
+  } catch (err) {
+    // No invocation again can fix these: say so where the coordinator looks, so it reports the shard failed with
+    // this reason at once rather than re-invoking it until its tries are spent.
+    if (err instanceof FanOutError && PERMANENT.has(err.code)) {
+      const failure: WorkerFailure = { index, reason: err.message, by: "worker" };
+      await state.putText(layout.shardKey(index, "failed"), JSON.stringify(failure)).catch(() => undefined);
+    }
+    throw err;
+  }
   const resultKey = layout.shardKey(index, "done");
   const existing = await state.getText(resultKey);
   if (existing !== undefined) {
     const r = JSON.parse(existing) as ShardResult;
-    return { index, status: "already", objects: r.records.length, alerts: r.alerts.length };
+    return { index, status: "already", objects: fileCount(r.records), alerts: r.alerts.length };
   }
 
-  const sourceUrl = manifest.sources[plan.source];
-  if (sourceUrl === undefined)
-    throw new FanOutError("BAD_MANIFEST", `${url}: shard ${index} names no source`);
-  const options = manifestOptions(manifest);
   const source = new ObsSource(sourceUrl, {
     ...connection,
     window: { since: options.since, until: options.until },
@@ -133,5 +172,10 @@ export async function runShard(
   };
   // One put, at the end: a worker killed part-way leaves no result, and the coordinator invokes the shard again.
   await state.putText(resultKey, JSON.stringify(result));
-  return { index, status: "done", objects: report.files.length, alerts: report.alerts.length };
+  return { index, status: "done", objects: fileCount(writer.records), alerts: report.alerts.length };
+}
+
+// The run's report holds no records (they went to the writer): count them there.
+function fileCount(records: readonly ShardRecord[]): number {
+  return records.filter((r) => r.t === "file").length;
 }

@@ -1,10 +1,11 @@
 import { buildLedger, buildNotifier } from "../adapters.js";
-import { parseTime } from "../config.js";
+import { FUNCTION_URN, parseTime } from "../config.js";
+import { parseObsUrl } from "../sources/obsUrl.js";
 import { ConfigError } from "../errors.js";
 import type { FunctionConfig } from "../functionConfig.js";
 import { coordinate, FAN_OUT_DEFAULTS } from "./Coordinator.js";
 import { FunctionGraphClient } from "./FunctionGraphClient.js";
-import { fanOutRequestOf, isShardEvent } from "./Manifest.js";
+import { fanOutRequestOf, isShardEvent, shardEventProblem } from "./Manifest.js";
 import { runShard } from "./Worker.js";
 
 // The coordinator function stops waiting this long before its timeout, and hands over to a fresh invocation.
@@ -34,11 +35,17 @@ export async function fanOutEvent(
       ? `function time running out (${left} ms left)`
       : undefined;
   };
-  if (isShardEvent(event)) {
+  if (isObject(event) && "fanOutShard" in event) {
+    if (!isShardEvent(event)) throw new ConfigError([shardEventProblem(event)!]);
     const outcome = await runShard(event, connection, { warn: env.log, shouldStop });
     return { shard: outcome };
   }
-  const request = fanOutRequestOf(event)!;
+  const found = fanOutRequestOf(event);
+  if (!found || "problem" in found)
+    throw new ConfigError([
+      found?.problem ?? 'not a fan-out event: give {"fanOut": {...}} or {"fanOutShard": {...}}',
+    ]);
+  const request = found.request;
   const problems: string[] = [];
   const now = new Date();
   const since = request.since ? parseTime(request.since, now) : undefined;
@@ -52,10 +59,17 @@ export async function fanOutEvent(
   if (
     !Array.isArray(request.sources) ||
     request.sources.length === 0 ||
-    !request.sources.every((s) => typeof s === "string" && s.startsWith("obs://"))
+    !request.sources.every((s) => typeof s === "string" && parseObsUrl(s) !== undefined)
   )
     problems.push("fanOut.sources: give one or more obs://bucket/prefix locations");
-  if (typeof request.functionUrn !== "string" || !request.functionUrn.startsWith("urn:fss:"))
+  if (
+    request.concurrency !== undefined &&
+    (!Number.isInteger(request.concurrency) || request.concurrency < 1 || request.concurrency > 100)
+  )
+    problems.push(
+      `fanOut.concurrency: ${JSON.stringify(request.concurrency)} must be a whole number from 1 to 100`,
+    );
+  if (typeof request.functionUrn !== "string" || !FUNCTION_URN.test(request.functionUrn))
     problems.push(
       "fanOut.functionUrn: give this function's URN (urn:fss:<region>:<project>:function:<package>:<name>:<version>)",
     );
@@ -104,4 +118,8 @@ export async function fanOutEvent(
   return {
     fanOut: { summary: outcome.summary, exitCode: outcome.exitCode, notifications: outcome.notifications },
   };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
 }
