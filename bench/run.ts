@@ -390,13 +390,19 @@ function printTable(headers: string[], table: Array<[string, string, string, str
 
 try {
   const only = process.env.BENCH_ONLY;
-  if (only !== "scale" && only !== "function") await throughputRows();
+  if (only !== "scale" && only !== "function" && only !== "fanout") await throughputRows();
   if (only === undefined || only === "function") await functionRows();
   if (rows.length) printTable(["measure", "result", "vs floor", "note"], rows);
   if (only === undefined || only === "scale") {
     const scale = scaleBench(root, work, path.join(root, ".bench-cache"));
     printTable(["scale run", "time", "peak RSS", "note"], scale.rows);
     verdicts.push(...scale.verdicts);
+  }
+  if (only === undefined || only === "fanout") {
+    const { fanOutBench } = await import("./fanout.js");
+    const fan = await fanOutBench();
+    printTable(["fan-out", "time", "OBS requests", "note"], [...fan.rows, ...fan.shards]);
+    verdicts.push(...fan.verdicts);
   }
   for (const [text, ok] of verdicts) console.log(`${ok ? "met    " : "NOT MET"}  ${text}`);
   console.log(`\nnode ${process.version}, concurrency ${CONCURRENCY}`);

@@ -15,7 +15,8 @@ import type { Ledger } from "./state/types.js";
 // parseCli (and functionConfig for the function) has checked that what an obs:// location or SMN needs is set:
 // the `!` below rest on that.
 
-function obsConnection(cloud: CloudConfig) {
+/** What the OBS adapters connect with, from the validated cloud settings. */
+export function obsConnection(cloud: CloudConfig) {
   const { obsEndpoint, credentials } = cloud;
   return {
     endpoint: obsEndpoint!,

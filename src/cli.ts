@@ -4,6 +4,7 @@ import { buildLedger, buildNotifier, buildSources, saveUnsentDigest } from "./ad
 import { parseCli, USAGE } from "./config.js";
 import { ConfigError, CtsAuditError, describeError, LedgerBusyError } from "./errors.js";
 import { HtmlWriter } from "./report/HtmlWriter.js";
+import type { AlertDigest } from "./notify/types.js";
 import { JsonWriter } from "./report/JsonWriter.js";
 import { NdjsonWriter } from "./report/NdjsonWriter.js";
 import { TextWriter } from "./report/TextWriter.js";
@@ -91,17 +92,26 @@ export async function main(argv: readonly string[]): Promise<number> {
           : config.format === "html"
             ? new HtmlWriter(process.stdout)
             : new TextWriter(process.stdout);
-    const report = await run(config, {
+    const sinks = {
       report: writer,
-      sources: await buildSources(config.sources, config.cloud, config),
       notifier: await buildNotifier(config.notify, config.cloud),
       ledger: await buildLedger(config.state, config.cloud, config.stateRetentionMs),
-      saveUnsent: (digest) => saveUnsentDigest(config.cloud.unsentDir, digest),
-      warn: (message) => process.stderr.write(`cts-audit: warning: ${safeLine(message)}\n`),
-      onProgress: bar.update,
+      saveUnsent: (digest: AlertDigest) => saveUnsentDigest(config.cloud.unsentDir, digest),
+      warn: (message: string) => process.stderr.write(`cts-audit: warning: ${safeLine(message)}\n`),
       shouldStop: () => stopReason,
       signalExitCode: () => exitForSignal,
       ledgerWaitMs: config.stateWaitMs,
+    };
+    if (config.fanOut) {
+      // Loaded only for --fan-out: a plain scan does not pay for the coordinator.
+      const { runFanOut } = await import("./fanout/runFanOut.js");
+      const progress = (line: string) => process.stderr.write(`cts-audit: ${safeLine(line)}\n`);
+      return (await runFanOut(config, { ...sinks, ...(config.quiet ? {} : { progress }) })).exitCode;
+    }
+    const report = await run(config, {
+      ...sinks,
+      sources: await buildSources(config.sources, config.cloud, config),
+      onProgress: bar.update,
     }).finally(() => bar.stop());
     return report.exitCode;
   } catch (err) {

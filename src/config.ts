@@ -33,11 +33,29 @@ export interface Config extends EngineOptions {
   /** How long a run waits for another run's ledger lock before it exits 2. */
   stateWaitMs: number;
   quiet: boolean;
+  /** `--fan-out`: the run is split into shards, each an invocation of this function (README "Organisation-size backfills"). */
+  fanOut: FanOutConfig | undefined;
   /** Huawei Cloud settings, validated when an obs:// source or --notify smn needs them. Holds secrets: never print. */
   cloud: CloudConfig;
   /** Warnings about the rules file (a CIDR with host bits set), for stderr. */
   rulesWarnings: string[];
 }
+
+/** `--fan-out` and its options, validated. */
+export interface FanOutConfig {
+  /** The function every shard is an asynchronous invocation of. */
+  functionUrn: string;
+  /** Shards in flight at most. */
+  concurrency: number;
+  /** FunctionGraph's endpoint (`--functiongraph-endpoint`, env FUNCTIONGRAPH_ENDPOINT, else from the region). */
+  endpoint: string;
+}
+
+/** A function's URN: `urn:fss:<region>:<project id>:function:<package>:<name>[:<version or alias>]`. */
+export const FUNCTION_URN = /^urn:fss:[a-z0-9-]+:[0-9a-f]{32}:function:[^:\s/]+:[^:\s/]+(:[^:\s/]+)?$/i;
+
+/** The default of `--fan-out-concurrency`: a fifth of an account's default 100 concurrent instances. */
+export const DEFAULT_FAN_OUT_CONCURRENCY = 20;
 
 /** Endpoints, topic and credentials for OBS and SMN. */
 export interface CloudConfig {
@@ -85,6 +103,15 @@ export const OPTIONS = {
   timeout: { type: "string", example: "30" },
   "state-retention": { type: "string", example: "90d" },
   "state-wait": { type: "string", example: "30" },
+  "fan-out": {
+    type: "string",
+    example: "urn:fss:ap-southeast-1:<project>:function:default:cts-audit:latest",
+  },
+  "fan-out-concurrency": { type: "string", example: "20" },
+  "functiongraph-endpoint": {
+    type: "string",
+    example: "https://functiongraph.ap-southeast-1.myhuaweicloud.com",
+  },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -134,6 +161,12 @@ Options:
   --smn-topic <urn|name>       SMN topic (env SMN_TOPIC_URN, else SMN_Topic: a name resolved by listing topics)
   --unsent-dir <dir>           where a digest that could not be sent is saved (default: current directory)
   --timeout <seconds>          per request to OBS and SMN before it is retried (default: 30)
+  --fan-out <function-urn>     split an obs:// backfill into shards, each an asynchronous invocation of this
+                               deployed cts-audit function; one report and one digest (needs --state obs://...)
+  --fan-out-concurrency <n>    shards in flight at most, 1 to 100 (default: ${DEFAULT_FAN_OUT_CONCURRENCY})
+  --functiongraph-endpoint <url>
+                               FunctionGraph endpoint (env FUNCTIONGRAPH_ENDPOINT; default
+                               https://functiongraph.<region>.myhuaweicloud.com)
   -q, --quiet                  no progress output
   -h, --help                   this help
   --version                    print the version
@@ -389,6 +422,7 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     notify,
     problems,
   );
+  const fanOut = parseFanOut(values, env, { sources, state, cloud }, problems);
 
   if (problems.length > 0 || !publicKey) throw new ConfigError(problems);
   return {
@@ -413,6 +447,7 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       dryRun: values["dry-run"] ?? false,
       quiet: values.quiet ?? false,
       maxDecompressedBytes,
+      fanOut,
       cloud,
     },
   };
@@ -472,6 +507,63 @@ function readArgv(argv: readonly string[]): { values: Values; positionals: strin
     } else values[name] = value;
   }
   return { values: values as Values, positionals, problems: [...new Set(problems)] };
+}
+
+/**
+ * `--fan-out` and its options. A fanned-out run keeps its manifest and shard results under the state prefix, reads
+ * its sources from OBS in the function, and needs the project for the invocation's path: each missing piece is a
+ * problem naming the option.
+ */
+function parseFanOut(
+  values: { "fan-out"?: string; "fan-out-concurrency"?: string; "functiongraph-endpoint"?: string },
+  env: Env,
+  run: { sources: readonly string[]; state: string | undefined; cloud: CloudConfig },
+  problems: string[],
+): FanOutConfig | undefined {
+  const urn = values["fan-out"];
+  if (urn === undefined) {
+    for (const option of ["fan-out-concurrency", "functiongraph-endpoint"] as const) {
+      if (values[option] !== undefined)
+        problems.push(`--${option} applies only with --fan-out <function-urn>: add --fan-out or drop it`);
+    }
+    return undefined;
+  }
+  if (!FUNCTION_URN.test(urn))
+    problems.push(
+      `--fan-out: "${urn.slice(0, 200)}" is not a function URN: write urn:fss:<region>:<project-id>:function:<package>:<name>:<version>`,
+    );
+  let concurrency = DEFAULT_FAN_OUT_CONCURRENCY;
+  const c = values["fan-out-concurrency"];
+  if (c !== undefined) {
+    concurrency = Number(c);
+    // An account runs 100 function instances at once by default, the OBS trigger's included.
+    if (!/^\d+$/.test(c) || concurrency < 1 || concurrency > 100)
+      problems.push(`--fan-out-concurrency: "${c}" must be a whole number from 1 to 100`);
+  }
+  if (!run.state?.startsWith("obs://"))
+    problems.push(
+      `--state: --fan-out keeps its manifest and shard results under the state prefix: give --state obs://bucket/prefix${run.state ? ` (not ${run.state})` : ""}`,
+    );
+  for (const s of run.sources) {
+    if (!s.startsWith("obs://"))
+      problems.push(`<source> ${s}: --fan-out reads its sources in the function: give obs://bucket/prefix`);
+  }
+  const given = values["functiongraph-endpoint"] ?? (env.FUNCTIONGRAPH_ENDPOINT || undefined);
+  const endpoint =
+    given ?? (run.cloud.region ? `https://functiongraph.${run.cloud.region}.myhuaweicloud.com` : undefined);
+  if (endpoint === undefined)
+    problems.push(
+      "--fan-out needs the FunctionGraph endpoint: set --functiongraph-endpoint, FUNCTIONGRAPH_ENDPOINT, or --region / RegionName",
+    );
+  else if (!/^https?:\/\/[^/\s]+/.test(endpoint))
+    problems.push(
+      `--functiongraph-endpoint (env FUNCTIONGRAPH_ENDPOINT): "${endpoint}" is not an http(s) URL`,
+    );
+  if (!run.cloud.credentials)
+    problems.push("--fan-out: credentials missing, set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK");
+  else if (!run.cloud.credentials.projectId)
+    problems.push("--fan-out needs the project for the invocation: set HUAWEICLOUD_SDK_PROJECT_ID");
+  return { functionUrn: urn, concurrency, endpoint: endpoint ?? "" };
 }
 
 function parseCloud(

@@ -25,6 +25,7 @@ export const FUNCTION_VARIABLES = [
   "CTS_AUDIT_RULES",
   "CTS_AUDIT_VERIFY",
   "CTS_AUDIT_TIMEOUT",
+  "FUNCTIONGRAPH_ENDPOINT",
 ] as const;
 
 /** What the function runs with, validated. Holds secrets (cloud.credentials): never log it. */

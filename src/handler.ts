@@ -9,6 +9,7 @@ import { applyRulesText, FUNCTION_VARIABLES, functionConfig, type FunctionConfig
 import type { Report } from "./report/types.js";
 import { run, type RunDeps } from "./run.js";
 import { MemorySource } from "./sources/MemorySource.js";
+import { isFanOutEvent } from "./fanout/Manifest.js";
 import type { ObjectSource, SourceObject } from "./sources/types.js";
 
 /** The FunctionGraph context methods cts-audit uses (reference §4). All are optional to keep tests honest. */
@@ -43,6 +44,8 @@ export interface HandlerResult {
     notStarted: string[];
     notifications: Report["notifications"];
   }>;
+  /** A fan-out event's outcome: the shard a worker ran, or the coordinated run. */
+  fanOut?: Record<string, unknown>;
   /** What stopped the event or a run (configuration, an unreadable event, a run that threw), `; `-joined. */
   error?: string;
 }
@@ -242,6 +245,24 @@ async function handle(
   result: HandlerResult,
   errors: string[],
 ): Promise<void> {
+  if (isFanOutEvent(event)) {
+    // A shard of a fanned-out backfill, or the timer that starts one (DESIGN "Organisation-size backfills").
+    const problems: string[] = [];
+    const env = environment(context, problems);
+    const config = functionConfig(env, { obs: true }, problems);
+    // Loaded only for fan-out events: the trigger path's cold start does not pay for the coordinator.
+    const { fanOutEvent } = await import("./fanout/functionEvents.js");
+    result.fanOut = await fanOutEvent(event, config, {
+      ...(env.FUNCTIONGRAPH_ENDPOINT ? { fgsEndpoint: env.FUNCTIONGRAPH_ENDPOINT } : {}),
+      remainingMs: () => {
+        const left = contextCall(context, "getRemainingTimeInMilliSeconds", problems);
+        return typeof left === "number" ? left : undefined;
+      },
+      log: (message) => log("info", message),
+    });
+    log("info", "fan-out event done", result.fanOut);
+    return;
+  }
   const jobs: Job[] = [];
   const cts = isObject(event) ? event.cts : undefined;
   if (cts !== undefined) {

@@ -271,6 +271,9 @@ describe("parseCli's option reading", () => {
     "state-retention": "30d",
     "state-wait": "5",
     rules: path.join(root, "fixtures", "rules.example.yaml"),
+    "fan-out": "urn:fss:ap-southeast-1:0a1b2c3d4e5f60718293a4b5c6d7e8f9:function:default:cts-audit:2",
+    "fan-out-concurrency": "4",
+    "functiongraph-endpoint": "https://functiongraph.eu-west-101.myhuaweicloud.com",
   };
 
   it("knows a second value for every single-value option", () => {

@@ -69,7 +69,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
 
     const write = (settled: Settled) => writeSettled(settled, writer, tally);
 
-    const summaries: ChainSummaries = new Map();
+    const summaries: ChainSummaries = deps.shard?.summaries ?? new Map();
     for (const source of deps.sources) {
       const ctx = unitContext(options, source, {
         rules,
@@ -99,7 +99,8 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
           );
       }
     }
-    if (options.verify !== "off") {
+    // A fan-out shard sees part of the run: its reducer judges the merged summaries instead.
+    if (options.verify !== "off" && !deps.shard) {
       // Fail closed (DESIGN "Integrity"): chains cut short, and a run that verified nothing, judged over the run.
       const partial = deps.sources.every((s) => s.partial);
       const none = nothingVerified(summaries, { partial, since: options.since, until: options.until });

@@ -6,6 +6,7 @@ import type { AlertDigest, Notifier } from "../notify/types.js";
 import type { ReportWriter } from "../report/types.js";
 import type { ObjectSource } from "../sources/types.js";
 import type { Ledger } from "../state/types.js";
+import type { ChainSummaries } from "../integrity/failClosed.js";
 
 /** How strictly integrity is checked: `require` makes violations exit 3. */
 export type VerifyMode = "off" | "warn" | "require";
@@ -79,4 +80,10 @@ export interface RunDeps {
   signalExitCode?: () => 130 | 143 | undefined;
   /** How long to wait for another run's ledger lock. */
   ledgerWaitMs?: number;
+  /**
+   * The run is one shard of a fanned-out backfill (DESIGN "Organisation-size backfills"): what each chain verified
+   * is collected into `summaries`, and the run-level fail-closed judgements (truncated chains, nothing verified)
+   * are left to the reducer, which judges the merged summaries of every shard.
+   */
+  shard?: { summaries: ChainSummaries };
 }

@@ -10,6 +10,11 @@ export interface ObsOptions extends ObsConnection {
   window?: { since?: Date; until?: Date };
   /** Only these objects (the function's trigger event): no listing at all. */
   only?: SourceObject[];
+  /**
+   * Only keys after `after` (exclusive) up to `last` (inclusive) of the listing: a fan-out shard's part of it,
+   * listed from its first key on rather than from the prefix's start.
+   */
+  range?: { after?: string; last?: string };
 }
 
 function day(date: Date, padded: boolean): string {
@@ -90,11 +95,16 @@ export class ObsSource implements ObjectSource {
     }
     // Page by page, as OBS returns them: a listing of millions of keys is never held. The prefixes are sorted and
     // none contains another (each ends with "/"), so their listings one after another are one sorted order.
+    const { after, last } = this.options.range ?? {};
     for (const prefix of await this.listPrefixes()) {
-      let marker: string | undefined;
+      // Every key of a prefix sorts after it: a prefix past `last` holds nothing of the range, nor do later ones.
+      if (last !== undefined && prefix > last) return;
+      let marker: string | undefined = after !== undefined && after > prefix ? after : undefined;
       do {
         const page = await this.client.listPage(prefix, marker);
-        if (page.objects.length) yield page.objects;
+        const objects = last === undefined ? page.objects : page.objects.filter((o) => o.key <= last);
+        if (objects.length) yield objects;
+        if (objects.length < page.objects.length) return;
         marker = page.next;
       } while (marker);
     }

@@ -169,13 +169,15 @@ export class S3TestServer {
     client.close();
   }
 
-  /** Requests seen so far, by kind, and body bytes sent: `/bucket?...` lists, `/bucket/key` gets and heads. */
-  counts(): { list: number; get: number; head: number; bytes: number } {
+  /** Requests seen so far, by kind, and body bytes sent: `/bucket?...` lists, `/bucket/key` gets and heads, puts, deletes. */
+  counts(): { list: number; get: number; head: number; put: number; delete: number; bytes: number } {
     const hasKey = (url: string) => /^\/[^/?]+\/[^?]+/.test(url);
     return {
       list: this.requests.filter((r) => r.method === "GET" && !hasKey(r.url)).length,
       get: this.requests.filter((r) => r.method === "GET" && hasKey(r.url)).length,
       head: this.requests.filter((r) => r.method === "HEAD").length,
+      put: this.requests.filter((r) => r.method === "PUT" || r.method === "POST").length,
+      delete: this.requests.filter((r) => r.method === "DELETE").length,
       bytes: this.requests.reduce((n, r) => n + r.bytes, 0),
     };
   }

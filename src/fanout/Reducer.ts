@@ -1,0 +1,152 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { AuditRules } from "../detect/AuditRules.js";
+import { deliver } from "../engine/deliver.js";
+import { exitCode } from "../engine/exitCode.js";
+import { LedgerPolicy } from "../engine/LedgerPolicy.js";
+import { RunTally } from "../engine/RunTally.js";
+import type { EngineOptions, RunDeps } from "../engine/types.js";
+import {
+  mergeChainSummaries,
+  nothingVerified,
+  truncatedChains,
+  type ChainSummaries,
+} from "../integrity/failClosed.js";
+import { CollectingWriter } from "../report/CollectingWriter.js";
+import { assembleReport } from "../report/assembleReport.js";
+import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
+import type { Manifest, ShardResult } from "./Manifest.js";
+
+/** What the reducer delivers with: the run's sinks, as `run()` takes them. */
+export type ReduceDeps = Pick<
+  RunDeps,
+  "notifier" | "ledger" | "report" | "clock" | "digestLimits" | "saveUnsent" | "warn" | "ledgerWaitMs"
+>;
+
+/** A shard that never produced a result, and why. */
+export interface FailedShard {
+  index: number;
+  reason: string;
+}
+
+/**
+ * The reducer: the shards' results, in shard (listing) order, replayed into one report with the single-machine
+ * run's schema and record order; then the run-level judgements `run()` makes (truncated chains, nothing verified)
+ * over the merged chain summaries, and one delivery through the ledger: deduped, one digest, marked sent.
+ * A failed shard is a run error naming its part of the listing (exit 1), never a silent hole.
+ *
+ * This repeats the tail of `run()` rather than sharing it: the engine's tail is interleaved with its unit loop,
+ * and the fan-out must not change how a single-machine run behaves.
+ */
+export async function reduce(
+  manifest: Manifest,
+  options: EngineOptions,
+  results: AsyncIterable<ShardResult>,
+  failedShards: readonly FailedShard[],
+  deps: ReduceDeps,
+): Promise<Report> {
+  const clock = deps.clock ?? (() => new Date());
+  const startedAt = clock();
+  const rules = new AuditRules(options.events, options.allowList);
+  const collector = deps.report ? undefined : new CollectingWriter();
+  const writer: ReportWriter = deps.report ?? collector!;
+  const tally = new RunTally();
+  const errors: string[] = [];
+  const failed = (message: string) => {
+    if (!errors.includes(message)) errors.push(message);
+    deps.warn?.(message);
+  };
+  const ledger = new LedgerPolicy(deps.ledger, rules.id, !options.dryRun, failed, clock);
+  await ledger.open(
+    {
+      run: randomUUID(),
+      pid: process.pid,
+      host: hostname(),
+      startedAt: startedAt.toISOString(),
+      command: `${options.command} ${manifest.sources.join(" ")} (fan-out ${manifest.runId})`,
+    },
+    deps.ledgerWaitMs,
+  );
+  try {
+    const header: ReportHeader = {
+      version: 1,
+      command: options.command,
+      sources: manifest.sources,
+      startedAt: startedAt.toISOString(),
+      window: { since: options.since?.toISOString(), until: options.until?.toISOString() },
+      verify: options.verify,
+    };
+    await writer.begin(header);
+    const summaries: ChainSummaries = new Map();
+    for await (const result of results) {
+      for (const rec of result.records) {
+        if (rec.t === "file") {
+          tally.file(rec.r);
+          await writer.file(rec.r);
+        } else if (rec.t === "digest") {
+          tally.digest(rec.r);
+          await writer.digest(rec.r);
+        } else {
+          tally.gap(rec.r);
+          await writer.gap(rec.r);
+        }
+      }
+      // Shards come in listing order: the first file's alert of a trace delivered twice wins, as in one run.
+      tally.alerts(result.alerts);
+      mergeChainSummaries(summaries, result.summaries);
+      for (const e of result.errors) failed(`shard ${result.index}: ${e}`);
+    }
+    for (const f of failedShards) {
+      const plan = manifest.shards[f.index];
+      const where = plan
+        ? `${manifest.sources[plan.source]} keys ${plan.after ? `after ${plan.after}` : "from the start"} to ${plan.last}, ${plan.objects} objects`
+        : "";
+      failed(
+        `fan-out shard ${f.index} (${where}) has no result: ${f.reason}; run the same command again to retry it`,
+      );
+    }
+    // With a failed shard, chains are only partly seen: judging them would report its hole as truncation.
+    if (options.verify !== "off" && failedShards.length === 0) {
+      const none = nothingVerified(summaries, { since: options.since, until: options.until });
+      for (const g of [...truncatedChains(summaries), ...(none ? [none] : [])]) {
+        tally.gap(g);
+        await writer.gap(g);
+      }
+    }
+
+    const alerts = tally.sortedAlerts();
+    const windowText =
+      options.since || options.until
+        ? `${header.window.since ?? "start"} to ${header.window.until ?? "now"}`
+        : undefined;
+    const notification = await deliver(alerts, tally.findings, {
+      notifier: deps.notifier,
+      ledger,
+      dryRun: options.dryRun,
+      sources: header.sources,
+      window: windowText,
+      digestLimits: deps.digestLimits,
+      saveUnsent: deps.saveUnsent,
+      warn: deps.warn,
+    });
+    await ledger.close();
+    const summary = {
+      ...tally.summary,
+      alerts: alerts.length,
+      suppressed: alerts.filter((a) => a.suppressed).length,
+    };
+    const notifications = notification ? [notification] : [];
+    const tail = {
+      finishedAt: clock().toISOString(),
+      summary,
+      alerts,
+      notifications,
+      errors,
+      exitCode: exitCode({ summary, notifications, errors }, options),
+    };
+    await writer.end(tail);
+    return assembleReport(header, tail, collector);
+  } finally {
+    await ledger.close();
+  }
+}
