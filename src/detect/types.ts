@@ -29,8 +29,11 @@ export interface AlertEvidence {
   sourceIps: string[];
 }
 
-/** Why a trace became an alert. */
-export type AlertReason = Exclude<IpVerdict, "allowed">;
+/**
+ * Why a trace became an alert: its address's verdict, or `new-location` for `new-country`/`new-asn` (whose address
+ * may well be allowlisted).
+ */
+export type AlertReason = Exclude<IpVerdict, "allowed"> | "new-location";
 
 /** One audited trace from outside the allowlist. Field names are the JSON report's. */
 export interface Alert {
@@ -59,6 +62,11 @@ export interface Alert {
   country?: string;
   asn?: number;
   asOrg?: string;
+  /**
+   * Why country or network are missing, for a person (`private range`, `documentation range`, `not in the country
+   * data`): set instead of a guess. Absent when both are known.
+   */
+  geoNote?: string;
   /** Windowed rules: the traces behind the alert. */
   evidence?: AlertEvidence;
   /** Set when the file failed after this alert was read: the alert stands, the file did not finish. */
