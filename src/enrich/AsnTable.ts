@@ -164,14 +164,16 @@ export function parseRows<T extends number | bigint>(
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new CtsAuditError("GEO_DATA", `ASN data ${file} cannot be read: ${describeError(err)}`, { cause: err });
+    throw new CtsAuditError("GEO_DATA", `ASN data ${file} cannot be read: ${describeError(err)}`, {
+      cause: err,
+    });
   }
   const rows: Array<AsnRow<T>> = [];
   let line = 0;
   let previousStart: T | undefined;
   let previousEnd: T | undefined;
   // indexOf over the one string, not split(): no array of half a million lines.
-  for (let at = 0; at < text.length; ) {
+  for (let at = 0; at < text.length;) {
     let eol = text.indexOf("\n", at);
     if (eol < 0) eol = text.length;
     const raw = text.slice(at, eol);

@@ -51,6 +51,10 @@ type AsnSource =
 
 const require = createRequire(import.meta.url);
 
+// The bundled data, loaded once per process: a warm function invocation or a second lookup reuses it.
+let bundledCountry: CountrySource | undefined;
+let bundledAsn: AsnSource | undefined;
+
 /**
  * Offline country and network (ASN) lookup (DESIGN "Enrichment"): bundled data from npm packages, or the user's
  * `.mmdb` files. IPv4-mapped IPv6 is looked up as the IPv4 peer; private, reserved, loopback, link-local,
@@ -83,13 +87,11 @@ export class GeoLookup {
     const country = options.geoDb
       ? userDb(options.geoDb, options.geoOption ?? "--geo-db", "country", problems)
       : undefined;
-    const asn = options.asnDb ? userDb(options.asnDb, options.asnOption ?? "--asn-db", "asn", problems) : undefined;
+    const asn = options.asnDb
+      ? userDb(options.asnDb, options.asnOption ?? "--asn-db", "asn", problems)
+      : undefined;
     if (problems.length > 0) throw new ConfigError(problems);
-    return new GeoLookup(
-      country,
-      asn ? { kind: "mmdb", reader: asn.reader, info: asn.info } : undefined,
-      [],
-    );
+    return new GeoLookup(country, asn ? { kind: "mmdb", reader: asn.reader, info: asn.info } : undefined, []);
   }
 
   /** The data this lookup uses, for the report's header; loads the bundled data's descriptions (not the data). */
@@ -159,7 +161,11 @@ export class GeoLookup {
     if (this.country === undefined) {
       try {
         const dir = packageDir(COUNTRY_PACKAGE);
-        this.country = { reader: new Reader(readFileSync(join(dir, COUNTRY_FILE))), info: bundledCountryInfo()! };
+        bundledCountry ??= {
+          reader: new Reader(readFileSync(join(dir, COUNTRY_FILE))),
+          info: bundledCountryInfo()!,
+        };
+        this.country = bundledCountry;
       } catch (err) {
         this.problems.push(`country data ${COUNTRY_PACKAGE} cannot be loaded: ${describeError(err)}`);
         this.country = null;
@@ -172,8 +178,12 @@ export class GeoLookup {
     if (this.asn === undefined) {
       try {
         const dir = packageDir(ASN_PACKAGE);
-        const table = AsnTable.load(join(dir, ASN_FILES[0]), join(dir, ASN_FILES[1]));
-        this.asn = { kind: "table", table, info: bundledAsnInfo()! };
+        bundledAsn ??= {
+          kind: "table",
+          table: AsnTable.load(join(dir, ASN_FILES[0]), join(dir, ASN_FILES[1])),
+          info: bundledAsnInfo()!,
+        };
+        this.asn = bundledAsn;
       } catch (err) {
         this.problems.push(`network data ${ASN_PACKAGE} cannot be loaded: ${describeError(err)}`);
         this.asn = null;
@@ -189,7 +199,9 @@ function packageDir(name: string): string {
 
 function packageVersion(name: string): string | undefined {
   try {
-    const pkg = JSON.parse(readFileSync(join(packageDir(name), "package.json"), "utf8")) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(join(packageDir(name), "package.json"), "utf8")) as {
+      version?: unknown;
+    };
     return typeof pkg.version === "string" ? pkg.version : undefined;
   } catch {
     return undefined;
@@ -282,4 +294,3 @@ function ipv4Value(a: ipaddr.IPv4): number {
 function ipv6Value(a: ipaddr.IPv6): bigint {
   return a.parts.reduce((n, p) => (n << 16n) | BigInt(p), 0n);
 }
-

@@ -34,10 +34,13 @@ const BLOCKS: ReadonlyArray<readonly [cidr: string, note: string]> = [
   ["64:ff9b:1::/48", "private range (local-use NAT64)"],
   ["100::/64", "reserved range (discard-only)"],
   ["2001:2::/48", "reserved range (benchmarking)"],
+  ["2001:10::/28", "reserved range (deprecated ORCHID)"],
   ["2001:db8::/32", "documentation range"],
   ["3fff::/20", "documentation range"],
   ["fc00::/7", "private range (unique local)"],
+  ["5f00::/16", "reserved range (segment routing)"],
   ["fe80::/10", "link-local address"],
+  ["fec0::/10", "private range (deprecated site-local)"],
   ["ff00::/8", "multicast address"],
 ];
 
@@ -45,7 +48,10 @@ const V4 = BLOCKS.filter(([c]) => !c.includes(":")).map(([c, note]) => ({
   range: ipaddr.IPv4.parseCIDR(c),
   note,
 }));
-const V6 = BLOCKS.filter(([c]) => c.includes(":")).map(([c, note]) => ({ range: ipaddr.IPv6.parseCIDR(c), note }));
+const V6 = BLOCKS.filter(([c]) => c.includes(":")).map(([c, note]) => ({
+  range: ipaddr.IPv6.parseCIDR(c),
+  note,
+}));
 
 /** The special blocks, for tests and documentation. */
 export const SPECIAL_BLOCKS = BLOCKS;
