@@ -343,10 +343,16 @@ export class LocalLedger implements Ledger {
   private baselineStores(s: Stores): BaselineStores | undefined {
     if (s.baselines === undefined) {
       try {
-        s.baselines = {
-          baselines: s.env.openDB({ name: "baselines", sharedStructuresKey: STRUCTURES }),
-          expiry: s.env.openDB({ name: "baseline-expiry" }),
-        };
+        // lmdb answers undefined (not an error) for a database a read-only environment does not have.
+        const baselines = s.env.openDB<StoredBaseline, string>({
+          name: "baselines",
+          sharedStructuresKey: STRUCTURES,
+        }) as Database<StoredBaseline, string> | undefined;
+        const expiry = s.env.openDB<true, [number, string]>({ name: "baseline-expiry" }) as
+          Database<true, [number, string]> | undefined;
+        s.baselines = baselines && expiry ? { baselines, expiry } : null;
+        if (!s.baselines && !this.readOnly)
+          throw new Error("the location baseline databases cannot be created");
       } catch (err) {
         if (!this.readOnly) throw this.stateError("cannot open its location baselines", err);
         s.baselines = null;
