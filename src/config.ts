@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { AllowList, type AllowEntry } from "./detect/AllowList.js";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
+import { GeoLookup } from "./enrich/GeoLookup.js";
 import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
 import { readPublicKey } from "./readPublicKey.js";
@@ -80,6 +81,8 @@ export const OPTIONS = {
   timeout: { type: "string", example: "30" },
   "state-retention": { type: "string", example: "90d" },
   "state-wait": { type: "string", example: "30" },
+  "geo-db": { type: "string", example: "GeoLite2-Country.mmdb" },
+  "asn-db": { type: "string", example: "GeoLite2-ASN.mmdb" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -125,6 +128,9 @@ Options:
   --smn-topic <urn|name>       SMN topic (env SMN_TOPIC_URN, else SMN_Topic: a name resolved by listing topics)
   --unsent-dir <dir>           where a digest that could not be sent is saved (default: current directory)
   --timeout <seconds>          per request to OBS and SMN before it is retried (default: 30)
+  --geo-db <file.mmdb>         your own country database for alert addresses (env CTS_AUDIT_GEO_DB; default:
+                               the bundled ip-location-db data)
+  --asn-db <file.mmdb>         your own ASN database, GeoLite2-ASN schema (env CTS_AUDIT_ASN_DB)
   -q, --quiet                  no progress output
   -h, --help                   this help
   --version                    print the version
@@ -353,6 +359,18 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     problems,
   );
 
+  let geo: GeoLookup | undefined;
+  const geoDb = values["geo-db"] ?? (env.CTS_AUDIT_GEO_DB || undefined);
+  const asnDb = values["asn-db"] ?? (env.CTS_AUDIT_ASN_DB || undefined);
+  try {
+    geo = GeoLookup.open({
+      ...(geoDb ? { geoDb, geoOption: values["geo-db"] ? "--geo-db" : "env CTS_AUDIT_GEO_DB" } : {}),
+      ...(asnDb ? { asnDb, asnOption: values["asn-db"] ? "--asn-db" : "env CTS_AUDIT_ASN_DB" } : {}),
+    });
+  } catch (err) {
+    problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
+  }
+
   if (problems.length > 0 || !publicKey) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -374,6 +392,7 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       dryRun: values["dry-run"] ?? false,
       quiet: values.quiet ?? false,
       maxDecompressedBytes,
+      ...(geo ? { geo } : {}),
       cloud,
     },
   };

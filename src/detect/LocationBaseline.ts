@@ -137,7 +137,9 @@ function see(map: Record<string, Sighting>, value: string, time: number): Record
   const old = map[value];
   const out = {
     ...map,
-    [value]: old ? { first: Math.min(old.first, time), last: Math.max(old.last, time) } : { first: time, last: time },
+    [value]: old
+      ? { first: Math.min(old.first, time), last: Math.max(old.last, time) }
+      : { first: time, last: time },
   };
   const keys = Object.keys(out);
   if (keys.length <= BASELINE_CAP) return out;

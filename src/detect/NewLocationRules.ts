@@ -97,7 +97,8 @@ export class NewLocationRules {
     for (const login of ordered) {
       const geo = this.lookup.lookup(login.sourceIp);
       const known =
-        this.known.check(login.sourceIp) === "allowed" || (geo.asn !== undefined && this.knownAsns.has(geo.asn));
+        this.known.check(login.sourceIp) === "allowed" ||
+        (geo.asn !== undefined && this.knownAsns.has(geo.asn));
       const verdict = observeLogin(
         baselines.get(login.userKey),
         { time: login.time, country: geo.country, ...(geo.asn === undefined ? {} : { asn: geo.asn }), known },

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
+import { enrichAlerts, geoAttribution } from "../enrich/enrichAlerts.js";
 import { TimeWindow } from "../detect/TimeWindow.js";
 import { CollectingWriter } from "../report/CollectingWriter.js";
 import { assembleReport } from "../report/assembleReport.js";
@@ -61,6 +62,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       startedAt: startedAt.toISOString(),
       window: { since: options.since?.toISOString(), until: options.until?.toISOString() },
       verify: options.verify,
+      ...(options.geo ? { geoData: options.geo.data } : {}),
     };
     await writer.begin(header);
     const progress = progressTracker(deps.onProgress);
@@ -96,7 +98,9 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
     }
     progress.finish();
 
-    const alerts = tally.sortedAlerts();
+    // Enrichment is one step on the run's alerts (a lookup per alert, cached per address), never per trace.
+    const alerts = options.geo ? enrichAlerts(tally.sortedAlerts(), options.geo) : tally.sortedAlerts();
+    for (const w of options.geo?.warnings ?? []) deps.warn?.(w);
     const windowText =
       options.since || options.until
         ? `${header.window.since ?? "start"} to ${header.window.until ?? "now"}`
@@ -107,6 +111,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       dryRun: options.dryRun,
       sources: header.sources,
       window: windowText,
+      ...(header.geoData ? { attribution: geoAttribution(header.geoData) } : {}),
       digestLimits: deps.digestLimits,
       saveUnsent: deps.saveUnsent,
       warn: deps.warn,

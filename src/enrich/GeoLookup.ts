@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import ipaddr from "ipaddr.js";
@@ -87,11 +87,9 @@ export class GeoLookup {
     const country = options.geoDb
       ? userDb(options.geoDb, options.geoOption ?? "--geo-db", "country", problems)
       : undefined;
-    const asn = options.asnDb
-      ? userDb(options.asnDb, options.asnOption ?? "--asn-db", "asn", problems)
-      : undefined;
+    const asn = options.asnDb ? userAsn(options.asnDb, options.asnOption ?? "--asn-db", problems) : undefined;
     if (problems.length > 0) throw new ConfigError(problems);
-    return new GeoLookup(country, asn ? { kind: "mmdb", reader: asn.reader, info: asn.info } : undefined, []);
+    return new GeoLookup(country, asn, []);
   }
 
   /** The data this lookup uses, for the report's header; loads the bundled data's descriptions (not the data). */
@@ -228,10 +226,52 @@ function bundledAsnInfo(): GeoDataInfo | undefined {
     source: `${ASN_PACKAGE}@${version}`,
     version,
     licence: "CC-BY-4.0",
-    attribution:
-      "network data: ip-location-db asn, CC BY 4.0, from IP to ASN Lite by DB-IP (https://db-ip.com), " +
-      "RouteViews (https://www.routeviews.org) and NRO (https://www.nro.net)",
+    attribution: bundledAsnAttribution(),
   };
+}
+
+/**
+ * The user's ASN data: an `.mmdb` (GeoLite2-ASN schema), or a directory holding ip-location-db's
+ * `asn-ipv4-num.csv` and `asn-ipv6-num.csv` (the bundled data, shipped apart from the function's code).
+ */
+function bundledAsnAttribution(from?: string): string {
+  return (
+    `network data: ip-location-db asn${from ? ` (${from})` : ""}, CC BY 4.0, from IP to ASN Lite by DB-IP ` +
+    "(https://db-ip.com), RouteViews (https://www.routeviews.org) and NRO (https://www.nro.net)"
+  );
+}
+
+function userAsn(file: string, option: string, problems: string[]): AsnSource | undefined {
+  let isDir = false;
+  try {
+    isDir = statSync(file).isDirectory();
+  } catch {
+    // Not there: userDb says so.
+  }
+  if (!isDir) {
+    const db = userDb(file, option, "asn", problems);
+    return db ? { kind: "mmdb", reader: db.reader, info: db.info } : undefined;
+  }
+  try {
+    const table = AsnTable.load(join(file, ASN_FILES[0]), join(file, ASN_FILES[1]));
+    return {
+      kind: "table",
+      table,
+      info: {
+        kind: "asn",
+        source: file,
+        version: "as the directory holds",
+        licence: "CC-BY-4.0",
+        attribution: bundledAsnAttribution(file),
+      },
+    };
+  } catch (err) {
+    problems.push(
+      `${option} ${file}: a directory, but not one with ${ASN_FILES.join(" and ")} ` +
+        `(${describeError(err)}); give an .mmdb ASN database or such a directory, or drop ${option}`,
+    );
+    return undefined;
+  }
 }
 
 function userDb(

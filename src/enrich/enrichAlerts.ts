@@ -1,5 +1,5 @@
 import type { Alert } from "../detect/types.js";
-import type { GeoInfo, GeoLookup } from "./GeoLookup.js";
+import type { GeoDataInfo, GeoInfo, GeoLookup } from "./GeoLookup.js";
 
 /** The lookup's answer as alert fields (`country`, `asn`, `asOrg`, `geoNote`). */
 export function geoFields(info: GeoInfo): Pick<Alert, "country" | "asn" | "asOrg" | "geoNote"> {
@@ -26,4 +26,9 @@ export function describePlace(a: Pick<Alert, "country" | "asn" | "asOrg" | "geoN
   const known = [a.country ?? "", network].filter((p) => p !== "");
   if (known.length === 0) return a.geoNote ?? "";
   return a.geoNote && known.length < 2 ? `${known.join(", ")}; ${a.geoNote}` : known.join(", ");
+}
+
+/** The attribution line a digest ends with when it shows looked-up places (the ASN data is CC BY 4.0). */
+export function geoAttribution(data: readonly GeoDataInfo[]): string {
+  return data.map((d) => `${d.attribution} (${d.source})`).join("; ");
 }

@@ -1,5 +1,6 @@
 import type { Alert } from "../detect/types.js";
 import { escapeControl, hasControl, redactSecrets } from "../safeText.js";
+import { describePlace } from "../enrich/enrichAlerts.js";
 import type { AlertDigest } from "./types.js";
 
 /** An integrity finding worth telling a person about (a file or a digest that is not valid). */
@@ -22,6 +23,8 @@ export const SMN_LIMITS: DigestLimits = { maxPartBytes: 250 * 1024, maxSubjectBy
 
 interface Group {
   sourceIp: string;
+  /** Country and network of the address (`RU, AS13238 YANDEX LLC`), or why there is none; "" when not looked up. */
+  place: string;
   user: string;
   domain: string;
   count: number;
@@ -58,6 +61,7 @@ function groupAlerts(alerts: readonly Alert[]): Group[] {
     if (!g) {
       g = {
         sourceIp: a.sourceIp,
+        place: describePlace(a),
         user: a.user,
         domain: a.domain,
         count: 0,
@@ -115,7 +119,18 @@ function describeNames(names: Map<string, number>): string {
  * an escape sequence, U+2028 or a bidi override could otherwise forge a line of the alert or recolour a terminal.
  */
 function safeAlert(a: Alert): Alert {
-  const printed = [a.sourceIp, a.user, a.domain, a.time, a.traceName, a.integrity, a.reason];
+  const printed = [
+    a.sourceIp,
+    a.user,
+    a.domain,
+    a.time,
+    a.traceName,
+    a.integrity,
+    a.reason,
+    a.asOrg ?? "",
+    a.geoNote ?? "",
+    a.country ?? "",
+  ];
   if (!printed.some(hasControl)) return a;
   return {
     ...a,
@@ -125,6 +140,10 @@ function safeAlert(a: Alert): Alert {
     time: escapeControl(a.time),
     traceName: escapeControl(a.traceName),
     integrity: escapeControl(a.integrity) as Alert["integrity"],
+    // A user's own .mmdb is data from outside too.
+    ...(a.asOrg === undefined ? {} : { asOrg: escapeControl(a.asOrg) }),
+    ...(a.geoNote === undefined ? {} : { geoNote: escapeControl(a.geoNote) }),
+    ...(a.country === undefined ? {} : { country: escapeControl(a.country) }),
   };
 }
 
@@ -144,7 +163,7 @@ function safeFinding(f: IntegrityFinding): IntegrityFinding {
 export function buildDigest(
   rawAlerts: readonly Alert[],
   rawFindings: readonly IntegrityFinding[],
-  context: { window?: string; sources: readonly string[] },
+  context: { window?: string; sources: readonly string[]; attribution?: string },
   limits: DigestLimits = SMN_LIMITS,
 ): AlertDigest | undefined {
   if (rawAlerts.length === 0 && rawFindings.length === 0) return undefined;
@@ -189,7 +208,7 @@ export function buildDigest(
       if (g.failed > 0) notes.push(`${g.failed} from files that failed to read completely`);
       blocks.push(
         [
-          `- ${g.sourceIp || "(no source IP)"}  ${who}: ${plural(g.count, "event")} (${describeNames(countNames(g.names))})`,
+          `- ${g.sourceIp || "(no source IP)"}${g.place ? ` (${g.place})` : ""}  ${who}: ${plural(g.count, "event")} (${describeNames(countNames(g.names))})`,
           `    ${when || "time unknown"}; file integrity: ${[...g.integrity].sort().join(", ")}${notes.length ? `; ${notes.join("; ")}` : ""}`,
         ].join("\n"),
       );
@@ -198,6 +217,11 @@ export function buildDigest(
   if (findings.length > 0) {
     blocks.push(["", "Integrity violations:"].join("\n"));
     for (const f of findings) blocks.push(`- ${f.verdict}: ${f.object}${f.detail ? ` (${f.detail})` : ""}`);
+  }
+
+  // Last: the data's licence (CC BY 4.0 for ASN) asks for attribution where its results are shown.
+  if (context.attribution && groups.some((g) => g.place !== "")) {
+    blocks.push(`\n${escapeControl(context.attribution)}`);
   }
 
   const subject = truncateBytes(headline, limits.maxSubjectBytes);

@@ -1,4 +1,5 @@
 import type { Writable } from "node:stream";
+import { describePlace } from "../enrich/enrichAlerts.js";
 import { isFileViolation } from "../integrity/failClosed.js";
 import { safeLine } from "../safeText.js";
 import { StreamOut } from "./StreamOut.js";
@@ -151,9 +152,35 @@ export class TextTally {
         `Interrupted: ${this.notStarted} objects not started (${safe(this.notStartedReason)}); run again to finish`,
       );
     if (header.command === "scan" && s.alerts === 0) out.push("No alerts.");
+    out.push(...alertPlaces(tail.alerts));
+    for (const d of header.geoData ?? []) out.push(`Data: ${safe(d.attribution)}; ${safe(d.source)}`);
     out.push(`Exit code ${tail.exitCode}`);
     return `${out.join("\n")}\n`;
   }
+}
+
+const MAX_PLACES = 20;
+
+/** Where the alerts' addresses are (country, network), most alerts first: a line per address, bounded. */
+function alertPlaces(alerts: ReportTail["alerts"]): string[] {
+  const byIp = new Map<string, { place: string; count: number }>();
+  for (const a of alerts) {
+    const place = describePlace(a);
+    if (!place) continue;
+    const e = byIp.get(a.sourceIp) ?? { place, count: 0 };
+    e.count++;
+    byIp.set(a.sourceIp, e);
+  }
+  if (byIp.size === 0) return [];
+  const rows = [...byIp].sort((x, y) => y[1].count - x[1].count || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const out = ["Alert addresses:"];
+  for (const [ip, e] of rows.slice(0, MAX_PLACES))
+    out.push(
+      `  ${safe(ip || "(no source IP)")}  ${safe(e.place)} (${e.count} alert${e.count === 1 ? "" : "s"})`,
+    );
+  if (rows.length > MAX_PLACES)
+    out.push(`  (+${rows.length - MAX_PLACES} more addresses: see --format json)`);
+  return out;
 }
 
 /** The text report (`--format text`), written once the run is over from what the tally kept. */

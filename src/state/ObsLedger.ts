@@ -322,14 +322,20 @@ export class ObsLedger implements Ledger {
         const markers = await Promise.all(
           listed.map(async ({ key: marker }) => {
             const text = await this.request(`reading ${marker}`, () => this.bucket.getText(marker));
-            const body = text === undefined ? undefined : (parse(text) as Partial<BaselineMarker> | undefined);
+            const body =
+              text === undefined ? undefined : (parse(text) as Partial<BaselineMarker> | undefined);
             // Unreadable or another version's: that fact is unknown, which at worst alerts once more.
             return isBaselineMarker(body) && body.user === user && body.expiresAt >= now ? body : undefined;
           }),
         );
         const span = markers.find((m) => m?.kind === "span");
         if (!span) return;
-        const baseline: LocationBaseline = { firstLogin: span.first, lastLogin: span.last, countries: {}, asns: {} };
+        const baseline: LocationBaseline = {
+          firstLogin: span.first,
+          lastLogin: span.last,
+          countries: {},
+          asns: {},
+        };
         for (const m of markers) {
           if (!m || m.kind === "span") continue;
           const sighting: Sighting = { first: m.first, last: m.last };
@@ -351,17 +357,29 @@ export class ObsLedger implements Ledger {
       const facts: Array<[string, BaselineMarker["kind"], string, Sighting]> = [
         ["span", "span", "", { first: baseline.firstLogin, last: baseline.lastLogin }],
         ...Object.entries(baseline.countries).map(
-          ([c, s]) => [`c-${folderName(c)}`, "country", c, s] as [string, BaselineMarker["kind"], string, Sighting],
+          ([c, s]) =>
+            [`c-${folderName(c)}`, "country", c, s] as [string, BaselineMarker["kind"], string, Sighting],
         ),
         ...Object.entries(baseline.asns).map(
-          ([a, s]) => [`a-${folderName(a)}`, "asn", a, s] as [string, BaselineMarker["kind"], string, Sighting],
+          ([a, s]) =>
+            [`a-${folderName(a)}`, "asn", a, s] as [string, BaselineMarker["kind"], string, Sighting],
         ),
       ];
       for (const [name, kind, value, s] of facts) {
         const marker = `${folder}${name}.json`;
-        const body: BaselineMarker = { v: VERSION, user, kind, value, first: s.first, last: s.last, expiresAt };
+        const body: BaselineMarker = {
+          v: VERSION,
+          user,
+          kind,
+          value,
+          first: s.first,
+          last: s.last,
+          expiresAt,
+        };
         if (this.run) body.run = this.run;
-        writes.push(this.request(`writing ${marker}`, () => this.bucket.putText(marker, JSON.stringify(body))));
+        writes.push(
+          this.request(`writing ${marker}`, () => this.bucket.putText(marker, JSON.stringify(body))),
+        );
       }
     }
     await this.track(writes);

@@ -93,6 +93,20 @@ describe("GeoLookup: the user's own databases", () => {
     expect(own.data[0]!.attribution).toContain(bundledCountryMmdb);
   });
 
+  it("--asn-db: a directory with ip-location-db's ASN CSVs (how the function gets the data apart from its code)", () => {
+    const dir = path.dirname(require.resolve("@ip-location-db/asn/package.json"));
+    const own = GeoLookup.open({ asnDb: dir });
+    expect(own.lookup("1.1.1.1")).toMatchObject({ asn: 13335 });
+    expect(own.data[1]).toMatchObject({ kind: "asn", source: dir, licence: "CC-BY-4.0" });
+  });
+
+  it("--asn-db: a directory without the CSVs is a usage error naming the option", () => {
+    const dir = tempDir();
+    expect(() => GeoLookup.open({ asnDb: dir })).toThrow(
+      new RegExp(`--asn-db ${dir}: a directory, but not one with asn-ipv4-num.csv and asn-ipv6-num.csv`),
+    );
+  });
+
   it.each([
     { option: "geoDb", flag: "--geo-db", content: "not a database\n" },
     { option: "asnDb", flag: "--asn-db", content: "" },
