@@ -269,6 +269,8 @@ describe("parseCli's option reading", () => {
     timeout: "60",
     "state-retention": "30d",
     "state-wait": "5",
+    "geo-db": "own-country.mmdb",
+    "asn-db": "own-asn.mmdb",
   };
 
   it("knows a second value for every single-value option", () => {

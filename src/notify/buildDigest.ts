@@ -25,6 +25,8 @@ interface Group {
   sourceIp: string;
   /** Country and network of the address (`RU, AS13238 YANDEX LLC`), or why there is none; "" when not looked up. */
   place: string;
+  /** The place came from the data (a country or an ASN), not only a note: the data's attribution is due. */
+  fromData: boolean;
   user: string;
   domain: string;
   count: number;
@@ -62,6 +64,7 @@ function groupAlerts(alerts: readonly Alert[]): Group[] {
       g = {
         sourceIp: a.sourceIp,
         place: describePlace(a),
+        fromData: !!a.country || a.asn !== undefined,
         user: a.user,
         domain: a.domain,
         count: 0,
@@ -220,7 +223,7 @@ export function buildDigest(
   }
 
   // Last: the data's licence (CC BY 4.0 for ASN) asks for attribution where its results are shown.
-  if (context.attribution && groups.some((g) => g.place !== "")) {
+  if (context.attribution && groups.some((g) => g.fromData)) {
     blocks.push(`\n${escapeControl(context.attribution)}`);
   }
 
