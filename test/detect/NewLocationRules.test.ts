@@ -10,6 +10,7 @@ import {
   type LocationLogin,
 } from "../../src/detect/NewLocationRules.js";
 import { GeoLookup } from "../../src/enrich/GeoLookup.js";
+import { LedgerPolicy } from "../../src/engine/LedgerPolicy.js";
 import { ConfigError } from "../../src/errors.js";
 import { ObsBucket } from "../../src/sources/ObsBucket.js";
 import { LocalLedger } from "../../src/state/LocalLedger.js";
@@ -224,5 +225,41 @@ describe("LocalLedger baselines: expiry", () => {
     expect((await dry.getBaselines(["acme/alice"])).size).toBe(0);
     await expect(dry.putBaselines([])).rejects.toThrow(/read only/);
     await dry.close();
+  });
+});
+
+describe("LedgerPolicy.baselineStore", () => {
+  it("a dry run reads the baselines and writes none; no ledger means no baselines", async () => {
+    const file = path.join(tempDir(), "ledger");
+    const first = new LocalLedger(file, { retentionMs: DAY, clock: () => NOW });
+    await first.open({ holder, lockWaitMs: 1000 });
+    const b = { firstLogin: T0, lastLogin: T0, countries: {}, asns: {} };
+    await first.putBaselines([{ userKey: "acme/alice", baseline: b, expiresAt: NOW.getTime() + DAY }]);
+    await first.close();
+
+    const failures: string[] = [];
+    const dry = new LedgerPolicy(
+      new LocalLedger(file, { retentionMs: DAY, clock: () => NOW }),
+      "rules",
+      false,
+      (m) => failures.push(m),
+      () => NOW,
+    );
+    await dry.open(holder);
+    const store = dry.baselineStore();
+    expect((await store.get(["acme/alice"])).get("acme/alice")).toEqual(b);
+    await store.put([{ userKey: "acme/bob", baseline: b, expiresAt: NOW.getTime() + DAY }]);
+    expect((await store.get(["acme/bob"])).size).toBe(0);
+    await dry.close();
+    expect(failures).toEqual([]);
+
+    const none = new LedgerPolicy(
+      undefined,
+      "rules",
+      true,
+      (m) => failures.push(m),
+      () => NOW,
+    );
+    expect((await none.baselineStore().get(["acme/alice"])).size).toBe(0);
   });
 });

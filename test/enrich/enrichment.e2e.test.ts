@@ -95,12 +95,15 @@ describe("enrichment through the engine (command line options, real bucket copy)
       env: { CTS_AUDIT_GEO_DB: "package.json" },
       says: "env CTS_AUDIT_GEO_DB package.json: not a readable",
     },
-  ])("a bad database file: exit 2 naming the option ($says)", async ({ args, env, says }) => {
-    const r = await runCli(["scan", "fixtures/sample-bucket", ...args], env);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(says);
-    expect(r.stdout).toBe("");
-  });
+  ] as Array<{ args: string[]; env: Record<string, string>; says: string }>)(
+    "a bad database file: exit 2 naming the option ($says)",
+    async ({ args, env, says }) => {
+      const r = await runCli(["scan", "fixtures/sample-bucket", ...args], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(says);
+      expect(r.stdout).toBe("");
+    },
+  );
 });
 
 const base: Alert = {
