@@ -54,7 +54,7 @@ export function productionPackages(): string[] {
     .filter((l) => l.startsWith("node_modules"))
     .filter(
       (l) =>
-        !LOCAL_LEDGER_ONLY.some(
+        ![...LOCAL_LEDGER_ONLY, ...GEO_DATA].some(
           (name) => l === `node_modules/${name}` || l.startsWith(`node_modules/${name}/`),
         ),
     )
@@ -79,6 +79,13 @@ const LOCAL_LEDGER_ONLY = [
   "weak-lru-cache",
   "@harperfast",
 ];
+
+/**
+ * The country and ASN data (issue 15): 80 MB unpacked, about 15 MB zipped, against the code zip's 2 MB target. The
+ * function gets it apart, as a FunctionGraph dependency that CTS_AUDIT_GEO_DB / CTS_AUDIT_ASN_DB point to (README,
+ * "In the function"); without it, alerts say "no country data" rather than guess.
+ */
+const GEO_DATA = ["@ip-location-db"];
 
 /** Writes the zip; returns its path. */
 export async function packageFunction(
