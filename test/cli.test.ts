@@ -28,7 +28,7 @@ describe("cts-audit command line", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     for (const ip of ["203.0.113.7", "198.51.100.23", "198.51.100.70", "2001:db8:bad::17"]) {
-      expect(r.stdout).toContain(`- ${ip}  `);
+      expect(r.stdout).toContain(`- ${ip} (documentation range)  `);
     }
     // Allowlisted addresses, and ECS traces named login, never alert.
     for (const ip of ["192.0.2.10", "198.51.100.7 ", "2001:db8:cafe::12", "203.0.113.51"]) {
