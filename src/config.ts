@@ -5,6 +5,7 @@ import { AllowList, type AllowEntry } from "./detect/AllowList.js";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
 import { parseRules } from "./detect/parseRules.js";
 import type { RulesConfig } from "./detect/RulesConfig.js";
+import { GeoLookup } from "./enrich/GeoLookup.js";
 import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
 import { readPublicKey } from "./readPublicKey.js";
@@ -112,6 +113,8 @@ export const OPTIONS = {
     type: "string",
     example: "https://functiongraph.ap-southeast-1.myhuaweicloud.com",
   },
+  "geo-db": { type: "string", example: "GeoLite2-Country.mmdb" },
+  "asn-db": { type: "string", example: "GeoLite2-ASN.mmdb" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -167,6 +170,9 @@ Options:
   --functiongraph-endpoint <url>
                                FunctionGraph endpoint (env FUNCTIONGRAPH_ENDPOINT; default
                                https://functiongraph.<region>.myhuaweicloud.com)
+  --geo-db <file.mmdb>         your own country database for alert addresses (env CTS_AUDIT_GEO_DB; default:
+                               the bundled ip-location-db data)
+  --asn-db <file.mmdb>         your own ASN database, GeoLite2-ASN schema (env CTS_AUDIT_ASN_DB)
   -q, --quiet                  no progress output
   -h, --help                   this help
   --version                    print the version
@@ -424,6 +430,18 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
   );
   const fanOut = parseFanOut(values, env, { sources, state, cloud }, problems);
 
+  let geo: GeoLookup | undefined;
+  const geoDb = values["geo-db"] ?? (env.CTS_AUDIT_GEO_DB || undefined);
+  const asnDb = values["asn-db"] ?? (env.CTS_AUDIT_ASN_DB || undefined);
+  try {
+    geo = GeoLookup.open({
+      ...(geoDb ? { geoDb, geoOption: values["geo-db"] ? "--geo-db" : "env CTS_AUDIT_GEO_DB" } : {}),
+      ...(asnDb ? { asnDb, asnOption: values["asn-db"] ? "--asn-db" : "env CTS_AUDIT_ASN_DB" } : {}),
+    });
+  } catch (err) {
+    problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
+  }
+
   if (problems.length > 0 || !publicKey) throw new ConfigError(problems);
   return {
     kind: "run",
@@ -448,6 +466,7 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
       quiet: values.quiet ?? false,
       maxDecompressedBytes,
       fanOut,
+      ...(geo ? { geo } : {}),
       cloud,
     },
   };

@@ -4,6 +4,7 @@ import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
 import { parseRules } from "./detect/parseRules.js";
 import { DEFAULT_MAX_DECOMPRESSED_BYTES, type CloudConfig, type Env, type NotifyTarget } from "./config.js";
 import type { EngineOptions } from "./engine/types.js";
+import { GeoLookup } from "./enrich/GeoLookup.js";
 import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
 import { readPublicKey } from "./readPublicKey.js";
@@ -26,6 +27,8 @@ export const FUNCTION_VARIABLES = [
   "CTS_AUDIT_VERIFY",
   "CTS_AUDIT_TIMEOUT",
   "FUNCTIONGRAPH_ENDPOINT",
+  "CTS_AUDIT_GEO_DB",
+  "CTS_AUDIT_ASN_DB",
 ] as const;
 
 /** What the function runs with, validated. Holds secrets (cloud.credentials): never log it. */
@@ -231,6 +234,24 @@ export function functionConfig(
       "CTS_AUDIT_TIMEOUT must be a number of seconds between 1 and 900: set it in the function's environment variables",
     );
 
+  // Country/ASN data: the user's .mmdb files (e.g. in a FunctionGraph dependency), else the bundled packages when
+  // the deployment carries them (a lookup without data says "no country data" in each alert, never a guess).
+  let geo: GeoLookup | undefined;
+  const geoDb = get("CTS_AUDIT_GEO_DB");
+  const asnDb = get("CTS_AUDIT_ASN_DB");
+  try {
+    geo = GeoLookup.open({
+      ...(geoDb ? { geoDb, geoOption: "env CTS_AUDIT_GEO_DB" } : {}),
+      ...(asnDb ? { asnDb, asnOption: "env CTS_AUDIT_ASN_DB" } : {}),
+    });
+  } catch (err) {
+    problems.push(
+      ...(err instanceof ConfigError ? err.problems : [String(err)]).map(
+        (p) => `${p} (in the function's environment variables)`,
+      ),
+    );
+  }
+
   // A broken context explains missing variables and credentials: say so with them.
   if (problems.length > 0 && contextProblems.length > 0)
     problems.push(`the function's context failed: ${contextProblems.join("; ")}`);
@@ -248,6 +269,7 @@ export function functionConfig(
       concurrency: CONCURRENCY,
       dryRun: false,
       maxDecompressedBytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+      ...(geo ? { geo } : {}),
     },
     cloud: {
       region,

@@ -89,7 +89,7 @@ describe("scan obs:// with SMN notification", () => {
     expect(got).toHaveLength(1);
     expect(got[0]!.topicUrn).toBe(urn);
     const text = (JSON.parse(got[0]!.body.message_structure!) as { default: string }).default;
-    for (const ip of UNAUTHORIZED) expect(text).toContain(`- ${ip}  `);
+    for (const ip of UNAUTHORIZED) expect(text).toContain(`- ${ip} (documentation range)  `);
     expect(remote.notifications).toEqual([{ sink: "smn", parts: 1, messageIds: [got[0]!.messageId] }]);
     // The SMN endpoint accepted it: the signature, token and project id were right.
     expect(smn.rejected).toEqual([]);

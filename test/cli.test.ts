@@ -28,7 +28,7 @@ describe("cts-audit command line", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     for (const ip of ["203.0.113.7", "198.51.100.23", "198.51.100.70", "2001:db8:bad::17"]) {
-      expect(r.stdout).toContain(`- ${ip}  `);
+      expect(r.stdout).toContain(`- ${ip} (documentation range)  `);
     }
     // Allowlisted addresses, and ECS traces named login, are never ip-not-allowed (192.0.2.10, 198.51.100.7 and
     // 2001:db8:cafe::12 are the sample's guessing patterns from allowlisted addresses: windowed rules name them).
@@ -36,7 +36,7 @@ describe("cts-audit command line", () => {
       r.stdout.indexOf("[high] ip-not-allowed"),
       r.stdout.indexOf("[high] password-spray"),
     );
-    expect(ipSection).toContain("- 203.0.113.7  ");
+    expect(ipSection).toContain("- 203.0.113.7 (documentation range)  alice");
     for (const ip of ["192.0.2.10", "198.51.100.7 ", "2001:db8:cafe::12", "203.0.113.51"]) {
       expect(ipSection).not.toContain(`- ${ip}`);
     }
@@ -47,7 +47,7 @@ describe("cts-audit command line", () => {
     );
     expect(r.stdout).toContain("[high] ip-not-allowed: 8 alerts");
     expect(r.stdout).toContain(
-      "- 203.0.113.7  alice (acme): 4 events (login x2, iamUserSsoLoginSuccess, logout)",
+      "- 203.0.113.7 (documentation range)  alice (acme): 4 events (login x2, iamUserSsoLoginSuccess, logout)",
     );
     // The sample is a 2024 snapshot: its newest file's digest was due long ago and never came, so the file is
     // unlisted and the chain truncated (it was "pending" for ever before verify failed closed); scan --verify warn

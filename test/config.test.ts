@@ -274,6 +274,8 @@ describe("parseCli's option reading", () => {
     "fan-out": "urn:fss:ap-southeast-1:0a1b2c3d4e5f60718293a4b5c6d7e8f9:function:default:cts-audit:2",
     "fan-out-concurrency": "4",
     "functiongraph-endpoint": "https://functiongraph.eu-west-101.myhuaweicloud.com",
+    "geo-db": "own-country.mmdb",
+    "asn-db": "own-asn.mmdb",
   };
 
   it("knows a second value for every single-value option", () => {

@@ -117,7 +117,7 @@ describe("handler (FunctionGraph)", () => {
     expect(got).toHaveLength(1);
     expect(got[0]!.headers["x-security-token"]).toBe(TOKEN);
     const text = (JSON.parse(got[0]!.body.message_structure!) as { default: string }).default;
-    expect(text).toContain("- 203.0.113.10  alice (acme): 1 event (login)");
+    expect(text).toContain("- 203.0.113.10 (documentation range)  alice (acme): 1 event (login)");
     expect(text).toContain("file integrity: pending");
     expect(first.runs[0]).toMatchObject({ kind: "trace", summary: { alerts: 1, suppressed: 0 } });
 

@@ -50,7 +50,8 @@ export type AlertReason =
   | "notification-disabled"
   | "notification-update-unrecorded"
   | "mfa-unbound"
-  | "login-pattern";
+  | "login-pattern"
+  | "new-location";
 
 /** One audited trace from outside the allowlist. Field names are the JSON report's. */
 export interface Alert {
@@ -79,6 +80,11 @@ export interface Alert {
   country?: string;
   asn?: number;
   asOrg?: string;
+  /**
+   * Why country or network are missing, for a person (`private range`, `documentation range`, `not in the country
+   * data`): set instead of a guess. Absent when both are known.
+   */
+  geoNote?: string;
   /** Windowed rules: the traces behind the alert. */
   evidence?: AlertEvidence;
   /** Set when the file failed after this alert was read: the alert stands, the file did not finish. */

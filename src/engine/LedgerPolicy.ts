@@ -3,6 +3,8 @@ import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { FileRecord } from "../report/types.js";
 import type { LedgerHolder, Ledger, ObjectOutcome } from "../state/types.js";
 import type { Slot } from "./scanObject.js";
+import type { LocationBaseline } from "../detect/LocationBaseline.js";
+import type { BaselineStore } from "../detect/NewLocationRules.js";
 
 /**
  * What the ledger keeps of a completed object's record: the key is the ledger's own key, and the MD5 is in the
@@ -165,6 +167,24 @@ export class LedgerPolicy {
   async keepAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void> {
     if (attempts.length === 0) return;
     await this.attempt("keeping login attempts", "write", undefined, (l) => l.putAttempts(scope, attempts));
+  }
+
+  /**
+   * The per-user location baselines (`new-country`/`new-asn`) through this policy: without a usable ledger, or
+   * when a read fails (reported), a user has no baseline, so those rules stay silent rather than guess; a dry run
+   * reads them and writes none.
+   */
+  baselineStore(): BaselineStore {
+    return {
+      get: (keys) =>
+        this.attempt("reading location baselines", "read", new Map<string, LocationBaseline>(), async (l) =>
+          l.getBaselines ? l.getBaselines(keys) : new Map<string, LocationBaseline>(),
+        ),
+      put: (baselines) =>
+        this.attempt("recording location baselines", "write", undefined, async (l) => {
+          await l.putBaselines?.(baselines);
+        }),
+    };
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,8 @@ export interface DeliverContext {
   dryRun: boolean;
   sources: string[];
   window: string | undefined;
+  /** Attribution of the country/network data, printed at the end of a digest that shows places. */
+  attribution?: string;
   digestLimits?: DigestLimits;
   saveUnsent?: (digest: AlertDigest) => Promise<string>;
   warn?: (message: string) => void;
@@ -76,7 +78,11 @@ export async function deliver(
   const digest = buildDigest(
     newAlerts,
     [...newFindings],
-    { sources: ctx.sources, window: ctx.window },
+    {
+      sources: ctx.sources,
+      window: ctx.window,
+      ...(ctx.attribution ? { attribution: ctx.attribution } : {}),
+    },
     ctx.digestLimits ?? SMN_LIMITS,
   );
   if (!digest) return undefined;

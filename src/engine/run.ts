@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
+import { enrichAlerts, geoAttribution } from "../enrich/enrichAlerts.js";
 import { TimeWindow } from "../detect/TimeWindow.js";
 import { CollectingWriter } from "../report/CollectingWriter.js";
 import { assembleReport } from "../report/assembleReport.js";
@@ -21,6 +22,7 @@ import type { EngineOptions, RunDeps } from "./types.js";
 import { units } from "./units.js";
 import { WindowCarry } from "./WindowCarry.js";
 import { DEFAULT_RULES } from "../detect/RulesConfig.js";
+import { newLocations } from "./newLocations.js";
 
 const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
 
@@ -63,6 +65,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       startedAt: startedAt.toISOString(),
       window: { since: options.since?.toISOString(), until: options.until?.toISOString() },
       verify: options.verify,
+      ...(options.geo ? { geoData: options.geo.data } : {}),
     };
     await writer.begin(header);
     const progress = progressTracker(deps.onProgress);
@@ -70,6 +73,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
     const write = (settled: Settled) => writeSettled(settled, writer, tally);
 
     const summaries: ChainSummaries = deps.shard?.summaries ?? new Map();
+    const locations = newLocations(options, ledger);
     for (const source of deps.sources) {
       const ctx = unitContext(options, source, {
         rules,
@@ -84,6 +88,13 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       for await (const unit of units(source.pages())) {
         const outcome = await scanUnit(unit, ctx);
         for (const settled of outcome.settled) await write(settled);
+        // Logins of objects reused from the ledger are in the baselines already.
+        if (locations)
+          tally.alerts(
+            (await locations(outcome.fresh)).filter((a) =>
+              window.contains(a.time ? Date.parse(a.time) : undefined),
+            ),
+          );
       }
       for (const settled of ctx.carry?.finishAll() ?? []) await write(settled);
       if (ctx.windows) {
@@ -111,7 +122,9 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
     }
     progress.finish();
 
-    const alerts = tally.sortedAlerts();
+    // Enrichment is one step on the run's alerts (a lookup per alert, cached per address), never per trace.
+    const alerts = options.geo ? enrichAlerts(tally.sortedAlerts(), options.geo) : tally.sortedAlerts();
+    for (const w of options.geo?.warnings ?? []) deps.warn?.(w);
     const windowText =
       options.since || options.until
         ? `${header.window.since ?? "start"} to ${header.window.until ?? "now"}`
@@ -122,6 +135,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       dryRun: options.dryRun,
       sources: header.sources,
       window: windowText,
+      ...(header.geoData ? { attribution: geoAttribution(header.geoData) } : {}),
       digestLimits: deps.digestLimits,
       saveUnsent: deps.saveUnsent,
       warn: deps.warn,

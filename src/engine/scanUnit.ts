@@ -1,4 +1,5 @@
 import type { AuditRules } from "../detect/AuditRules.js";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { TimeWindow } from "../detect/TimeWindow.js";
 import { readDigest } from "../integrity/readDigest.js";
 import type { DigestRead } from "../integrity/types.js";
@@ -39,6 +40,8 @@ export interface UnitContext {
 /** A unit's outcome: its records settled so far, in the order they are written. */
 export interface UnitOutcome {
   settled: Settled[];
+  /** The login attempts of objects read in this run (not reused from the ledger), for the per-user baselines. */
+  fresh: LoginAttempt[];
 }
 
 function slotOf(item: Unit["objects"][number], plan: Plan): Slot {
@@ -169,14 +172,15 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
   await recordBatch();
   // Windows see every attempt the unit's files gave (those of objects reused from the ledger come from there).
   // Only the attempts read in this run are kept again: a reused object's are in the ledger already.
+  const fresh = slots.flatMap((s) => (s.reused ? [] : s.attempts));
   await ctx.windows?.settle(
     unit,
     slots.flatMap((s) => s.attempts),
-    slots.flatMap((s) => (s.reused ? [] : s.attempts)),
+    fresh,
   );
 
-  if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }] };
-  return { settled: ctx.carry.settle(unit, slots, reads, chains) };
+  if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }], fresh };
+  return { settled: ctx.carry.settle(unit, slots, reads, chains), fresh };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import type { AllowList } from "../detect/AllowList.js";
 import type { RulesConfig } from "../detect/RulesConfig.js";
+import type { GeoLookup } from "../enrich/GeoLookup.js";
 import type { DigestLimits } from "../notify/buildDigest.js";
 import type { AlertDigest, Notifier } from "../notify/types.js";
 import type { ReportWriter } from "../report/types.js";
@@ -35,6 +36,11 @@ export interface EngineOptions {
   dryRun: boolean;
   /** Decompressed bytes one object may expand to before it fails (decompression-bomb guard). */
   maxDecompressedBytes: number;
+  /**
+   * Country and network lookup for the alerts' addresses (DESIGN "Enrichment"); the report names its data.
+   * Absent: alerts are not enriched.
+   */
+  geo?: GeoLookup;
 }
 
 /** Progress of a run, for a progress bar. Totals grow as the listing streams. */

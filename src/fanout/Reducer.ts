@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
 import { deliver } from "../engine/deliver.js";
+import { enrichAlerts, geoAttribution } from "../enrich/enrichAlerts.js";
 import { exitCode } from "../engine/exitCode.js";
 import { LedgerPolicy } from "../engine/LedgerPolicy.js";
 import { RunTally } from "../engine/RunTally.js";
@@ -75,6 +76,7 @@ export async function reduce(
       startedAt: startedAt.toISOString(),
       window: { since: options.since?.toISOString(), until: options.until?.toISOString() },
       verify: options.verify,
+      ...(options.geo ? { geoData: options.geo.data } : {}),
     };
     await writer.begin(header);
     const summaries: ChainSummaries = new Map();
@@ -114,7 +116,8 @@ export async function reduce(
       }
     }
 
-    const alerts = tally.sortedAlerts();
+    // Enrichment as in run(): one step on the merged alerts (the workers' alerts carry none).
+    const alerts = options.geo ? enrichAlerts(tally.sortedAlerts(), options.geo) : tally.sortedAlerts();
     const windowText =
       options.since || options.until
         ? `${header.window.since ?? "start"} to ${header.window.until ?? "now"}`
@@ -125,6 +128,7 @@ export async function reduce(
       dryRun: options.dryRun,
       sources: header.sources,
       window: windowText,
+      ...(header.geoData ? { attribution: geoAttribution(header.geoData) } : {}),
       digestLimits: deps.digestLimits,
       saveUnsent: deps.saveUnsent,
       warn: deps.warn,

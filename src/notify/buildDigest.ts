@@ -1,6 +1,7 @@
 import { SEVERITY_ORDER } from "../detect/RulesConfig.js";
 import type { Alert, RuleId, Severity } from "../detect/types.js";
 import { escapeControl, hasControl, redactSecrets } from "../safeText.js";
+import { describePlace } from "../enrich/enrichAlerts.js";
 import type { AlertDigest } from "./types.js";
 
 /** An integrity finding worth telling a person about (a file or a digest that is not valid). */
@@ -23,6 +24,10 @@ export const SMN_LIMITS: DigestLimits = { maxPartBytes: 250 * 1024, maxSubjectBy
 
 interface Group {
   sourceIp: string;
+  /** Country and network of the address (`RU, AS13238 YANDEX LLC`), or why there is none; "" when not looked up. */
+  place: string;
+  /** The place came from the data (a country or an ASN), not only a note: the data's attribution is due. */
+  fromData: boolean;
   user: string;
   domain: string;
   count: number;
@@ -117,6 +122,8 @@ function groupAlerts(alerts: readonly Alert[]): Group[] {
     if (!g) {
       g = {
         sourceIp: a.sourceIp,
+        place: describePlace(a),
+        fromData: !!a.country || a.asn !== undefined,
         user: a.user,
         domain: a.domain,
         count: 0,
@@ -174,7 +181,18 @@ function describeNames(names: Map<string, number>): string {
  * an escape sequence, U+2028 or a bidi override could otherwise forge a line of the alert or recolour a terminal.
  */
 function safeAlert(a: Alert): Alert {
-  const printed = [a.sourceIp, a.user, a.domain, a.time, a.traceName, a.integrity, a.reason];
+  const printed = [
+    a.sourceIp,
+    a.user,
+    a.domain,
+    a.time,
+    a.traceName,
+    a.integrity,
+    a.reason,
+    a.asOrg ?? "",
+    a.geoNote ?? "",
+    a.country ?? "",
+  ];
   if (!printed.some(hasControl)) return a;
   return {
     ...a,
@@ -184,6 +202,10 @@ function safeAlert(a: Alert): Alert {
     time: escapeControl(a.time),
     traceName: escapeControl(a.traceName),
     integrity: escapeControl(a.integrity) as Alert["integrity"],
+    // A user's own .mmdb is data from outside too.
+    ...(a.asOrg === undefined ? {} : { asOrg: escapeControl(a.asOrg) }),
+    ...(a.geoNote === undefined ? {} : { geoNote: escapeControl(a.geoNote) }),
+    ...(a.country === undefined ? {} : { country: escapeControl(a.country) }),
   };
 }
 
@@ -203,7 +225,7 @@ function safeFinding(f: IntegrityFinding): IntegrityFinding {
 export function buildDigest(
   rawAlerts: readonly Alert[],
   rawFindings: readonly IntegrityFinding[],
-  context: { window?: string; sources: readonly string[] },
+  context: { window?: string; sources: readonly string[]; attribution?: string },
   limits: DigestLimits = SMN_LIMITS,
 ): AlertDigest | undefined {
   if (rawAlerts.length === 0 && rawFindings.length === 0) return undefined;
@@ -257,7 +279,7 @@ export function buildDigest(
       if (g.failed > 0) notes.push(`${g.failed} from files that failed to read completely`);
       blocks.push(
         [
-          `- ${g.sourceIp || "(no source IP)"}  ${who}: ${plural(g.count, "event")} (${describeNames(countNames(g.names))})`,
+          `- ${g.sourceIp || "(no source IP)"}${g.place ? ` (${g.place})` : ""}  ${who}: ${plural(g.count, "event")} (${describeNames(countNames(g.names))})`,
           `    ${when || "time unknown"}; file integrity: ${[...g.integrity].sort().join(", ")}${notes.length ? `; ${notes.join("; ")}` : ""}`,
         ].join("\n"),
       );
@@ -266,6 +288,11 @@ export function buildDigest(
   if (findings.length > 0) {
     blocks.push(["", "Integrity violations:"].join("\n"));
     for (const f of findings) blocks.push(`- ${f.verdict}: ${f.object}${f.detail ? ` (${f.detail})` : ""}`);
+  }
+
+  // Last: the data's licence (CC BY 4.0 for ASN) asks for attribution where its results are shown.
+  if (context.attribution && groups.some((g) => g.fromData)) {
+    blocks.push(`\n${escapeControl(context.attribution)}`);
   }
 
   const subject = truncateBytes(headline, limits.maxSubjectBytes);

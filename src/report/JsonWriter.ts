@@ -96,6 +96,7 @@ export class JsonWriter implements ReportWriter {
         "verify",
       ] as const)
         await w(`  ${JSON.stringify(key)}: ${indent(head[key])},\n`);
+      if (head.geoData) await w(`  "geoData": ${indent(head.geoData)},\n`);
       await w(`  "summary": ${indent(tail.summary)},\n`);
       await w(`  "alerts": [`);
       for (const [i, a] of tail.alerts.entries())

@@ -21,6 +21,8 @@ export class NdjsonWriter implements ReportWriter {
 
   async begin(header: ReportHeader): Promise<void> {
     this.header = header;
+    // The data's version and attribution travel with the records that use it, first, like a header.
+    if (header.geoData) await this.emit("geoData", { data: header.geoData });
   }
 
   file(record: FileRecord): Promise<void> {

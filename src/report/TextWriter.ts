@@ -1,6 +1,7 @@
 import type { Writable } from "node:stream";
 import { SEVERITY_ORDER } from "../detect/RulesConfig.js";
 import type { Alert } from "../detect/types.js";
+import { describePlace } from "../enrich/enrichAlerts.js";
 import { isFileViolation } from "../integrity/failClosed.js";
 import { safeLine } from "../safeText.js";
 import { StreamOut } from "./StreamOut.js";
@@ -154,6 +155,8 @@ export class TextTally {
       );
     if (header.command === "scan" && s.alerts === 0) out.push("No alerts.");
     else if (tail.alerts.length > 0) out.push(...alertLines(tail.alerts));
+    out.push(...alertPlaces(tail.alerts));
+    for (const d of header.geoData ?? []) out.push(`Data: ${safe(d.attribution)}; ${safe(d.source)}`);
     out.push(`Exit code ${tail.exitCode}`);
     return `${out.join("\n")}\n`;
   }
@@ -183,6 +186,30 @@ function alertLines(alerts: readonly Alert[]): string[] {
   if (sorted.length > MAX_ALERT_LINES)
     lines.push(`  ... and ${sorted.length - MAX_ALERT_LINES} more: --format json lists every alert`);
   return ["Alerts:", ...lines];
+}
+
+const MAX_PLACES = 20;
+
+/** Where the alerts' addresses are (country, network), most alerts first: a line per address, bounded. */
+function alertPlaces(alerts: ReportTail["alerts"]): string[] {
+  const byIp = new Map<string, { place: string; count: number }>();
+  for (const a of alerts) {
+    const place = describePlace(a);
+    if (!place) continue;
+    const e = byIp.get(a.sourceIp) ?? { place, count: 0 };
+    e.count++;
+    byIp.set(a.sourceIp, e);
+  }
+  if (byIp.size === 0) return [];
+  const rows = [...byIp].sort((x, y) => y[1].count - x[1].count || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const out = ["Alert addresses:"];
+  for (const [ip, e] of rows.slice(0, MAX_PLACES))
+    out.push(
+      `  ${safe(ip || "(no source IP)")}  ${safe(e.place)} (${e.count} alert${e.count === 1 ? "" : "s"})`,
+    );
+  if (rows.length > MAX_PLACES)
+    out.push(`  (+${rows.length - MAX_PLACES} more addresses: see --format json)`);
+  return out;
 }
 
 /** The text report (`--format text`), written once the run is over from what the tally kept. */

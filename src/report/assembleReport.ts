@@ -17,6 +17,7 @@ export function assembleReport(
     finishedAt: tail.finishedAt,
     window: header.window,
     verify: header.verify,
+    ...(header.geoData ? { geoData: header.geoData } : {}),
     summary: tail.summary,
     alerts: tail.alerts,
     files: records?.files ?? [],

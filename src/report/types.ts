@@ -1,3 +1,4 @@
+import type { GeoDataInfo } from "../enrich/GeoLookup.js";
 import type { Alert, FileIntegrity } from "../detect/types.js";
 
 /** `digests[].status` (DESIGN "JSON report"). */
@@ -70,6 +71,11 @@ export interface ReportHeader {
   startedAt: string;
   window: { since?: string; until?: string };
   verify: "off" | "warn" | "require";
+  /**
+   * The country and network data alerts were enriched with: source, exact version, licence and attribution
+   * (DESIGN "Enrichment"; the ASN data's CC BY 4.0 licence asks for the attribution). Absent when no lookup ran.
+   */
+  geoData?: GeoDataInfo[];
 }
 
 /** The run's counts (`summary` in the JSON report). */

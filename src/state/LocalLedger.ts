@@ -5,11 +5,12 @@ import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { open as openLmdb, type Database, type RootDatabase } from "lmdb";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
+import { isLocationBaseline, type LocationBaseline } from "../detect/LocationBaseline.js";
 import type { Alert } from "../detect/types.js";
 import { CtsAuditError, describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
 import { attemptKey } from "../detect/WindowedRules.js";
 import { alertKey } from "./alertKey.js";
-import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome } from "./types.js";
+import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome, StoredBaseline } from "./types.js";
 
 /** Options of a {@link LocalLedger}. */
 export interface LocalLedgerOptions {
@@ -93,6 +94,13 @@ interface Stores {
   legacySent: Database<SentRecord, string>;
   /** Imported pending alerts, pending for every sink until that sink removes them. */
   legacyPending: Database<Alert, string>;
+  /** Location baselines by user key, and their expiry index `[expiresAtMs, user key]` (opened on first use). */
+  baselines?: BaselineStores | null;
+}
+
+interface BaselineStores {
+  baselines: Database<StoredBaseline, string>;
+  expiry: Database<true, [number, string]>;
 }
 
 /**
@@ -336,6 +344,64 @@ export class LocalLedger implements Ledger {
     );
   }
 
+  async getBaselines(userKeys: readonly string[]): Promise<Map<string, LocationBaseline>> {
+    this.assertOpen();
+    const out = new Map<string, LocationBaseline>();
+    const b = this.stores ? this.baselineStores(this.stores) : undefined;
+    if (!b) return out;
+    const now = this.clock().getTime();
+    return this.read("reading location baselines", () => {
+      for (const key of new Set(userKeys)) {
+        const stored = b.baselines.get(key);
+        // Expired but not yet swept (the sweep runs at close): as good as gone.
+        if (stored && stored.expiresAt >= now && isLocationBaseline(stored.baseline))
+          out.set(key, stored.baseline);
+      }
+      return out;
+    });
+  }
+
+  async putBaselines(baselines: readonly StoredBaseline[]): Promise<void> {
+    const s = this.writable();
+    const b = this.baselineStores(s);
+    if (!b) throw this.stateError("cannot open its location baselines", undefined);
+    await this.write("recording location baselines", async () => {
+      await b.baselines.transaction(() => {
+        for (const entry of baselines) {
+          const old = b.baselines.get(entry.userKey);
+          if (old) b.expiry.remove([old.expiresAt, entry.userKey]);
+          b.baselines.put(entry.userKey, entry);
+          b.expiry.put([entry.expiresAt, entry.userKey], true);
+        }
+      });
+    });
+  }
+
+  /**
+   * The baseline databases, opened on first use: a ledger written before them has none, and a read-only (dry)
+   * run cannot create them, so there it reads as "no baselines" (null).
+   */
+  private baselineStores(s: Stores): BaselineStores | undefined {
+    if (s.baselines === undefined) {
+      try {
+        // lmdb answers undefined (not an error) for a database a read-only environment does not have.
+        const baselines = s.env.openDB<StoredBaseline, string>({
+          name: "baselines",
+          sharedStructuresKey: STRUCTURES,
+        }) as Database<StoredBaseline, string> | undefined;
+        const expiry = s.env.openDB<true, [number, string]>({ name: "baseline-expiry" }) as
+          Database<true, [number, string]> | undefined;
+        s.baselines = baselines && expiry ? { baselines, expiry } : null;
+        if (!s.baselines && !this.readOnly)
+          throw new Error("the location baseline databases cannot be created");
+      } catch (err) {
+        if (!this.readOnly) throw this.stateError("cannot open its location baselines", err);
+        s.baselines = null;
+      }
+    }
+    return s.baselines ?? undefined;
+  }
+
   /** How many completed objects the ledger holds (for diagnostics and tests; not part of the Ledger port). */
   async countObjects(): Promise<number> {
     this.assertOpen();
@@ -385,7 +451,7 @@ export class LocalLedger implements Ledger {
       const expired = [...s.expiry.getKeys({ end: [cutoff], limit: SWEEP_BATCH })] as Array<
         [number, ExpiryKind, ...string[]]
       >;
-      if (expired.length === 0) return;
+      if (expired.length === 0) break;
       await s.expiry.transaction(() => {
         for (const key of expired) {
           const [, kind, a = "", b = ""] = key;
@@ -401,6 +467,22 @@ export class LocalLedger implements Ledger {
           else if (kind === "l") s.legacyObjects.remove(a);
           else s.legacySent.remove(a);
           s.expiry.remove(key);
+        }
+      });
+      await s.env.flushed;
+      if (expired.length < SWEEP_BATCH) break;
+    }
+    const b = this.baselineStores(s);
+    const now = this.clock().getTime();
+    for (;;) {
+      // Baselines expire by their own window (the rules' days), not the ledger's retention.
+      const expired = b ? [...b.expiry.getKeys({ end: [now], limit: SWEEP_BATCH })] : [];
+      if (!b || expired.length === 0) return;
+      await b.expiry.transaction(() => {
+        for (const key of expired) {
+          const stored = b.baselines.get(key[1]);
+          if (stored && stored.expiresAt === key[0]) b.baselines.remove(key[1]);
+          b.expiry.remove(key);
         }
       });
       await s.env.flushed;

@@ -5,7 +5,8 @@ import type { Alert } from "../detect/types.js";
 import { CtsAuditError, describeError, LedgerUnreadableError } from "../errors.js";
 import type { ObsBucket } from "../sources/ObsBucket.js";
 import { alertKey } from "./alertKey.js";
-import type { Ledger, LedgerOpenOptions, ObjectOutcome } from "./types.js";
+import type { LocationBaseline, Sighting } from "../detect/LocationBaseline.js";
+import type { Ledger, LedgerOpenOptions, ObjectOutcome, StoredBaseline } from "./types.js";
 
 /**
  * Up to this many objects, `getObjects` GETs their markers directly; above it, it lists the unit's folder once and
@@ -77,6 +78,19 @@ function isAttempt(x: unknown): x is LoginAttempt {
   );
 }
 
+/** One fact of a user's location baseline: its login span, or one country or network with when it was seen. */
+interface BaselineMarker {
+  v: number;
+  user: string;
+  kind: "span" | "country" | "asn";
+  /** The country or ASN; `""` for the span. */
+  value: string;
+  first: number;
+  last: number;
+  expiresAt: number;
+  run?: string;
+}
+
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
 
 function isOutcome(x: unknown): x is ObjectOutcome {
@@ -95,6 +109,19 @@ function isAlert(x: unknown): x is Alert {
   return (
     isRecord(x) &&
     ["traceId", "traceName", "user", "sourceIp", "time", "object"].every((f) => typeof x[f] === "string")
+  );
+}
+
+function isBaselineMarker(x: unknown): x is BaselineMarker {
+  return (
+    isRecord(x) &&
+    x.v === VERSION &&
+    typeof x.user === "string" &&
+    (x.kind === "span" || x.kind === "country" || x.kind === "asn") &&
+    typeof x.value === "string" &&
+    typeof x.first === "number" &&
+    typeof x.last === "number" &&
+    typeof x.expiresAt === "number"
   );
 }
 
@@ -121,6 +148,10 @@ export interface ObsLedgerOptions {
  * - `P objects/F(unit)/H(object key).json`: `{v, unit, key, run, outcome}`, one per completed object;
  * - `P sent/F(sink)/H(alert key).json`: `{v, sink, key, messageId, run, at}`, one per alert sent to a sink;
  * - `P pending/F(sink)/H(alert key).json`: `{v, sink, key, run, at, alert}`, one per alert not yet sent to a sink;
+ * - `P baselines/F(user key)/{span|c-XX|a-N}.json`: `{v, user, kind, value, first, last, expiresAt, run}`, a user's
+ *   location baseline (issue 15) as one marker per fact (the login span, each country, each ASN), so that two runs
+ *   seeing the same user at once each write their own facts and lose none (last writer wins only for the same fact,
+ *   whose times differ by the runs' overlap). Looked up per user: one LIST of that user's folder;
  * - `P attempts/F(scope)/<yyyy-mm-dd>/<first ms>-<last ms>-<uuid>.json`: `{v, scope, run, attempts}`, the login
  *   attempts of one `putAttempts` call on one UTC day (windowed rules). A time range is read by listing only the
  *   day folders it touches and reading only the markers whose span (in their name) overlaps it; each marker has a
@@ -137,7 +168,9 @@ export interface ObsLedgerOptions {
  *
  * **Retention: an OBS lifecycle rule, not this class.** Set expiration rules (OBS console: bucket, Basic
  * Configurations, Lifecycle Rules; or `SetBucketLifecycle`) on `P objects/` and `P sent/` with the same number of
- * days, longer than any window a backfill or replay re-reads (e.g. 90 days). `sent/` must not expire before
+ * days, longer than any window a backfill or replay re-reads (e.g. 90 days). Expire `P baselines/` after the
+ * `new-country`/`new-asn` window (90 days): a marker is rewritten each time its fact is seen, so its age is the time
+ * since it was last seen; reads also ignore markers past their `expiresAt`. `sent/` must not expire before
  * `objects/`: a kept outcome whose alerts' sent markers are gone would send them again. Do **not** expire
  * `P pending/` (or only far later, accepting that alerts older than that are dropped): its markers are removed
  * when their alerts are sent. Expire `P attempts/` after a few days (e.g. 3): longer than the longest window plus
@@ -365,6 +398,81 @@ export class ObsLedger implements Ledger {
       }),
     );
     return read.flat();
+  }
+
+  /** One LIST per user (its folder holds at most a span and the capped countries and networks), then the GETs. */
+  async getBaselines(userKeys: readonly string[]): Promise<Map<string, LocationBaseline>> {
+    this.assertOpen("getBaselines");
+    const now = this.clock().getTime();
+    const out = new Map<string, LocationBaseline>();
+    await Promise.all(
+      [...new Set(userKeys)].map(async (user) => {
+        const folder = `${this.prefix}baselines/${folderName(user)}/`;
+        const listed = await this.request(`listing ${folder}`, () => this.bucket.listAll(folder));
+        const markers = await Promise.all(
+          listed.map(async ({ key: marker }) => {
+            const text = await this.request(`reading ${marker}`, () => this.bucket.getText(marker));
+            const body =
+              text === undefined ? undefined : (parse(text) as Partial<BaselineMarker> | undefined);
+            // Unreadable or another version's: that fact is unknown, which at worst alerts once more.
+            return isBaselineMarker(body) && body.user === user && body.expiresAt >= now ? body : undefined;
+          }),
+        );
+        const span = markers.find((m) => m?.kind === "span");
+        if (!span) return;
+        const baseline: LocationBaseline = {
+          firstLogin: span.first,
+          lastLogin: span.last,
+          countries: {},
+          asns: {},
+        };
+        for (const m of markers) {
+          if (!m || m.kind === "span") continue;
+          const sighting: Sighting = { first: m.first, last: m.last };
+          if (m.kind === "country") baseline.countries[m.value] = sighting;
+          else baseline.asns[m.value] = sighting;
+        }
+        out.set(user, baseline);
+      }),
+    );
+    return out;
+  }
+
+  /** One PUT per fact of each baseline; nothing is deleted (dropped facts expire by the lifecycle rule). */
+  async putBaselines(baselines: readonly StoredBaseline[]): Promise<void> {
+    if (!this.writable("putBaselines")) return;
+    const writes: Array<Promise<unknown>> = [];
+    for (const { userKey: user, baseline, expiresAt } of baselines) {
+      const folder = `${this.prefix}baselines/${folderName(user)}/`;
+      const facts: Array<[string, BaselineMarker["kind"], string, Sighting]> = [
+        ["span", "span", "", { first: baseline.firstLogin, last: baseline.lastLogin }],
+        ...Object.entries(baseline.countries).map(
+          ([c, s]) =>
+            [`c-${folderName(c)}`, "country", c, s] as [string, BaselineMarker["kind"], string, Sighting],
+        ),
+        ...Object.entries(baseline.asns).map(
+          ([a, s]) =>
+            [`a-${folderName(a)}`, "asn", a, s] as [string, BaselineMarker["kind"], string, Sighting],
+        ),
+      ];
+      for (const [name, kind, value, s] of facts) {
+        const marker = `${folder}${name}.json`;
+        const body: BaselineMarker = {
+          v: VERSION,
+          user,
+          kind,
+          value,
+          first: s.first,
+          last: s.last,
+          expiresAt,
+        };
+        if (this.run) body.run = this.run;
+        writes.push(
+          this.request(`writing ${marker}`, () => this.bucket.putText(marker, JSON.stringify(body))),
+        );
+      }
+    }
+    await this.track(writes);
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { LocationBaseline } from "../detect/LocationBaseline.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import type { FileRecord } from "../report/types.js";
@@ -17,6 +18,15 @@ export interface ObjectOutcome {
   hashes?: Record<string, string>;
   /** When it completed (ISO-8601), for expiry. */
   at: string;
+}
+
+/** A user's location baseline as stored, with when the ledger may drop it (epoch ms). */
+export interface StoredBaseline {
+  /** The user's group key (`LoginAttempt.userKey`). */
+  userKey: string;
+  baseline: LocationBaseline;
+  /** Epoch ms after which the whole baseline may be dropped (its last login plus the rules' window). */
+  expiresAt: number;
 }
 
 /** Who holds a ledger: written by the run that opens it, shown to a run that has to wait for it. */
@@ -85,6 +95,14 @@ export interface Ledger {
   putAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void>;
   /** The attempts of `scope` kept with a time in `[from, to)` (epoch ms), in no particular order. */
   attempts(scope: string, from: number, to: number): Promise<LoginAttempt[]>;
+  /**
+   * Per-user location baselines (`new-country`/`new-asn`, issue 15) of these users, by user key; a user without
+   * one (or whose baseline expired) is absent. Looked up per user, never a listing of every user. Optional so that
+   * other adapters keep compiling; the two ledgers implement it.
+   */
+  getBaselines?(userKeys: readonly string[]): Promise<Map<string, LocationBaseline>>;
+  /** Stores baselines (replacing each user's), durably when it returns; dropped after their `expiresAt`. */
+  putBaselines?(baselines: readonly StoredBaseline[]): Promise<void>;
   /** Drops expired entries, makes everything durable and releases the lock. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -1,0 +1,34 @@
+import type { Alert } from "../detect/types.js";
+import type { GeoDataInfo, GeoInfo, GeoLookup } from "./GeoLookup.js";
+
+/** The lookup's answer as alert fields (`country`, `asn`, `asOrg`, `geoNote`). */
+export function geoFields(info: GeoInfo): Pick<Alert, "country" | "asn" | "asOrg" | "geoNote"> {
+  return {
+    country: info.country,
+    ...(info.asn === undefined ? {} : { asn: info.asn }),
+    asOrg: info.asOrg,
+    ...(info.note ? { geoNote: info.note } : {}),
+  };
+}
+
+/**
+ * Gives every alert its address's country and network (DESIGN "Enrichment"). The engine calls it once on the run's
+ * alerts, before the digest and the report's tail are built: a lookup per alert (cached per address), never per
+ * trace. An alert that already carries a country (set by `new-country`, or kept from an earlier run) keeps it.
+ */
+export function enrichAlerts(alerts: readonly Alert[], lookup: GeoLookup): Alert[] {
+  return alerts.map((a) => (a.country !== undefined ? a : { ...a, ...geoFields(lookup.lookup(a.sourceIp)) }));
+}
+
+/** One line naming where an address is, for the digest and the text report: `US, AS15169 Google LLC`. */
+export function describePlace(a: Pick<Alert, "country" | "asn" | "asOrg" | "geoNote">): string {
+  const network = a.asn === undefined ? "" : `AS${a.asn}${a.asOrg ? ` ${a.asOrg}` : ""}`;
+  const known = [a.country ?? "", network].filter((p) => p !== "");
+  if (known.length === 0) return a.geoNote ?? "";
+  return a.geoNote && known.length < 2 ? `${known.join(", ")}; ${a.geoNote}` : known.join(", ");
+}
+
+/** The attribution line a digest ends with when it shows looked-up places (the ASN data is CC BY 4.0). */
+export function geoAttribution(data: readonly GeoDataInfo[]): string {
+  return data.map((d) => `${d.attribution} (${d.source})`).join("; ");
+}

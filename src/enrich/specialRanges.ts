@@ -1,0 +1,70 @@
+import ipaddr from "ipaddr.js";
+
+/**
+ * Address blocks that are not globally routed to one network, so no country or ASN can be said of them: the IANA
+ * IPv4 and IPv6 Special-Purpose Address Registries (RFC 6890 and its updates: RFC 9637 for 3fff::/20), plus
+ * multicast and the reserved class E. A lookup database may still hold an entry for some of them (registries
+ * record who was assigned `192.0.2.0/24`'s neighbours, whois data is noisy), and a guess there would mislead a
+ * person at 3 a.m. more than "private range" does, so these are decided before any database is asked.
+ *
+ * Hand-written as a table (not ipaddr.js's `range()`) because the note must say which kind of block it is, and
+ * ipaddr.js files the documentation ranges under "reserved"; test/enrich/specialRanges.test.ts checks every block
+ * against ipaddr.js's classification as an independent implementation.
+ */
+const BLOCKS: ReadonlyArray<readonly [cidr: string, note: string]> = [
+  ["0.0.0.0/8", "reserved range (this network)"],
+  ["10.0.0.0/8", "private range"],
+  ["100.64.0.0/10", "private range (carrier-grade NAT)"],
+  ["127.0.0.0/8", "loopback address"],
+  ["169.254.0.0/16", "link-local address"],
+  ["172.16.0.0/12", "private range"],
+  ["192.0.0.0/24", "reserved range (IETF protocol assignments)"],
+  ["192.0.2.0/24", "documentation range"],
+  ["192.88.99.0/24", "reserved range (deprecated 6to4 relay anycast)"],
+  ["192.168.0.0/16", "private range"],
+  ["198.18.0.0/15", "reserved range (benchmarking)"],
+  ["198.51.100.0/24", "documentation range"],
+  ["203.0.113.0/24", "documentation range"],
+  ["224.0.0.0/4", "multicast address"],
+  ["240.0.0.0/4", "reserved range"],
+  ["::/128", "unspecified address"],
+  ["::1/128", "loopback address"],
+  // IPv4-compatible IPv6 (deprecated, RFC 4291 §2.5.5.1): no network announces it.
+  ["::/96", "reserved range (IPv4-compatible IPv6)"],
+  ["64:ff9b:1::/48", "private range (local-use NAT64)"],
+  ["100::/64", "reserved range (discard-only)"],
+  ["2001:2::/48", "reserved range (benchmarking)"],
+  ["2001:10::/28", "reserved range (deprecated ORCHID)"],
+  ["2001:db8::/32", "documentation range"],
+  ["3fff::/20", "documentation range"],
+  ["fc00::/7", "private range (unique local)"],
+  ["5f00::/16", "reserved range (segment routing)"],
+  ["fe80::/10", "link-local address"],
+  ["fec0::/10", "private range (deprecated site-local)"],
+  ["ff00::/8", "multicast address"],
+];
+
+const V4 = BLOCKS.filter(([c]) => !c.includes(":")).map(([c, note]) => ({
+  range: ipaddr.IPv4.parseCIDR(c),
+  note,
+}));
+const V6 = BLOCKS.filter(([c]) => c.includes(":")).map(([c, note]) => ({
+  range: ipaddr.IPv6.parseCIDR(c),
+  note,
+}));
+
+/** The special blocks, for tests and documentation. */
+export const SPECIAL_BLOCKS = BLOCKS;
+
+/**
+ * Why an address has no country or network, or undefined for an address that may be looked up.
+ * @param address IPv4 dotted or IPv6 (IPv4-mapped IPv6 must be converted to IPv4 first: it names an IPv4 peer)
+ */
+export function specialRangeNote(address: ipaddr.IPv4 | ipaddr.IPv6): string | undefined {
+  if (address.kind() === "ipv4") {
+    const v4 = address as ipaddr.IPv4;
+    return V4.find((b) => v4.match(b.range))?.note;
+  }
+  const v6 = address as ipaddr.IPv6;
+  return V6.find((b) => v6.match(b.range))?.note;
+}
