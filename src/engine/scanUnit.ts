@@ -179,7 +179,8 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
     fresh,
   );
 
-  if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }], fresh };
+  if (!ctx.carry || !chains)
+    return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }], fresh };
   return { settled: ctx.carry.settle(unit, slots, reads, chains), fresh };
 }
 
