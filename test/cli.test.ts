@@ -318,6 +318,32 @@ describe("cts-audit --rules", () => {
     );
   });
 
+  it("loads the README's example file (fixtures/rules.example.yaml) on the sample: every rule, its allow entries", () => {
+    const example = path.join(root, "fixtures", "rules.example.yaml");
+    const r = cts(["scan", sample, ...keyArgs, "--rules", example, "--format", "json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as Report;
+    expect(new Set(report.alerts.map((a) => a.rule))).toEqual(
+      new Set([
+        "ip-not-allowed",
+        "owner-login",
+        "login-without-mfa",
+        "brute-force",
+        "password-spray",
+        "failures-then-success",
+        "audit-tamper",
+      ]),
+    );
+    const notAllowed = report.alerts.filter((a) => a.rule === "ip-not-allowed").map((a) => a.sourceIp);
+    // Its global entries allow the office networks; its break-glass address is no one else's.
+    expect(notAllowed.filter((ip) => ip.startsWith("192.0.2.") || ip.startsWith("2001:db8:cafe:"))).toEqual(
+      [],
+    );
+    expect(notAllowed).toContain("198.51.100.7");
+    for (const a of report.alerts.filter((x) => x.evidence)) expect(a.integrity).toBe("valid");
+  });
+
   it("exits 2 when the rules file cannot be read", () => {
     const r = cts(["scan", sample, ...keyArgs], { CTS_AUDIT_RULES: "/no/such/rules.yaml" });
     expect(r.code).toBe(2);

@@ -245,6 +245,20 @@ export class WindowedRules {
     return n;
   }
 
+  /**
+   * Adds the objects of everything held (buffered and windowed attempts, open episodes, closed alerts) to
+   * `into`: the files whose verdicts an alert of this instance may still need.
+   */
+  objectsInUse(into: Set<string>): void {
+    for (const e of this.pending.values()) into.add(e.object);
+    for (const g of this.groups)
+      for (const s of g.values()) {
+        for (const e of s.recent) into.add(e.object);
+        if (s.open) into.add(s.open.completing.object);
+      }
+    for (const a of this.closed) into.add(a.object);
+  }
+
   private foldUntil(until: number): void {
     if (until <= this.watermark) return;
     const ready = [...this.pending.values()].filter((e) => e.time < until).sort(byTime);
@@ -341,6 +355,7 @@ export class WindowedRules {
       time: new Date(c.time).toISOString(),
       region: c.region,
       object: c.object,
+      // The file's verdict is known once it settles: WindowCarry sets it (never "valid" without a digest).
       integrity: "unverified",
       reason: "login-pattern",
       rule: d.rule,

@@ -1,5 +1,5 @@
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
-import type { Alert } from "../detect/types.js";
+import type { Alert, FileIntegrity } from "../detect/types.js";
 import { WindowedRules, type WindowedRulesOptions, type WindowedSettings } from "../detect/WindowedRules.js";
 import type { Unit } from "./units.js";
 
@@ -31,10 +31,19 @@ interface SeriesWindows {
  * complete were an earlier run's), every unit reads the attempts earlier runs kept for its own day (objects done
  * by an earlier run are not read again, their attempts come from there), and its own attempts are kept for later
  * runs. A series other than the unit's is finished: a sorted listing never returns to it.
+ *
+ * **Integrity.** A windowed alert takes the integrity of the file that holds its completing trace, as a per-trace
+ * alert does: the file's settled verdict in this run ({@link WindowCarry.verdict}, applied by `finishAll`). A
+ * completing trace read from the ledger (kept by another run or invocation, whose file this run did not judge)
+ * stays `unverified`: this run verified nothing of it, and `valid` is never claimed without a verified digest.
+ * Verdicts are kept only for the files that what the windows hold came from, so memory stays bounded by the
+ * windows, not by the run.
  */
 export class WindowCarry {
   private readonly series = new Map<string, SeriesWindows>();
   private readonly done: Alert[] = [];
+  /** Settled verdicts of files that attempts held (or alerts found) came from. */
+  private readonly verdicts = new Map<string, FileIntegrity>();
   private dropped = 0;
   private late = 0;
 
@@ -86,11 +95,33 @@ export class WindowCarry {
     s.rules.add(attempts);
     if (this.store) await this.store.keepAttempts(unit.series, fresh);
     s.rules.advance();
+    this.forgetVerdicts();
   }
 
-  /** Every series finished: all windowed alerts of the run. */
+  /**
+   * A file's settled verdict (called as records are written, for files with login attempts): the integrity of
+   * the windowed alerts whose completing trace it holds. A later call for the same file (a held file judged
+   * again) replaces it.
+   */
+  verdict(object: string, integrity: FileIntegrity): void {
+    this.verdicts.set(object, integrity);
+  }
+
+  /** Drops verdicts of files nothing held refers to any more (their attempts left every window). */
+  private forgetVerdicts(): void {
+    if (this.verdicts.size === 0) return;
+    const inUse = new Set<string>(this.done.map((a) => a.object));
+    for (const s of this.series.values()) s.rules.objectsInUse(inUse);
+    for (const object of this.verdicts.keys()) if (!inUse.has(object)) this.verdicts.delete(object);
+  }
+
+  /**
+   * Every series finished: all windowed alerts of the run, each with the settled verdict of its completing
+   * trace's file. Call after the run's last records were written (their verdicts are final then).
+   */
   finishAll(): Alert[] {
     for (const name of [...this.series.keys()]) this.finish(name);
+    for (const a of this.done) a.integrity = this.verdicts.get(a.object) ?? "unverified";
     return [...this.done];
   }
 

@@ -70,7 +70,8 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
     await writer.begin(header);
     const progress = progressTracker(deps.onProgress);
 
-    const write = (settled: Settled) => writeSettled(settled, writer, tally);
+    const write = (settled: Settled, windows: WindowCarry | undefined) =>
+      writeSettled(settled, writer, tally, windows);
 
     const summaries: ChainSummaries = deps.shard?.summaries ?? new Map();
     const locations = newLocations(options, ledger);
@@ -87,7 +88,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       });
       for await (const unit of units(source.pages())) {
         const outcome = await scanUnit(unit, ctx);
-        for (const settled of outcome.settled) await write(settled);
+        for (const settled of outcome.settled) await write(settled, ctx.windows);
         // Logins of objects reused from the ledger are in the baselines already.
         if (locations)
           tally.alerts(
@@ -96,7 +97,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
             ),
           );
       }
-      for (const settled of ctx.carry?.finishAll() ?? []) await write(settled);
+      for (const settled of ctx.carry?.finishAll() ?? []) await write(settled, ctx.windows);
       if (ctx.windows) {
         // Windowed alerts are whole only once the source's last unit settled; the run's window applies to the
         // trace that completed each pattern (the attempts before it were context).

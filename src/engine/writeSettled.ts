@@ -1,12 +1,19 @@
 import type { ReportWriter } from "../report/types.js";
 import type { Settled } from "./ChainCarry.js";
 import type { RunTally } from "./RunTally.js";
+import type { WindowCarry } from "./WindowCarry.js";
 
 /**
  * Hands settled records to the report writer (awaiting it: back-pressure) and to the run's tally. A file's
- * alerts take its final verdict here, and join the run's alerts.
+ * alerts take its final verdict here, and join the run's alerts; the windows learn the verdicts of files with
+ * login attempts (their windowed alerts take them when the run's windows finish).
  */
-export async function writeSettled(settled: Settled, writer: ReportWriter, tally: RunTally): Promise<void> {
+export async function writeSettled(
+  settled: Settled,
+  writer: ReportWriter,
+  tally: RunTally,
+  windows?: Pick<WindowCarry, "verdict">,
+): Promise<void> {
   for (const d of settled.digests) {
     tally.digest(d);
     await writer.digest(d);
@@ -17,6 +24,7 @@ export async function writeSettled(settled: Settled, writer: ReportWriter, tally
   }
   for (const slot of settled.files) {
     for (const alert of slot.alerts) alert.integrity = slot.record.integrity;
+    if (slot.attempts.length > 0) windows?.verdict(slot.object.key, slot.record.integrity);
     tally.file(slot.record);
     tally.alerts(slot.alerts);
     await writer.file(slot.record);

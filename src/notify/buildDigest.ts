@@ -1,3 +1,4 @@
+import { describeEvidence } from "../detect/describeEvidence.js";
 import { SEVERITY_ORDER } from "../detect/RulesConfig.js";
 import type { Alert, RuleId, Severity } from "../detect/types.js";
 import { escapeControl, hasControl, redactSecrets } from "../safeText.js";
@@ -100,6 +101,8 @@ function worstAlert(alerts: readonly Alert[]): Alert | undefined {
 
 function describeAlert(a: Alert): string {
   const who = a.user ? `${a.user}${a.domain ? ` (${a.domain})` : ""}` : "(unknown user)";
+  const evidence = describeEvidence(a);
+  if (evidence) return `${severityOf(a)} ${ruleOf(a)}: ${evidence}`;
   return `${severityOf(a)} ${ruleOf(a)}: ${a.traceName} by ${who} from ${a.sourceIp || "(no source IP)"}${a.time ? ` at ${a.time}` : ""}`;
 }
 
@@ -272,7 +275,21 @@ export function buildDigest(
         `[${section.severity}] ${section.rule}: ${plural(section.alerts.length, "alert")}, by source IP and user:`,
       ].join("\n"),
     );
-    for (const g of groupAlerts(section.alerts)) {
+    // A windowed alert is already one episode of many traces: it is listed with what it saw, not grouped.
+    const windowed = section.alerts.filter((a) => a.evidence);
+    for (const a of [...windowed].sort((x, y) => byCodeUnit(x.time, y.time))) {
+      const who = a.user ? `${a.user}${a.domain ? ` (${a.domain})` : ""}` : "(unknown user)";
+      const ev = a.evidence!;
+      const when = ev.first === ev.last ? ev.first : `${ev.first} to ${ev.last}`;
+      const notes = a.fileError ? "; the completing trace's file failed to read completely" : "";
+      blocks.push(
+        [
+          `- ${a.sourceIp || "(no source IP)"}  ${who}: ${describeEvidence(a)}`,
+          `    ${escapeControl(when)}; file integrity: ${a.integrity}${notes}`,
+        ].join("\n"),
+      );
+    }
+    for (const g of groupAlerts(section.alerts.filter((a) => !a.evidence))) {
       const who = g.user ? `${g.user}${g.domain ? ` (${g.domain})` : ""}` : "(unknown user)";
       const when = g.first === g.last ? g.first : `${g.first} to ${g.last}`;
       const notes = [...g.reasons];

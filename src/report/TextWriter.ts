@@ -1,4 +1,5 @@
 import type { Writable } from "node:stream";
+import { describeEvidence } from "../detect/describeEvidence.js";
 import { SEVERITY_ORDER } from "../detect/RulesConfig.js";
 import type { Alert } from "../detect/types.js";
 import { describePlace } from "../enrich/enrichAlerts.js";
@@ -179,7 +180,7 @@ function alertLines(alerts: readonly Alert[]): string[] {
     const context = [a.userType, a.mfa ? `login protection ${a.mfa}` : "", a.traceType].filter(Boolean);
     return safe(
       `  [${a.severity ?? "high"}] ${a.rule ?? "ip-not-allowed"}  ${a.time || "time unknown"}  ${a.traceName}  ${who}  ` +
-        `${a.sourceIp || "(no source IP)"}  ${a.reason}${context.length ? `  ${context.join(", ")}` : ""}` +
+        `${a.sourceIp || "(no source IP)"}  ${describeEvidence(a) ?? a.reason}${context.length ? `  ${context.join(", ")}` : ""}` +
         (a.suppressed ? "  (already sent)" : ""),
     );
   });

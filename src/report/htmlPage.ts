@@ -1,3 +1,4 @@
+import { describeEvidence } from "../detect/describeEvidence.js";
 import type { Alert } from "../detect/types.js";
 import {
   addressOf,
@@ -99,12 +100,6 @@ function objectList(title: string, list: Bounded<ObjectProblem>, column: string)
 
 function alertNotes(a: Alert): string {
   const notes: string[] = [];
-  if (a.evidence)
-    notes.push(
-      `${a.evidence.count} traces ${a.evidence.first} to ${a.evidence.last}` +
-        (a.evidence.users.length ? `; users ${a.evidence.users.join(", ")}` : "") +
-        (a.evidence.sourceIps.length ? `; from ${a.evidence.sourceIps.join(", ")}` : ""),
-    );
   if (a.userType) notes.push(a.userType);
   if (a.traceType) notes.push(a.traceType);
   if (a.mfa) notes.push(`MFA ${a.mfa}`);
@@ -124,12 +119,12 @@ function alertTable(alerts: readonly Alert[]): string {
       `<td>${html(where) || "—"}</td>` +
       `<td>${html(ruleOf(a))}</td><td>${severityChip(a)}</td><td>${verdictChip(a.integrity)}</td>` +
       `<td class="key" title="${html(a.object)}">${html(a.object.slice(a.object.lastIndexOf("/") + 1))}</td>` +
-      `<td>${alertNotes(a)}</td></tr>`
+      `<td>${html(describeEvidence(a) ?? "")}</td><td>${alertNotes(a)}</td></tr>`
     );
   });
   return (
     `<div class="scroll"><table id="alert-table"><thead><tr><th>time (UTC)</th><th>event</th><th>user</th><th>address</th>` +
-    `<th>country · ASN</th><th>rule</th><th>severity</th><th>integrity</th><th>object</th><th>context</th></tr></thead>` +
+    `<th>country · ASN</th><th>rule</th><th>severity</th><th>integrity</th><th>object</th><th>evidence</th><th>context</th></tr></thead>` +
     `<tbody>${rows.join("")}</tbody></table></div>` +
     (alerts.length > ALERT_ROWS
       ? `<p class="note">${alerts.length - ALERT_ROWS} more alerts are not shown (page size); the json report lists every alert.</p>`

@@ -101,7 +101,9 @@ function isOutcome(x: unknown): x is ObjectOutcome {
     typeof x.at === "string" &&
     isRecord(x.record) &&
     Array.isArray(x.alerts) &&
-    Array.isArray(x.matchedTimes)
+    Array.isArray(x.matchedTimes) &&
+    // A reused object's attempts go straight into the windowed rules: a malformed one makes the marker absent.
+    (x.attempts === undefined || (Array.isArray(x.attempts) && x.attempts.every(isAttempt)))
   );
 }
 

@@ -13,7 +13,13 @@ export interface ObjectOutcome {
   /** Every alert, whatever the window; the run applies its own. */
   alerts: Alert[];
   matchedTimes: Array<number | null>;
-  /** Login attempts (issue 14), whatever the window, so a reused object still feeds the windowed rules. */
+  /**
+   * Login attempts (issue 14), whatever the window, so a reused object still feeds the windowed rules. Kept
+   * although `putAttempts` holds them too: that store answers time ranges (the windows across runs, the function's
+   * narrow reads) and expires in days; this copy lives as long as the outcome (the state's retention), so a rerun
+   * or resumed backfill that reuses the object weeks later still sees them. A reused object's attempts may come
+   * from both; the windowed rules count an attempt once (by trace id).
+   */
   attempts?: LoginAttempt[];
   hashes?: Record<string, string>;
   /** When it completed (ISO-8601), for expiry. */

@@ -48,6 +48,20 @@ describe("parseRules", () => {
     expect(config.knownNetworks).toEqual([{ cidrs: ["192.0.2.0/24"], asns: [64496] }]);
   });
 
+  it("the README's rules file is the example file's (defaults and allow entries), so the two cannot drift", () => {
+    const readme = readFileSync("README.md", "utf8");
+    const section = readme.slice(readme.indexOf("## Detection rules"));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(yaml).toBeDefined();
+    const shown = parseRules(yaml!, "README").config;
+    const example = parseRules(readFileSync("fixtures/rules.example.yaml", "utf8"), "README").config;
+    expect(shown.rules).toEqual(DEFAULT_RULES.rules);
+    expect(shown.allow.map(({ origin: _, ...e }) => e)).toEqual(
+      example.allow.map(({ origin: _, ...e }) => e),
+    );
+    expect(shown.knownNetworks).toEqual(example.knownNetworks);
+  });
+
   it.each([
     ["", DEFAULT_RULES.rules["brute-force"]],
     ["rules: {}", DEFAULT_RULES.rules["brute-force"]],

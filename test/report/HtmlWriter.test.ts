@@ -440,8 +440,8 @@ describe("alerts: rule, severity and enrichment are shown when present", () => {
     ],
     ["the table shows country, ASN and organisation", /<td>NL · AS64496 · Example Transit<\/td>/],
     [
-      "the table shows the evidence",
-      /12 traces 2024-07-19T00:01:00.000Z to 2024-07-19T00:09:00.000Z; users alice/,
+      "the table's evidence column says what the window saw",
+      /<th>evidence<\/th>[\s\S]*<td>12 failed logins of alice in 8 min, 00:01–00:09 UTC, from 203\.0\.113\.7<\/td>/,
     ],
     [
       "top countries, the most first, count the unknown",

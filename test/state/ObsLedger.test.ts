@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import net, { type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LoginAttempt } from "../../src/detect/LoginAttempt.js";
 import type { Alert } from "../../src/detect/types.js";
 import { CtsAuditError, describeError } from "../../src/errors.js";
 import { ObsBucket } from "../../src/sources/ObsBucket.js";
@@ -48,6 +49,25 @@ function outcome(key: string, fingerprint: string): ObjectOutcome {
     matchedTimes: [Date.parse("2024-07-19T10:00:00Z")],
     at: "2024-07-19T10:05:00.000Z",
   };
+}
+
+/** A login attempt as the ledger stores it, with some fields replaced (undefined: left out). */
+function attemptWith(over: Record<string, unknown>): Record<string, unknown> {
+  const a: Record<string, unknown> = {
+    time: Date.parse("2024-07-19T10:00:00Z"),
+    traceId: "a1",
+    traceName: "loginFailed",
+    outcome: "failure",
+    user: "alice",
+    userKey: "d1/alice",
+    domain: "d1",
+    sourceIp: "203.0.113.7",
+    object: objectKey(0),
+    region: "ap-southeast-1",
+    ...over,
+  };
+  for (const k of Object.keys(a)) if (a[k] === undefined) delete a[k];
+  return a;
 }
 
 function alert(traceId: string, extra: Partial<Alert> = {}): Alert {
@@ -265,7 +285,7 @@ describe("ObsLedger: markers it cannot read", () => {
     expect(await ledger.sent("smn", ["t1", "t2"])).toEqual(new Set(["t1"]));
   });
 
-  it.each([
+  it.each<[string, (key: string) => string]>([
     ["not JSON", () => "{not json"],
     ["empty", () => ""],
     [
@@ -281,6 +301,20 @@ describe("ObsLedger: markers it cannot read", () => {
       "with a broken outcome",
       (key: string) => JSON.stringify({ v: 1, unit: UNIT, key, outcome: { fingerprint: "e" } }),
     ],
+    // A reused object's attempts feed the windowed rules: a malformed one must not reach them.
+    ...(
+      [
+        ["with attempts that are not a list", { traceId: "x" }],
+        ["with an attempt that is not an object", ["x"]],
+        ["with an attempt without a time", [attemptWith({ time: undefined })]],
+        ["with an attempt whose time is text", [attemptWith({ time: "2024-07-19T10:00:00Z" })]],
+        ["with an attempt of an unknown outcome", [attemptWith({ outcome: "maybe" })]],
+        ["with an attempt without its user key", [attemptWith({ userKey: undefined })]],
+      ] as Array<[string, unknown]>
+    ).map(([name, attempts]): [string, (key: string) => string] => [
+      name,
+      (key: string) => JSON.stringify({ v: 1, unit: UNIT, key, outcome: { ...outcome(key, "e"), attempts } }),
+    ]),
   ])("takes an object marker that is %s as absent, and a new write replaces it", async (_name, body) => {
     const prefix = freshPrefix();
     const { bucket, ledger } = await opened(prefix);
@@ -290,6 +324,15 @@ describe("ObsLedger: markers it cannot read", () => {
       expect((await ledger.getObjects(UNIT, [{ key, fingerprint: "e" }, ...items(n - 1, 1)])).size).toBe(0);
     await ledger.putObjects(UNIT, [[key, outcome(key, "e")]]);
     expect((await ledger.getObjects(UNIT, [{ key, fingerprint: "e" }])).get(key)).toEqual(outcome(key, "e"));
+  });
+
+  it("keeps an outcome's login attempts as they were written", async () => {
+    const prefix = freshPrefix();
+    const { ledger } = await opened(prefix);
+    const key = objectKey(0);
+    const withAttempts = { ...outcome(key, "e"), attempts: [attemptWith({}) as unknown as LoginAttempt] };
+    await ledger.putObjects(UNIT, [[key, withAttempts]]);
+    expect((await ledger.getObjects(UNIT, [{ key, fingerprint: "e" }])).get(key)).toEqual(withAttempts);
   });
 
   it.each([
