@@ -16,6 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeCorpus } from "./corpus.js";
 import { scaleBench } from "./scale.js";
+import { obsBench } from "./obsBench.js";
 import { parseCli } from "../src/config.js";
 import { buildSources } from "../src/adapters.js";
 import { run } from "../src/run.js";
@@ -327,8 +328,15 @@ function printTable(headers: string[], table: Array<[string, string, string, str
 
 try {
   const only = process.env.BENCH_ONLY;
-  if (only !== "scale") await throughputRows();
+  if (only === undefined || only === "throughput") await throughputRows();
   if (rows.length) printTable(["measure", "result", "vs floor", "note"], rows);
+  if (only === undefined || only === "obs") {
+    // The first concurrency is the default, judged; BENCH_OBS_CONCURRENCY=8,4,16,32 adds a sweep.
+    const concurrencies = (process.env.BENCH_OBS_CONCURRENCY ?? String(CONCURRENCY)).split(",").map(Number);
+    const obs = await obsBench(root, path.join(root, ".bench-cache"), concurrencies);
+    printTable(["OBS, 30 ms a request", "time", "vs bound", "note"], obs.rows);
+    verdicts.push(...obs.verdicts);
+  }
   if (only === undefined || only === "scale") {
     const scale = scaleBench(root, work, path.join(root, ".bench-cache"));
     printTable(["scale run", "time", "peak RSS", "note"], scale.rows);

@@ -4,7 +4,7 @@
  * in production.
  */
 import http from "node:http";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -32,6 +32,37 @@ export interface Fault {
   delayMs?: number;
 }
 
+/** A network between the client and s3rver: what every request costs (the OBS latency bench). */
+export interface LinkOptions {
+  /** Added before every request is passed on: a round trip to a distant endpoint. */
+  latencyMs?: number;
+  /** Response bytes per second, shared by every connection (one link). */
+  bytesPerSecond?: number;
+  /** s3rver's store: kept after stop() when given, so that a large corpus is uploaded once and reused. */
+  directory?: string;
+}
+
+/**
+ * One link's bandwidth, shared by every response: each chunk reserves its time on the link, and is held back
+ * until then. Sub-millisecond waits pass at once (timers cannot wait that little); the reserved time adds up, so
+ * the next chunk waits for both.
+ */
+class Link {
+  private free = 0;
+  constructor(private readonly bytesPerSecond: number) {}
+  throttle(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        const now = performance.now();
+        this.free = Math.max(this.free, now) + (chunk.length * 1000) / this.bytesPerSecond;
+        const wait = this.free - now;
+        if (wait < 1) callback(null, chunk);
+        else setTimeout(() => callback(null, chunk), wait);
+      },
+    });
+  }
+}
+
 export class S3TestServer {
   readonly requests: Array<{ method: string; url: string; status: number; bytes: number }> = [];
   private readonly faults: Fault[] = [];
@@ -41,11 +72,13 @@ export class S3TestServer {
     private readonly dir: string,
     readonly endpoint: string,
     readonly directEndpoint: string,
+    private readonly link: LinkOptions = {},
+    private readonly bandwidth = link.bytesPerSecond ? new Link(link.bytesPerSecond) : undefined,
   ) {}
 
   /** Starts s3rver and the proxy, each on a random port of 127.0.0.1, with the given buckets. */
-  static async start(buckets: string[]): Promise<S3TestServer> {
-    const dir = mkdtempSync(path.join(tmpdir(), "cts-audit-s3rver-"));
+  static async start(buckets: string[], link: LinkOptions = {}): Promise<S3TestServer> {
+    const dir = link.directory ?? mkdtempSync(path.join(tmpdir(), "cts-audit-s3rver-"));
     // s3rver omits the Date header from its v2 string-to-sign, so it rejects every correctly signed v2 request
     // (the OBS SDK always signs v2 or OBS-style against an IP address): signatures are not checked.
     const s3 = new S3rver({
@@ -66,6 +99,7 @@ export class S3TestServer {
       dir,
       `http://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${port}`,
+      link,
     );
     proxy.on("request", (req: http.IncomingMessage, res: http.ServerResponse) =>
       server.forward(port, req, res),
@@ -130,13 +164,15 @@ export class S3TestServer {
             return;
           }
           up.on("data", (chunk: Buffer) => (record.bytes += chunk.length));
-          up.pipe(res);
+          if (this.bandwidth) up.pipe(this.bandwidth.throttle()).pipe(res);
+          else up.pipe(res);
         },
       );
       upstream.on("error", () => res.destroy());
       req.pipe(upstream);
     };
-    if (fault?.kind === "delay") setTimeout(go, fault.delayMs ?? 1000);
+    const delay = (fault?.kind === "delay" ? (fault.delayMs ?? 1000) : 0) + (this.link.latencyMs ?? 0);
+    if (delay > 0) setTimeout(go, delay);
     else go();
   }
 
@@ -188,6 +224,6 @@ export class S3TestServer {
     const s3closed = this.s3.close();
     this.s3.httpServer?.closeAllConnections();
     await s3closed;
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!this.link.directory) rmSync(this.dir, { recursive: true, force: true });
   }
 }
