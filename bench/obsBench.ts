@@ -102,7 +102,13 @@ interface Backfill {
   get: number;
   head: number;
   bytes: number;
-  summary: { objects: number; traceFiles: number; alerts: number; failed: number; integrityViolations: number };
+  summary: {
+    objects: number;
+    traceFiles: number;
+    alerts: number;
+    failed: number;
+    integrityViolations: number;
+  };
 }
 
 const isoDay = (ms: number) => new Date(ms).toISOString();
@@ -169,7 +175,9 @@ async function sequentialPerRequest(s3: S3TestServer): Promise<number> {
   let requests = 0;
   try {
     for (let d = 0; d < SEQUENTIAL_DAYS; d++) {
-      const day = isoDay(START + d * 86_400_000).slice(0, 10).replace(/-/g, "/");
+      const day = isoDay(START + d * 86_400_000)
+        .slice(0, 10)
+        .replace(/-/g, "/");
       const objects = await obs.listAll(`CloudTraces/${REGION}/${day}/`);
       requests += Math.max(1, Math.ceil(objects.length / 1000));
       for (const o of objects) {

@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import { describeError, SourceError } from "../errors.js";
+import { listInParallel } from "./listInParallel.js";
 import { ObsBucket, type ObsConnection } from "./ObsBucket.js";
 import { parseObsUrl } from "./obsUrl.js";
 import type { ObjectSource, SourceObject } from "./types.js";
@@ -10,7 +11,13 @@ export interface ObsOptions extends ObsConnection {
   window?: { since?: Date; until?: Date };
   /** Only these objects (the function's trigger event): no listing at all. */
   only?: SourceObject[];
+  /** Day folders listed at once (default 8): each costs a round trip or more, and they do not depend on each other. */
+  listConcurrency?: number;
 }
+
+// A folder not yet being read holds at most this many listing pages: memory stays bounded by a few thousand
+// entries a folder whatever a day holds.
+const BUFFERED_PAGES = 2;
 
 function day(date: Date, padded: boolean): string {
   const m = date.getUTCMonth() + 1;
@@ -89,15 +96,17 @@ export class ObsSource implements ObjectSource {
       return;
     }
     // Page by page, as OBS returns them: a listing of millions of keys is never held. The prefixes are sorted and
-    // none contains another (each ends with "/"), so their listings one after another are one sorted order.
-    for (const prefix of await this.listPrefixes()) {
-      let marker: string | undefined;
-      do {
-        const page = await this.client.listPage(prefix, marker);
-        if (page.objects.length) yield page.objects;
-        marker = page.next;
-      } while (marker);
-    }
+    // none contains another (each ends with "/"), so their listings in prefix order are one sorted order. A
+    // window's day folders are listed side by side (a month is 60-odd folders, padded and unpadded, each a round
+    // trip): the next units' listings are there when the engine reaches them.
+    yield* listInParallel(
+      await this.listPrefixes(),
+      (prefix, marker) => this.client.listPage(prefix, marker),
+      {
+        concurrency: this.options.listConcurrency ?? 8,
+        bufferedPages: BUFFERED_PAGES,
+      },
+    );
   }
 
   open(key: string): Promise<Readable> {
@@ -110,7 +119,19 @@ export class ObsSource implements ObjectSource {
    * the object is still downloaded once.
    */
   async read(key: string, maxBytes: number): Promise<Buffer | Readable> {
-    const stream = await this.client.open(key);
+    return ObsSource.collect(key, await this.client.open(key), maxBytes);
+  }
+
+  /** As `read`, with the object's user metadata from the same GET (a digest's signature): no HEAD. */
+  async readWithMetadata(
+    key: string,
+    maxBytes: number,
+  ): Promise<{ body: Buffer | Readable; metadata: Record<string, string> }> {
+    const { content, metadata } = await this.client.get(key);
+    return { body: await ObsSource.collect(key, content, maxBytes), metadata };
+  }
+
+  private static async collect(key: string, stream: Readable, maxBytes: number): Promise<Buffer | Readable> {
     const source = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const chunks: Buffer[] = [];
     let size = 0;

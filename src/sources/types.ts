@@ -39,6 +39,14 @@ export interface ObjectSource {
    * worth reading again.
    */
   read?(key: string, maxBytes: number): Promise<Buffer | Readable>;
+  /**
+   * As `read`, with the object's user metadata (as `metadata` gives it) from the same request: a store where
+   * metadata costs a request of its own (OBS: a HEAD) reads a digest in one.
+   */
+  readWithMetadata?(
+    key: string,
+    maxBytes: number,
+  ): Promise<{ body: Buffer | Readable; metadata: Record<string, string> }>;
   /** User metadata of an object (lower-case keys, without `x-obs-meta-` prefixes); `{}` when it has none. */
   metadata(key: string): Promise<Record<string, string>>;
 }

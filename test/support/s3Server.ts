@@ -66,6 +66,7 @@ class Link {
 export class S3TestServer {
   readonly requests: Array<{ method: string; url: string; status: number; bytes: number }> = [];
   private readonly faults: Fault[] = [];
+  private readonly agent = new http.Agent({ keepAlive: true });
   private constructor(
     private readonly s3: S3rver,
     private readonly proxy: http.Server,
@@ -128,10 +129,21 @@ export class S3TestServer {
     return fault;
   }
 
+  /** Requests open at once, at most, since the last `resetPeak()`: which requests a client sends side by side. */
+  peakInFlight = 0;
+  private inFlight = 0;
+
+  resetPeak(): void {
+    this.peakInFlight = this.inFlight;
+  }
+
   private forward(port: number, req: http.IncomingMessage, res: http.ServerResponse): void {
     const fault = this.takeFault(req);
     const record = { method: req.method ?? "", url: req.url ?? "", status: 0, bytes: 0 };
     this.requests.push(record);
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    res.once("close", () => this.inFlight--);
     if (fault?.kind === "status") {
       record.status = fault.status ?? 503;
       req.resume();
@@ -143,8 +155,16 @@ export class S3TestServer {
     }
     const go = () => {
       const upstream = http.request(
-        // No keep-alive towards s3rver: an idle pooled socket would hold its close() open.
-        { host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers, agent: false },
+        // Keep-alive towards s3rver: a connection a request costs this process CPU that the OBS latency bench
+        // would charge to the scan. stop() closes the pooled sockets.
+        {
+          host: "127.0.0.1",
+          port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent: this.agent,
+        },
         (up) => {
           record.status = up.statusCode ?? 0;
           res.writeHead(up.statusCode ?? 502, up.headers);
@@ -220,6 +240,7 @@ export class S3TestServer {
     const closed = new Promise<void>((resolve) => this.proxy.close(() => resolve()));
     this.proxy.closeAllConnections();
     await closed;
+    this.agent.destroy();
     // Idle keep-alive sockets (the SDK's, from seeding) would hold s3rver's close() open.
     const s3closed = this.s3.close();
     this.s3.httpServer?.closeAllConnections();
