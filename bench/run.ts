@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { writeCorpus } from "./corpus.js";
 import { scaleBench } from "./scale.js";
 import { obsBench } from "./obsBench.js";
-import { parseCli } from "../src/config.js";
+import { DEFAULT_OBS_CONCURRENCY, parseCli } from "../src/config.js";
 import { buildSources } from "../src/adapters.js";
 import { run } from "../src/run.js";
 import { CtsBucket, makeTrace } from "../test/support/ctsBucket.js";
@@ -331,8 +331,11 @@ try {
   if (only === undefined || only === "throughput") await throughputRows();
   if (rows.length) printTable(["measure", "result", "vs floor", "note"], rows);
   if (only === undefined || only === "obs") {
-    // The first concurrency is the default, judged; BENCH_OBS_CONCURRENCY=8,4,16,32 adds a sweep.
-    const concurrencies = (process.env.BENCH_OBS_CONCURRENCY ?? String(CONCURRENCY)).split(",").map(Number);
+    // The first concurrency is judged (the default for obs:// sources); BENCH_OBS_CONCURRENCY=32,4,8,16 adds a
+    // sweep.
+    const concurrencies = (process.env.BENCH_OBS_CONCURRENCY ?? String(DEFAULT_OBS_CONCURRENCY))
+      .split(",")
+      .map(Number);
     const obs = await obsBench(root, path.join(root, ".bench-cache"), concurrencies);
     printTable(["OBS, 30 ms a request", "time", "vs bound", "note"], obs.rows);
     verdicts.push(...obs.verdicts);

@@ -131,6 +131,11 @@ export class S3TestServer {
 
   /** Requests open at once, at most, since the last `resetPeak()`: which requests a client sends side by side. */
   peakInFlight = 0;
+  /**
+   * Milliseconds requests were open, summed (arrival to the response's close): over a run's wall time and its
+   * concurrency, how full a client kept its requests in flight.
+   */
+  busyMs = 0;
   private inFlight = 0;
 
   resetPeak(): void {
@@ -143,7 +148,11 @@ export class S3TestServer {
     this.requests.push(record);
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
-    res.once("close", () => this.inFlight--);
+    const arrived = performance.now();
+    res.once("close", () => {
+      this.inFlight--;
+      this.busyMs += performance.now() - arrived;
+    });
     if (fault?.kind === "status") {
       record.status = fault.status ?? 503;
       req.resume();
