@@ -83,7 +83,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       });
       // The next unit's listing and digests while this unit's files are read; units settle in listing order.
       const listing = units(source.pages());
-      const ahead = deps.prefetch !== false;
+      const ahead = deps.prefetch ?? source.remote === true;
       for await (const { unit, prepared } of prefetchUnits(listing, (u) => prepareUnit(u, ctx), ahead)) {
         const outcome = await scanUnit(unit, ctx, prepared);
         for (const settled of outcome.settled) await write(settled);
@@ -177,7 +177,8 @@ function unitContext(
     listed: progress.listed,
     completed: progress.completed,
     reused: () => tally.summary.reused++,
-    // One unit's files and the next one's digests share `concurrency` slots: objects in flight stay as asked.
-    requests: new ByteBudget(options.concurrency),
+    // One unit's files and the next one's digests share `concurrency` slots: objects in flight stay as asked. A
+    // source read one unit after another needs none (and its small files no wait for one).
+    ...((deps.prefetch ?? source.remote === true) ? { requests: new ByteBudget(options.concurrency) } : {}),
   };
 }

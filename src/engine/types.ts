@@ -77,8 +77,9 @@ export interface RunDeps {
   /** How long to wait for another run's ledger lock. */
   ledgerWaitMs?: number;
   /**
-   * Read the next unit's listing and digests while the current unit's files are read (default true). False runs
-   * one unit after another: the reference the prefetching engine is tested against.
+   * Read the next unit's listing and digests while the current unit's files are read (default: for remote
+   * sources, see `ObjectSource.remote`). False runs one unit after another: the reference the prefetching engine
+   * is tested against.
    */
   prefetch?: boolean;
 }

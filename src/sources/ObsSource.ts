@@ -35,6 +35,7 @@ export class ObsSource implements ObjectSource {
   readonly bucket: string;
   readonly prefix: string;
   readonly partial: boolean;
+  readonly remote = true;
   readonly client: ObsBucket;
 
   constructor(

@@ -23,6 +23,11 @@ export interface ObjectSource {
    * listing is `pending`, not `unverified`.
    */
   readonly partial?: boolean;
+  /**
+   * Every request waits on a round trip (OBS): the engine then reads the next unit's listing and digests while
+   * the current unit's files are read. A local store answers at once and is read one unit after another.
+   */
+  readonly remote?: boolean;
   /** Name of the bucket objects belong to (a digest's `digest_bucket`), when known. */
   readonly bucket: string | undefined;
   /**
