@@ -1,6 +1,7 @@
 /**
  * OBS latency rows of `npm run bench` (DESIGN "Performance", OBS; issue 18): a month of a realistic account in
- * s3rver, behind a proxy that adds 30 ms to every request and caps the link's bandwidth, scanned as a backfill by
+ * s3rver, behind a proxy that answers every request 30 ms after it arrived at the earliest (s3rver's own time
+ * included, as a distant endpoint's is) and caps the link's bandwidth, scanned as a backfill by
  * the built command line (esdk-obs-nodejs, as in production) in its own process. Requests are counted at the
  * proxy. Each run is judged against the bound its concurrency allows (requests x latency / concurrency, or the
  * link's bandwidth when that is slower) and against a sequential reader (one request at a time).

@@ -34,7 +34,10 @@ export interface Fault {
 
 /** A network between the client and s3rver: what every request costs (the OBS latency bench). */
 export interface LinkOptions {
-  /** Added before every request is passed on: a round trip to a distant endpoint. */
+  /**
+   * Every request is answered no sooner than this after it arrived: a distant endpoint's time a request, the
+   * server's own time included (s3rver's few milliseconds are part of it, not added to it).
+   */
   latencyMs?: number;
   /** Response bytes per second, shared by every connection (one link). */
   bytesPerSecond?: number;
@@ -175,33 +178,41 @@ export class S3TestServer {
           agent: this.agent,
         },
         (up) => {
-          record.status = up.statusCode ?? 0;
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          if (fault?.kind === "reset") {
-            let sent = 0;
-            up.on("data", (chunk: Buffer) => {
-              if (sent >= (fault.afterBytes ?? 0)) return;
-              const part = chunk.subarray(0, (fault.afterBytes ?? 0) - sent);
-              sent += part.length;
-              record.bytes += part.length;
-              res.write(part);
-              if (sent >= (fault.afterBytes ?? 0)) {
-                up.destroy();
-                res.socket?.destroy();
-              }
-            });
-            return;
-          }
-          up.on("data", (chunk: Buffer) => (record.bytes += chunk.length));
-          if (this.bandwidth) up.pipe(this.bandwidth.throttle()).pipe(res);
-          else up.pipe(res);
+          const early = arrived + (this.link.latencyMs ?? 0) - performance.now();
+          if (early >= 1) {
+            up.pause();
+            setTimeout(() => answer(up), early);
+          } else answer(up);
         },
       );
+      const answer = (up: http.IncomingMessage) => {
+        record.status = up.statusCode ?? 0;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        if (fault?.kind === "reset") {
+          let sent = 0;
+          up.on("data", (chunk: Buffer) => {
+            if (sent >= (fault.afterBytes ?? 0)) return;
+            const part = chunk.subarray(0, (fault.afterBytes ?? 0) - sent);
+            sent += part.length;
+            record.bytes += part.length;
+            res.write(part);
+            if (sent >= (fault.afterBytes ?? 0)) {
+              up.destroy();
+              res.socket?.destroy();
+            }
+          });
+          // Held back for the latency, it was paused: a 'data' listener alone does not start it again.
+          up.resume();
+          return;
+        }
+        up.on("data", (chunk: Buffer) => (record.bytes += chunk.length));
+        if (this.bandwidth) up.pipe(this.bandwidth.throttle()).pipe(res);
+        else up.pipe(res);
+      };
       upstream.on("error", () => res.destroy());
       req.pipe(upstream);
     };
-    const delay = (fault?.kind === "delay" ? (fault.delayMs ?? 1000) : 0) + (this.link.latencyMs ?? 0);
-    if (delay > 0) setTimeout(go, delay);
+    if (fault?.kind === "delay") setTimeout(go, fault.delayMs ?? 1000);
     else go();
   }
 
