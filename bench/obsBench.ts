@@ -101,6 +101,10 @@ interface Backfill {
   seconds: number;
   /** Seconds requests were open at the proxy, summed. */
   busy: number;
+  /** CPU seconds the scan's process used (user and system). */
+  cpu: number;
+  /** CPU seconds this process (s3rver and the proxy) used meanwhile. */
+  serverCpu: number;
   list: number;
   get: number;
   head: number;
@@ -120,6 +124,7 @@ const isoDay = (ms: number) => new Date(ms).toISOString();
 async function backfill(root: string, s3: S3TestServer, concurrency: number): Promise<Backfill> {
   const before = s3.counts();
   const busyBefore = s3.busyMs;
+  const serverBefore = process.cpuUsage();
   const args = [
     "bench/measure.mjs",
     "scan",
@@ -156,11 +161,17 @@ async function backfill(root: string, s3: S3TestServer, concurrency: number): Pr
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (code !== 0 && code !== 1)
     throw new Error(`OBS backfill exited ${code}: ${Buffer.concat(err).toString().slice(-2000)}`);
+  const server = process.cpuUsage(serverBefore);
   const report = JSON.parse(Buffer.concat(out).toString()) as { summary: Backfill["summary"] };
+  const measured = JSON.parse(/MEASURE (.*)/.exec(Buffer.concat(err).toString())![1]!) as {
+    cpuSeconds: number;
+  };
   const after = s3.counts();
   return {
     seconds,
     busy: (s3.busyMs - busyBefore) / 1000,
+    cpu: measured.cpuSeconds,
+    serverCpu: (server.user + server.system) / 1e6,
     list: after.list - before.list,
     get: after.get - before.get,
     head: after.head - before.head,
@@ -242,7 +253,7 @@ export async function obsBench(
         `OBS backfill, ${DAYS} days, concurrency ${c}`,
         `${b.seconds.toFixed(1)} s`,
         `${(bound / b.seconds).toFixed(2)}x bound`,
-        `${requests} requests (${b.list} list, ${b.get} get, ${b.head} head), bound ${bound.toFixed(1)} s; ${(sequential / b.seconds).toFixed(1)}x a sequential reader (${sequential.toFixed(0)} s); ${(utilisation * 100).toFixed(0)}% of ${c} in flight, ${((b.busy / requests) * 1000).toFixed(0)} ms a request`,
+        `${requests} requests (${b.list} list, ${b.get} get, ${b.head} head), bound ${bound.toFixed(1)} s; ${(sequential / b.seconds).toFixed(1)}x a sequential reader (${sequential.toFixed(0)} s); ${(utilisation * 100).toFixed(0)}% of ${c} in flight, ${((b.busy / requests) * 1000).toFixed(0)} ms a request; CPU ${b.cpu.toFixed(1)} s scan + ${b.serverCpu.toFixed(1)} s s3rver`,
       ]);
       console.error(
         `  concurrency ${c}: ${b.seconds.toFixed(1)} s, ${(bound / b.seconds).toFixed(2)}x its bound`,
