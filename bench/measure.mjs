@@ -21,8 +21,9 @@ timer.unref();
 process.on("exit", () => {
   sample();
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const usage = process.resourceUsage();
   process.stderr.write(
-    `MEASURE ${JSON.stringify({ seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, ...peak })}\n`,
+    `MEASURE ${JSON.stringify({ seconds, maxRssMb: usage.maxRSS / 1024, cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, ...peak })}\n`,
   );
 });
 process.argv = [process.argv[0], "cts-audit", ...process.argv.slice(2)];

@@ -16,7 +16,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeCorpus } from "./corpus.js";
 import { scaleBench } from "./scale.js";
-import { parseCli } from "../src/config.js";
+import { obsBench } from "./obsBench.js";
+import { DEFAULT_OBS_CONCURRENCY, parseCli } from "../src/config.js";
 import { buildSources } from "../src/adapters.js";
 import { run } from "../src/run.js";
 import { CtsBucket, makeTrace } from "../test/support/ctsBucket.js";
@@ -390,9 +391,19 @@ function printTable(headers: string[], table: Array<[string, string, string, str
 
 try {
   const only = process.env.BENCH_ONLY;
-  if (only !== "scale" && only !== "function" && only !== "fanout") await throughputRows();
+  if (only === undefined || only === "throughput") await throughputRows();
   if (only === undefined || only === "function") await functionRows();
   if (rows.length) printTable(["measure", "result", "vs floor", "note"], rows);
+  if (only === undefined || only === "obs") {
+    // The first concurrency is judged (the default for obs:// sources); BENCH_OBS_CONCURRENCY=32,4,8,16 adds a
+    // sweep.
+    const concurrencies = (process.env.BENCH_OBS_CONCURRENCY ?? String(DEFAULT_OBS_CONCURRENCY))
+      .split(",")
+      .map(Number);
+    const obs = await obsBench(root, path.join(root, ".bench-cache"), concurrencies);
+    printTable(["OBS, 30 ms a request", "time", "vs bound", "note"], obs.rows);
+    verdicts.push(...obs.verdicts);
+  }
   if (only === undefined || only === "scale") {
     const scale = scaleBench(root, work, path.join(root, ".bench-cache"));
     printTable(["scale run", "time", "peak RSS", "note"], scale.rows);

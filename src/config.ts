@@ -20,6 +20,14 @@ export type ReportFormat = "text" | "json" | "ndjson" | "html";
 export type NotifyTarget =
   { kind: "none" } | { kind: "stdout" } | { kind: "smn" } | { kind: "file"; path: string };
 
+/** Objects in flight by default: a local scan is bound by CPU (parsing, hashing), two cores' worth and some. */
+export const DEFAULT_CONCURRENCY = 8;
+/**
+ * Objects in flight by default when a source is in OBS: a backfill waits on round trips (30 ms or more each), so
+ * more requests in flight is what makes it faster, until the CPU spent a request is the limit. Chosen by
+ * measurement (`BENCH_ONLY=obs BENCH_OBS_CONCURRENCY=32,4,8,16,64 npm run bench`).
+ */
+export const DEFAULT_OBS_CONCURRENCY = 32;
 /**
  * What the command line asks for, validated: the engine's options (which it passes to `run()` as they are) and
  * what the command line itself needs (sources, sinks, report format, ledger, cloud settings).
@@ -155,7 +163,7 @@ Options:
   --state <path|obs://...>     ledger for dedupe and resume (default: none)
   --state-retention <dur>      how long the state keeps done objects and sent alerts (default: 90d)
   --state-wait <seconds>       how long to wait for another run holding the local ledger (default: 10)
-  --concurrency <n>            objects in flight (default: 8)
+  --concurrency <n>            objects in flight (default: 8; 32 with an obs:// source)
   --max-decompressed-bytes <n> per-object cap on decompressed bytes, suffixes K M G (default: 4G)
   --dry-run                    build the digest, send nothing, write no state
   --region <id>                Huawei Cloud region, for default endpoints (env RegionName)
@@ -385,7 +393,9 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
   }
 
-  let concurrency = 8;
+  let concurrency = sources.some((s) => s.startsWith("obs://"))
+    ? DEFAULT_OBS_CONCURRENCY
+    : DEFAULT_CONCURRENCY;
   if (values.concurrency !== undefined) {
     concurrency = Number(values.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {

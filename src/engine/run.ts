@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
 import { enrichAlerts, geoAttribution } from "../enrich/enrichAlerts.js";
+import { ByteBudget } from "../parse/ByteBudget.js";
 import { TimeWindow } from "../detect/TimeWindow.js";
 import { CollectingWriter } from "../report/CollectingWriter.js";
 import { assembleReport } from "../report/assembleReport.js";
@@ -17,7 +18,8 @@ import { LedgerPolicy } from "./LedgerPolicy.js";
 import { inWindow, UPLOAD_GRACE_MS } from "./plan.js";
 import { progressTracker, type ProgressTracker } from "./progress.js";
 import { RunTally } from "./RunTally.js";
-import { scanUnit, type UnitContext } from "./scanUnit.js";
+import { prefetchUnits } from "./prefetchUnits.js";
+import { prepareUnit, scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
 import { units } from "./units.js";
 import { WindowCarry } from "./WindowCarry.js";
@@ -86,8 +88,11 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
         startedAt,
         summaries,
       });
-      for await (const unit of units(source.pages())) {
-        const outcome = await scanUnit(unit, ctx);
+      // The next unit's listing and digests while this unit's files are read; units settle in listing order.
+      const listing = units(source.pages());
+      const ahead = deps.prefetch ?? source.remote === true;
+      for await (const { unit, prepared } of prefetchUnits(listing, (u) => prepareUnit(u, ctx), ahead)) {
+        const outcome = await scanUnit(unit, ctx, prepared);
         for (const settled of outcome.settled) await write(settled, ctx.windows);
         // Logins of objects reused from the ledger are in the baselines already.
         if (locations)
@@ -212,5 +217,8 @@ function unitContext(
     listed: progress.listed,
     completed: progress.completed,
     reused: () => tally.summary.reused++,
+    // One unit's files and the next one's digests share `concurrency` slots: objects in flight stay as asked. A
+    // source read one unit after another needs none (and its small files no wait for one).
+    ...((deps.prefetch ?? source.remote === true) ? { requests: new ByteBudget(options.concurrency) } : {}),
   };
 }

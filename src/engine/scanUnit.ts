@@ -2,13 +2,15 @@ import type { AuditRules } from "../detect/AuditRules.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { TimeWindow } from "../detect/TimeWindow.js";
 import { readDigest } from "../integrity/readDigest.js";
+import type { ByteBudget } from "../parse/ByteBudget.js";
+import type { DigestChains } from "../integrity/DigestChains.js";
 import type { DigestRead } from "../integrity/types.js";
 import type { ObjectSource } from "../sources/types.js";
 import type { ChainCarry, Settled } from "./ChainCarry.js";
 import type { WindowCarry } from "./WindowCarry.js";
 import type { LedgerPolicy } from "./LedgerPolicy.js";
 import { planObject, type Plan } from "./plan.js";
-import { hashFile, scanFile, type Slot } from "./scanObject.js";
+import { hashFile, MD5_HEX, scanFile, type Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
 
@@ -35,6 +37,12 @@ export interface UnitContext {
   completed: (slot: Slot) => void;
   /** An object's outcome came from the ledger. */
   reused: () => void;
+  /**
+   * Slots for objects being read, shared by the units in flight (one unit's files, the next one's digests read
+   * ahead): `concurrency` objects in flight in all, however the units overlap. Undefined: each phase has its own
+   * `concurrency`.
+   */
+  requests?: ByteBudget;
 }
 
 /** A unit's outcome: its records settled so far, in the order they are written. */
@@ -66,12 +74,21 @@ function slotOf(item: Unit["objects"][number], plan: Plan): Slot {
   };
 }
 
+/** A unit planned and its digests read: what can be done before the previous unit has settled. */
+export interface PreparedUnit {
+  slots: Slot[];
+  plans: Map<Slot, Plan>;
+  fileSlots: Slot[];
+  /** The unit's digests, in listing order. */
+  reads: DigestRead[];
+}
+
 /**
- * One unit through the pipeline: plan each object, look up what the ledger already holds, read the digests,
- * scan or hash the trace files (at most `concurrency` at a time), record the outcomes in one ledger transaction,
- * then settle verdicts with the digest chains carried across units.
+ * Plans a unit's objects and reads its digests. Nothing here depends on earlier units (the chains across
+ * midnight are built in `scanUnit`, after the previous unit settled), so the engine runs it for the next unit
+ * while the current one's files are read: over OBS, requests keep flowing between units.
  */
-export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcome> {
+export async function prepareUnit(unit: Unit, ctx: UnitContext): Promise<PreparedUnit> {
   const { options } = ctx;
   const plans = new Map<Slot, Plan>();
   const slots = unit.objects.map((item) => {
@@ -84,13 +101,13 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
   const digestSlots = slots.filter((s) => plans.get(s)!.action === "digest");
   const fileSlots = slots.filter((s) => ["parse", "hash"].includes(plans.get(s)!.action));
 
-  const stored = await ctx.ledger.lookup(unit.id, fileSlots);
-
   // Digests first: they are small, and they say which hash each trace file needs.
   const reads: DigestRead[] = new Array<DigestRead>(digestSlots.length);
   await eachLimited(digestSlots.length, options.concurrency, async (i) => {
     const slot = digestSlots[i]!;
-    const read = await readDigest(ctx.source, slot.key, slot.object.explicit === true, slot.object.size);
+    const read = await gated(ctx.requests, () =>
+      readDigest(ctx.source, slot.key, slot.object.explicit === true, slot.object.size),
+    );
     reads[i] = read;
     if (read.md5) {
       slot.hashes = { md5: read.md5 };
@@ -102,6 +119,35 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
     }
     ctx.completed(slot);
   });
+  return { slots, plans, fileSlots, reads };
+}
+
+/** `task` holding one of the shared request slots, when there are any. */
+async function gated<T>(requests: ByteBudget | undefined, task: () => Promise<T>): Promise<T> {
+  if (!requests) return task();
+  if (!requests.tryAcquire(1)) await requests.acquire(1);
+  try {
+    return await task();
+  } finally {
+    requests.release(1);
+  }
+}
+
+/**
+ * One unit through the pipeline: plan each object, look up what the ledger already holds, read the digests,
+ * scan or hash the trace files (at most `concurrency` at a time), record the outcomes in one ledger transaction,
+ * then settle verdicts with the digest chains carried across units.
+ */
+export async function scanUnit(
+  unit: Unit,
+  ctx: UnitContext,
+  /** The unit's digests read ahead (`prepareUnit`, while the previous unit's files were read); else read here. */
+  prepared?: Promise<PreparedUnit>,
+): Promise<UnitOutcome> {
+  const { options } = ctx;
+  const { slots, plans, fileSlots, reads } = await (prepared ?? prepareUnit(unit, ctx));
+
+  const stored = await ctx.ledger.lookup(unit.id, fileSlots);
   const chains = ctx.carry?.chainsFor(unit, reads);
 
   const scanCtx = {
@@ -162,9 +208,14 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
   await eachLimited(toRead.length, options.concurrency, async (i) => {
     const slot = toRead[i]!;
     if (notStarted(slot)) return;
-    if (plans.get(slot)!.action === "parse") await scanFile(slot, scanCtx);
-    else if (chains && !slot.object.explicit) await hashFile(slot, { ...scanCtx, chains });
-    else slot.record.status = "skipped";
+    if (plans.get(slot)!.action === "parse") await gated(ctx.requests, () => scanFile(slot, scanCtx));
+    else if (chains && !slot.object.explicit) {
+      // Hashed from the listing's ETag (no read) unless the digest asks for another algorithm.
+      const download = !etagIsHash(slot, chains);
+      await (download
+        ? gated(ctx.requests, () => hashFile(slot, { ...scanCtx, chains }))
+        : hashFile(slot, { ...scanCtx, chains }));
+    } else slot.record.status = "skipped";
     batch.push(slot);
     finish(slot);
     if (batch.length >= RECORD_BATCH || Date.now() - lastRecord >= RECORD_INTERVAL_MS) await recordBatch();
@@ -182,6 +233,12 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
   if (!ctx.carry || !chains)
     return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }], fresh };
   return { settled: ctx.carry.settle(unit, slots, reads, chains), fresh };
+}
+
+/** Whether hashFile takes the file's MD5 from its listed ETag (no request): the same test it makes. */
+function etagIsHash(slot: Slot, chains: DigestChains): boolean {
+  const etag = slot.object.etag?.toLowerCase();
+  return etag !== undefined && MD5_HEX.test(etag) && chains.algorithmsFor(slot.object.key).length === 1;
 }
 
 /**

@@ -92,4 +92,10 @@ export interface RunDeps {
    * are left to the reducer, which judges the merged summaries of every shard.
    */
   shard?: { summaries: ChainSummaries };
+  /**
+   * Read the next unit's listing and digests while the current unit's files are read (default: for remote
+   * sources, see `ObjectSource.remote`). False runs one unit after another: the reference the prefetching engine
+   * is tested against.
+   */
+  prefetch?: boolean;
 }

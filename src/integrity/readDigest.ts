@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import { parseDigestFile } from "../cts/digestFile.js";
 import type { CtsObjectKey } from "../cts/objectKey.js";
@@ -40,11 +41,16 @@ export async function readDigest(
   };
   let stored: Buffer;
   try {
-    // In one piece when the store can (a local read is synchronous: no wait between units); else streamed.
-    const whole =
-      source.read && listedSize !== undefined && listedSize <= MAX_DIGEST_BYTES
-        ? await source.read(key.key, listedSize)
-        : await source.open(key.key);
+    // In one piece when the store can (a local read is synchronous: no wait between units); else streamed. With
+    // its metadata in the same request where the store can (OBS: one GET, no HEAD).
+    const small = listedSize !== undefined && listedSize <= MAX_DIGEST_BYTES;
+    let metadata: Record<string, string> | undefined;
+    let whole: Buffer | Readable;
+    if (small && source.readWithMetadata) {
+      ({ body: whole, metadata } = await source.readWithMetadata(key.key, listedSize));
+    } else {
+      whole = small && source.read ? await source.read(key.key, listedSize!) : await source.open(key.key);
+    }
     if (Buffer.isBuffer(whole)) stored = whole;
     else {
       const chunks: Buffer[] = [];
@@ -58,8 +64,7 @@ export async function readDigest(
       stored = Buffer.concat(chunks);
     }
     read.md5 = createHash("md5").update(stored).digest("hex");
-    const metadata = await source.metadata(key.key);
-    read.metadataSignature = signatureFromMetadata(metadata);
+    read.metadataSignature = signatureFromMetadata(metadata ?? (await source.metadata(key.key)));
   } catch (err) {
     return {
       ...read,

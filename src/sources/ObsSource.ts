@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import { describeError, SourceError } from "../errors.js";
+import { listInParallel } from "./listInParallel.js";
 import { ObsBucket, type ObsConnection } from "./ObsBucket.js";
 import { parseObsUrl } from "./obsUrl.js";
 import type { ObjectSource, SourceObject } from "./types.js";
@@ -15,7 +16,13 @@ export interface ObsOptions extends ObsConnection {
    * listed from its first key on rather than from the prefix's start.
    */
   range?: { after?: string; last?: string };
+  /** Day folders listed at once (default 8): each costs a round trip or more, and they do not depend on each other. */
+  listConcurrency?: number;
 }
+
+// A folder not yet being read holds at most this many listing pages: memory stays bounded by a few thousand
+// entries a folder whatever a day holds.
+const BUFFERED_PAGES = 2;
 
 function day(date: Date, padded: boolean): string {
   const m = date.getUTCMonth() + 1;
@@ -33,6 +40,7 @@ export class ObsSource implements ObjectSource {
   readonly bucket: string;
   readonly prefix: string;
   readonly partial: boolean;
+  readonly remote = true;
   readonly client: ObsBucket;
 
   constructor(
@@ -94,19 +102,25 @@ export class ObsSource implements ObjectSource {
       return;
     }
     // Page by page, as OBS returns them: a listing of millions of keys is never held. The prefixes are sorted and
-    // none contains another (each ends with "/"), so their listings one after another are one sorted order.
+    // none contains another (each ends with "/"), so their listings in prefix order are one sorted order. A
+    // window's day folders are listed side by side (a month is 60-odd folders, padded and unpadded, each a round
+    // trip): the next units' listings are there when the engine reaches them. A fan-out shard's range lists from
+    // its first key on and stops after its last.
     const { after, last } = this.options.range ?? {};
-    for (const prefix of await this.listPrefixes()) {
-      // Every key of a prefix sorts after it: a prefix past `last` holds nothing of the range, nor do later ones.
-      if (last !== undefined && prefix > last) return;
-      let marker: string | undefined = after !== undefined && after > prefix ? after : undefined;
-      do {
-        const page = await this.client.listPage(prefix, marker);
-        const objects = last === undefined ? page.objects : page.objects.filter((o) => o.key <= last);
-        if (objects.length) yield objects;
-        if (objects.length < page.objects.length) return;
-        marker = page.next;
-      } while (marker);
+    const prefixes = (await this.listPrefixes()).filter((p) => last === undefined || p <= last);
+    const pages = listInParallel(
+      prefixes,
+      (prefix, marker) =>
+        this.client.listPage(prefix, marker ?? (after !== undefined && after > prefix ? after : undefined)),
+      {
+        concurrency: this.options.listConcurrency ?? 8,
+        bufferedPages: BUFFERED_PAGES,
+      },
+    );
+    for await (const page of pages) {
+      const objects = last === undefined ? page : page.filter((o) => o.key <= last);
+      if (objects.length) yield objects;
+      if (objects.length < page.length) return;
     }
   }
 
@@ -120,7 +134,19 @@ export class ObsSource implements ObjectSource {
    * the object is still downloaded once.
    */
   async read(key: string, maxBytes: number): Promise<Buffer | Readable> {
-    const stream = await this.client.open(key);
+    return ObsSource.collect(key, await this.client.open(key), maxBytes);
+  }
+
+  /** As `read`, with the object's user metadata from the same GET (a digest's signature): no HEAD. */
+  async readWithMetadata(
+    key: string,
+    maxBytes: number,
+  ): Promise<{ body: Buffer | Readable; metadata: Record<string, string> }> {
+    const { content, metadata } = await this.client.get(key);
+    return { body: await ObsSource.collect(key, content, maxBytes), metadata };
+  }
+
+  private static async collect(key: string, stream: Readable, maxBytes: number): Promise<Buffer | Readable> {
     const source = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     const chunks: Buffer[] = [];
     let size = 0;

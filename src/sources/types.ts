@@ -23,6 +23,11 @@ export interface ObjectSource {
    * listing is `pending`, not `unverified`.
    */
   readonly partial?: boolean;
+  /**
+   * Every request waits on a round trip (OBS): the engine then reads the next unit's listing and digests while
+   * the current unit's files are read. A local store answers at once and is read one unit after another.
+   */
+  readonly remote?: boolean;
   /** Name of the bucket objects belong to (a digest's `digest_bucket`), when known. */
   readonly bucket: string | undefined;
   /**
@@ -39,6 +44,14 @@ export interface ObjectSource {
    * worth reading again.
    */
   read?(key: string, maxBytes: number): Promise<Buffer | Readable>;
+  /**
+   * As `read`, with the object's user metadata (as `metadata` gives it) from the same request: a store where
+   * metadata costs a request of its own (OBS: a HEAD) reads a digest in one.
+   */
+  readWithMetadata?(
+    key: string,
+    maxBytes: number,
+  ): Promise<{ body: Buffer | Readable; metadata: Record<string, string> }>;
   /** User metadata of an object (lower-case keys, without `x-obs-meta-` prefixes); `{}` when it has none. */
   metadata(key: string): Promise<Record<string, string>>;
 }

@@ -50,7 +50,7 @@ declare module "esdk-obs-nodejs" {
       Bucket: string;
       Key: string;
       SaveAsStream: true;
-    }): Promise<Result<{ Content: Readable }>>;
+    }): Promise<Result<{ Content: Readable; Metadata?: Record<string, string> }>>;
     getObjectMetadata(params: {
       Bucket: string;
       Key: string;

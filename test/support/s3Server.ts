@@ -4,7 +4,7 @@
  * in production.
  */
 import http from "node:http";
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -32,20 +32,57 @@ export interface Fault {
   delayMs?: number;
 }
 
+/** A network between the client and s3rver: what every request costs (the OBS latency bench). */
+export interface LinkOptions {
+  /**
+   * Every request is answered no sooner than this after it arrived: a distant endpoint's time a request, the
+   * server's own time included (s3rver's few milliseconds are part of it, not added to it).
+   */
+  latencyMs?: number;
+  /** Response bytes per second, shared by every connection (one link). */
+  bytesPerSecond?: number;
+  /** s3rver's store: kept after stop() when given, so that a large corpus is uploaded once and reused. */
+  directory?: string;
+}
+
+/**
+ * One link's bandwidth, shared by every response: each chunk reserves its time on the link, and is held back
+ * until then. Sub-millisecond waits pass at once (timers cannot wait that little); the reserved time adds up, so
+ * the next chunk waits for both.
+ */
+class Link {
+  private free = 0;
+  constructor(private readonly bytesPerSecond: number) {}
+  throttle(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        const now = performance.now();
+        this.free = Math.max(this.free, now) + (chunk.length * 1000) / this.bytesPerSecond;
+        const wait = this.free - now;
+        if (wait < 1) callback(null, chunk);
+        else setTimeout(() => callback(null, chunk), wait);
+      },
+    });
+  }
+}
+
 export class S3TestServer {
   readonly requests: Array<{ method: string; url: string; status: number; bytes: number }> = [];
   private readonly faults: Fault[] = [];
+  private readonly agent = new http.Agent({ keepAlive: true });
   private constructor(
     private readonly s3: S3rver,
     private readonly proxy: http.Server,
     private readonly dir: string,
     readonly endpoint: string,
     readonly directEndpoint: string,
+    private readonly link: LinkOptions = {},
+    private readonly bandwidth = link.bytesPerSecond ? new Link(link.bytesPerSecond) : undefined,
   ) {}
 
   /** Starts s3rver and the proxy, each on a random port of 127.0.0.1, with the given buckets. */
-  static async start(buckets: string[]): Promise<S3TestServer> {
-    const dir = mkdtempSync(path.join(tmpdir(), "cts-audit-s3rver-"));
+  static async start(buckets: string[], link: LinkOptions = {}): Promise<S3TestServer> {
+    const dir = link.directory ?? mkdtempSync(path.join(tmpdir(), "cts-audit-s3rver-"));
     // s3rver omits the Date header from its v2 string-to-sign, so it rejects every correctly signed v2 request
     // (the OBS SDK always signs v2 or OBS-style against an IP address): signatures are not checked.
     const s3 = new S3rver({
@@ -66,6 +103,7 @@ export class S3TestServer {
       dir,
       `http://127.0.0.1:${proxyPort}`,
       `http://127.0.0.1:${port}`,
+      link,
     );
     proxy.on("request", (req: http.IncomingMessage, res: http.ServerResponse) =>
       server.forward(port, req, res),
@@ -94,10 +132,30 @@ export class S3TestServer {
     return fault;
   }
 
+  /** Requests open at once, at most, since the last `resetPeak()`: which requests a client sends side by side. */
+  peakInFlight = 0;
+  /**
+   * Milliseconds requests were open, summed (arrival to the response's close): over a run's wall time and its
+   * concurrency, how full a client kept its requests in flight.
+   */
+  busyMs = 0;
+  private inFlight = 0;
+
+  resetPeak(): void {
+    this.peakInFlight = this.inFlight;
+  }
+
   private forward(port: number, req: http.IncomingMessage, res: http.ServerResponse): void {
     const fault = this.takeFault(req);
     const record = { method: req.method ?? "", url: req.url ?? "", status: 0, bytes: 0 };
     this.requests.push(record);
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+    const arrived = performance.now();
+    res.once("close", () => {
+      this.inFlight--;
+      this.busyMs += performance.now() - arrived;
+    });
     if (fault?.kind === "status") {
       record.status = fault.status ?? 503;
       req.resume();
@@ -109,30 +167,48 @@ export class S3TestServer {
     }
     const go = () => {
       const upstream = http.request(
-        // No keep-alive towards s3rver: an idle pooled socket would hold its close() open.
-        { host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers, agent: false },
+        // Keep-alive towards s3rver: a connection a request costs this process CPU that the OBS latency bench
+        // would charge to the scan. stop() closes the pooled sockets.
+        {
+          host: "127.0.0.1",
+          port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent: this.agent,
+        },
         (up) => {
-          record.status = up.statusCode ?? 0;
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          if (fault?.kind === "reset") {
-            let sent = 0;
-            up.on("data", (chunk: Buffer) => {
-              if (sent >= (fault.afterBytes ?? 0)) return;
-              const part = chunk.subarray(0, (fault.afterBytes ?? 0) - sent);
-              sent += part.length;
-              record.bytes += part.length;
-              res.write(part);
-              if (sent >= (fault.afterBytes ?? 0)) {
-                up.destroy();
-                res.socket?.destroy();
-              }
-            });
-            return;
-          }
-          up.on("data", (chunk: Buffer) => (record.bytes += chunk.length));
-          up.pipe(res);
+          const early = arrived + (this.link.latencyMs ?? 0) - performance.now();
+          if (early >= 1) {
+            up.pause();
+            setTimeout(() => answer(up), early);
+          } else answer(up);
         },
       );
+      const answer = (up: http.IncomingMessage) => {
+        record.status = up.statusCode ?? 0;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        if (fault?.kind === "reset") {
+          let sent = 0;
+          up.on("data", (chunk: Buffer) => {
+            if (sent >= (fault.afterBytes ?? 0)) return;
+            const part = chunk.subarray(0, (fault.afterBytes ?? 0) - sent);
+            sent += part.length;
+            record.bytes += part.length;
+            res.write(part);
+            if (sent >= (fault.afterBytes ?? 0)) {
+              up.destroy();
+              res.socket?.destroy();
+            }
+          });
+          // Held back for the latency, it was paused: a 'data' listener alone does not start it again.
+          up.resume();
+          return;
+        }
+        up.on("data", (chunk: Buffer) => (record.bytes += chunk.length));
+        if (this.bandwidth) up.pipe(this.bandwidth.throttle()).pipe(res);
+        else up.pipe(res);
+      };
       upstream.on("error", () => res.destroy());
       req.pipe(upstream);
     };
@@ -186,10 +262,11 @@ export class S3TestServer {
     const closed = new Promise<void>((resolve) => this.proxy.close(() => resolve()));
     this.proxy.closeAllConnections();
     await closed;
+    this.agent.destroy();
     // Idle keep-alive sockets (the SDK's, from seeding) would hold s3rver's close() open.
     const s3closed = this.s3.close();
     this.s3.httpServer?.closeAllConnections();
     await s3closed;
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!this.link.directory) rmSync(this.dir, { recursive: true, force: true });
   }
 }
