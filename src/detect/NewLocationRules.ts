@@ -66,6 +66,7 @@ export class NewLocationRules {
     private readonly settings: LocationSettings = DEFAULT_LOCATION_SETTINGS,
     knownNetworks: readonly KnownNetwork[] = [],
     private readonly store?: BaselineStore,
+    private readonly now: () => number = Date.now,
   ) {
     this.known = AllowList.parse(
       knownNetworks.flatMap((n, i) =>
@@ -112,10 +113,14 @@ export class NewLocationRules {
     }
     if (this.store) {
       const retention = baselineRetentionMs(this.settings);
+      // Kept for the retention after the later of the user's last login and now: a replay of last year's archive
+      // builds baselines from old logins, and its next batch must still find them (the 90 days of the rules are
+      // judged against each login's own time, in observeLogin).
+      const now = this.now();
       await this.store.put(
         [...changed].map((userKey) => {
           const baseline = baselines.get(userKey)!;
-          return { userKey, baseline, expiresAt: baseline.lastLogin + retention };
+          return { userKey, baseline, expiresAt: Math.max(baseline.lastLogin, now) + retention };
         }),
       );
     }
