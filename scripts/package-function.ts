@@ -69,6 +69,8 @@ export async function functionCodeEntries(): Promise<ZipEntry[]> {
     platform: "node",
     target: "node20",
     external: NOT_IN_FUNCTION,
+    // CommonJS has no import.meta: modules that resolve files from it fall back to __filename (GeoLookup).
+    define: { "import.meta.url": '""' },
     // Whitespace and syntax only: identifiers keep their names so a stack trace in the function's log reads.
     minifyWhitespace: true,
     minifySyntax: true,
