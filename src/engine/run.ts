@@ -19,6 +19,7 @@ import { RunTally } from "./RunTally.js";
 import { scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
 import { units } from "./units.js";
+import { UnitReplay } from "./UnitReplay.js";
 import { WindowCarry } from "./WindowCarry.js";
 import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 
@@ -80,6 +81,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
         tally,
         startedAt,
         summaries,
+        clock,
       });
       for await (const unit of units(source.pages())) {
         const outcome = await scanUnit(unit, ctx);
@@ -159,6 +161,7 @@ function unitContext(
     tally: RunTally;
     startedAt: Date;
     summaries: ChainSummaries;
+    clock: () => Date;
   },
 ): UnitContext {
   const { deps, progress, tally } = shared;
@@ -196,5 +199,18 @@ function unitContext(
     listed: progress.listed,
     completed: progress.completed,
     reused: () => tally.summary.reused++,
+    // The function's listing is one object: there is no unit to replay.
+    ...(shared.ledger.usable && source.partial !== true
+      ? {
+          replay: new UnitReplay(
+            shared.ledger,
+            shared.rules.id,
+            options,
+            source,
+            shared.window,
+            shared.clock,
+          ),
+        }
+      : {}),
   };
 }

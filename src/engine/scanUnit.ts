@@ -10,6 +10,7 @@ import { planObject, type Plan } from "./plan.js";
 import { hashFile, scanFile, type Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
+import type { UnitReplay } from "./UnitReplay.js";
 
 // A transaction is flushed to disk when it commits: batches of thousands keep that a small cost per object.
 const RECORD_BATCH = 10_000;
@@ -34,6 +35,8 @@ export interface UnitContext {
   completed: (slot: Slot) => void;
   /** An object's outcome came from the ledger. */
   reused: () => void;
+  /** Replays units an earlier run settled, listed the same (absent without a usable ledger). */
+  replay?: UnitReplay;
 }
 
 /** A unit's outcome: its records settled so far, in the order they are written. */
@@ -70,6 +73,8 @@ function slotOf(item: Unit["objects"][number], plan: Plan): Slot {
  */
 export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcome> {
   const { options } = ctx;
+  const replayed = await ctx.replay?.replay(unit, ctx);
+  if (replayed) return { settled: replayed };
   const plans = new Map<Slot, Plan>();
   const slots = unit.objects.map((item) => {
     const plan = planObject(options, item.object, item.key);
@@ -175,8 +180,12 @@ export async function scanUnit(unit: Unit, ctx: UnitContext): Promise<UnitOutcom
     slots.flatMap((s) => (s.reused ? [] : s.attempts)),
   );
 
-  if (!ctx.carry || !chains) return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }] };
-  return { settled: ctx.carry.settle(unit, slots, reads, chains) };
+  const settled =
+    !ctx.carry || !chains
+      ? [{ digests: [], gaps: [], files: slots, missing: [] }]
+      : ctx.carry.settle(unit, slots, reads, chains);
+  await ctx.replay?.store(unit, slots, settled, ctx.carry, fileSlots.length);
+  return { settled };
 }
 
 /**

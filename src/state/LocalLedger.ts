@@ -9,7 +9,7 @@ import type { Alert } from "../detect/types.js";
 import { CtsAuditError, describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
 import { attemptKey } from "../detect/WindowedRules.js";
 import { alertKey } from "./alertKey.js";
-import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome } from "./types.js";
+import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome, StoredUnit } from "./types.js";
 
 /** Options of a {@link LocalLedger}. */
 export interface LocalLedgerOptions {
@@ -53,8 +53,9 @@ interface SentRecord {
 
 /** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
 // "u": one entry for a batch of a unit's objects (its value lists their keys); "o": one object (ledgers written before
-// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "a": a login attempt ([scope, time, key]).
-type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a";
+// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "a": a login attempt ([scope, time, key]);
+// "n": a unit's replay record ([unit, uuid]).
+type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a" | "n";
 
 /** Default of {@link LocalLedgerOptions.attemptRetentionMs}. */
 export const DEFAULT_ATTEMPT_RETENTION_MS = 3 * 24 * 60 * 60 * 1000;
@@ -87,6 +88,8 @@ interface Stores {
    * a ledger written before they were kept is opened read only (a writable open creates it).
    */
   attempts: Database<LoginAttempt, [string, number, string]> | undefined;
+  /** Units' replay records (UnitReplay), by unit id: one each, replaced when the unit is stored again. */
+  units: Database<StoredUnit, string>;
   /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
   legacyObjects: Database<ObjectOutcome, string>;
   /** Imported alert keys, sent to every sink: alert key → record. */
@@ -234,6 +237,24 @@ export class LocalLedger implements Ledger {
           }
         }
         for (const [at, keys] of byTime) s.expiry.put([at, "u", unit, randomUUID()], keys);
+      });
+    });
+  }
+
+  async getUnit(unit: string): Promise<StoredUnit | undefined> {
+    this.assertOpen();
+    const store = this.stores?.units;
+    if (!store) return undefined;
+    return this.read(`reading the replay record of unit ${unit}`, () => store.get(unit));
+  }
+
+  async putUnit(unit: string, stored: StoredUnit): Promise<void> {
+    const s = this.writable();
+    const now = this.clock().getTime();
+    await this.write(`recording unit ${unit}`, async () => {
+      await s.units.transaction(() => {
+        s.units.put(unit, stored);
+        s.expiry.put([timeOf(stored.at, now), "n", unit, randomUUID()], true);
       });
     });
   }
@@ -398,6 +419,11 @@ export class LocalLedger implements Ledger {
           } else if (kind === "o") s.objects.remove([a, b]);
           else if (kind === "s") s.sent.remove([a, b]);
           else if (kind === "a") s.attempts?.remove([a, Number(b), key[4] ?? ""]);
+          else if (kind === "n") {
+            // Stored again since: that newer record has an index entry of its own.
+            const unit = s.units.get(a);
+            if (unit && timeOf(unit.at, cutoff) <= cutoff) s.units.remove(a);
+          }
           else if (kind === "l") s.legacyObjects.remove(a);
           else s.legacySent.remove(a);
           s.expiry.remove(key);
@@ -749,6 +775,7 @@ function openSubDatabases(env: RootDatabase): Stores {
     pending: env.openDB({ name: "pending", sharedStructuresKey: STRUCTURES }),
     expiry: env.openDB({ name: "expiry" }),
     attempts: env.openDB({ name: "attempts", sharedStructuresKey: STRUCTURES }),
+    units: env.openDB({ name: "units" }),
     legacyObjects: env.openDB({ name: "legacy-objects" }),
     legacySent: env.openDB({ name: "legacy-sent" }),
     legacyPending: env.openDB({ name: "legacy-pending" }),
