@@ -4,6 +4,7 @@ import { parseObjectKey } from "../cts/objectKey.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { TimeWindow } from "../detect/TimeWindow.js";
 import type { Alert } from "../detect/types.js";
+import { DELIVERY_DELAY_MS, DIGEST_PERIOD_MS } from "../integrity/timing.js";
 import type { DigestRead } from "../integrity/types.js";
 import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
 import type { ObjectSource, SourceObject } from "../sources/types.js";
@@ -63,22 +64,26 @@ interface StoredRead {
   explicit?: boolean;
 }
 
-/** What `StoredUnit.body` holds (as JSON). */
+/**
+ * What `StoredUnit.body` holds: four lines of JSON (JSON text has no raw newline), so that a part is parsed only
+ * when it is needed: the carry only when the next unit is scanned (a replayed one replaces it), the attempts only
+ * when windowed rules are on. A unit's body is megabytes: parsing is most of a replay's cost.
+ */
 interface UnitBody {
-  v: number;
-  /** Objects whose outcome a rerun takes from the ledger (the unit's trace files). */
-  reused: number;
+  head: { v: number; reused: number };
+  output: { digests: DigestRecord[]; gaps: GapRecord[]; files: StoredFile[]; missing: FileRecord[] };
   /** The unit's login attempts, for the windowed rules. */
   attempts: LoginAttempt[];
-  output: { digests: DigestRecord[]; gaps: GapRecord[]; files: StoredFile[]; missing: FileRecord[] };
-  /** What the series carried to its next unit; absent with verification off. */
-  carry?: {
-    reads: StoredRead[];
-    heldFiles: StoredSlot[];
-    heldDigests: Array<{ slot: StoredSlot; record: DigestRecord }>;
-    recentKeys: string[];
-    written: string[];
-  };
+  /** What the series carried to its next unit; null with verification off. */
+  carry: StoredCarry | null;
+}
+
+interface StoredCarry {
+  reads: StoredRead[];
+  heldFiles: StoredSlot[];
+  heldDigests: Array<{ slot: StoredSlot; record: DigestRecord }>;
+  recentKeys: string[];
+  written: string[];
 }
 
 /** Per series in this run: the chained fingerprint so far, and the window tokens and cleanness of its last units. */
@@ -92,7 +97,14 @@ interface SeriesState {
 export interface ReplayContext {
   /** Undefined with verification off. */
   carry: ChainCarry | undefined;
-  windows?: { settle(unit: Unit, attempts: readonly LoginAttempt[], fresh: readonly LoginAttempt[]): Promise<void> };
+  windows?: {
+    settle(
+      unit: Unit,
+      attempts: readonly LoginAttempt[],
+      fresh: readonly LoginAttempt[],
+      whole: boolean,
+    ): Promise<void>;
+  };
   listed: (slot: Slot) => void;
   completed: (slot: Slot) => void;
   reused: () => void;
@@ -119,7 +131,8 @@ export class UnitReplay {
   /** Units cut in parts share an id: the n-th part of one is stored as `<id>#<n>`. */
   private readonly parts = new Map<string, number>();
   private readonly optionsToken: string;
-  private current: { unit: Unit; id: string; fingerprint: string; cleanBefore: boolean } | undefined;
+  private current:
+    { unit: Unit; id: string; fingerprint: string; cleanBefore: boolean; newestUpload: number } | undefined;
 
   constructor(
     private readonly ledger: LedgerPolicy,
@@ -127,6 +140,8 @@ export class UnitReplay {
     private readonly options: EngineOptions,
     source: ObjectSource,
     private readonly window: TimeWindow,
+    /** The run's now, as the chains judge with it: a verdict made before a digest was due is not stored. */
+    private readonly now: Date,
     private readonly clock: () => Date,
   ) {
     const key = options.publicKey.export({ type: "spki", format: "der" }).toString("base64");
@@ -156,7 +171,8 @@ export class UnitReplay {
       st = { fingerprint: "", tokens: [], clean: [] };
       this.series.set(unit.series, st);
     }
-    st.tokens.push(this.windowToken(unit));
+    const [first, newestUpload] = uploadRange(unit);
+    st.tokens.push(this.windowToken(first, newestUpload));
     if (st.tokens.length > DEPTH) st.tokens.shift();
     const hash = createHash("sha256").update(this.optionsToken).update("\n").update(st.fingerprint);
     hash.update(`\n${JSON.stringify(st.tokens)}\n`);
@@ -166,24 +182,31 @@ export class UnitReplay {
       );
     const fingerprint = hash.digest("hex");
     st.fingerprint = fingerprint;
-    this.current = { unit, id, fingerprint, cleanBefore: st.clean.slice(-(DEPTH - 1)).every(Boolean) };
+    this.current = {
+      unit,
+      id,
+      fingerprint,
+      cleanBefore: st.clean.slice(-(DEPTH - 1)).every(Boolean),
+      newestUpload,
+    };
 
     const stored = await this.ledger.attempt(`reading unit ${id}`, "read", undefined, (l) => l.getUnit(id));
     if (stored?.fingerprint !== fingerprint) return undefined;
-    let body: UnitBody;
+    const lines = stored.body.split("\n", 4);
+    let head: UnitBody["head"];
+    let output: UnitBody["output"];
     try {
-      body = JSON.parse(stored.body) as UnitBody;
+      head = JSON.parse(lines[0] ?? "") as UnitBody["head"];
+      if (head.v !== FORMAT || lines.length !== 4) return undefined;
+      output = JSON.parse(lines[1]!) as UnitBody["output"];
     } catch {
       return undefined; // not what this version wrote: scanned and stored again
     }
-    if (body.v !== FORMAT) return undefined;
-
-    const files: Slot[] = body.output.files.map((f) => this.outputSlot(f));
     const settled: Settled = {
-      digests: body.output.digests,
-      gaps: body.output.gaps,
-      files,
-      missing: body.output.missing,
+      digests: output.digests,
+      gaps: output.gaps,
+      files: output.files.map((f) => this.outputSlot(f)),
+      missing: output.missing,
     };
     for (const item of unit.objects) {
       if (planObject(this.options, item.object, item.key).action === "skip") continue;
@@ -191,12 +214,13 @@ export class UnitReplay {
       ctx.listed(progressSlot);
       ctx.completed(progressSlot);
     }
-    for (let i = 0; i < body.reused; i++) ctx.reused();
-    await ctx.windows?.settle(unit, body.attempts, []);
+    for (let i = 0; i < head.reused; i++) ctx.reused();
+    // Its attempts are all here: the ledger's for its day (the same, kept by the run that stored it) are not read.
+    if (ctx.windows) await ctx.windows.settle(unit, JSON.parse(lines[2]!) as LoginAttempt[], [], true);
     st.clean.push(true);
     if (st.clean.length > DEPTH) st.clean.shift();
     if (!ctx.carry) return [settled];
-    return ctx.carry.replay(unit, settled, body.carry ? this.restoreCarry(body.carry) : undefined);
+    return ctx.carry.replay(unit, settled, lines[3] === "null" ? undefined : this.lazyCarry(lines[3]!));
   }
 
   /**
@@ -214,40 +238,47 @@ export class UnitReplay {
     const st = this.series.get(unit.series);
     if (!cur || cur.unit !== unit || !st) return;
     const clean = slots.every(
-      (s) => s.record.status !== "failed" && !s.object.explicit && !s.record.reason?.startsWith("not started"),
+      (s) =>
+        s.record.status !== "failed" && !s.object.explicit && !s.record.reason?.startsWith("not started"),
     );
     st.clean.push(clean);
     if (st.clean.length > DEPTH) st.clean.shift();
     const own = settled[settled.length - 1];
-    if (!clean || !cur.cleanBefore || !own || this.hasPending(own)) return;
+    // Verdicts are made with the run's now: one made before a digest of the unit was due (pending, or unverified
+    // that would now be unlisted) changes with the clock alone. Files held from the unit before are older.
+    const settledForGood = this.now.getTime() >= cur.newestUpload + DIGEST_PERIOD_MS + DELIVERY_DELAY_MS;
+    if (!clean || !cur.cleanBefore || !own || !settledForGood || this.hasPending(own)) return;
     const kept = carry?.carried(unit.series);
-    if (kept?.heldFiles.some((s) => s.record.status === "failed")) return;
+    if (kept?.heldFiles.some((s) => s.record.status === "failed" || s.record.integrity === "pending")) return;
     const attempts = slots.flatMap((s) => s.attempts);
     // Encoded inside the write (skipped in a dry run), and at once: the records take their verdicts later on.
-    await this.ledger.attempt(`recording unit ${cur.id}`, "write", undefined, (l) =>
-      l.putUnit(cur.id, {
+    await this.ledger.attempt(`recording unit ${cur.id}`, "write", undefined, (l) => {
+      const body: UnitBody = {
+        head: { v: FORMAT, reused },
+        output: {
+          digests: own.digests,
+          gaps: own.gaps,
+          files: own.files.map((s) => storedFile(s)),
+          missing: own.missing,
+        },
+        attempts,
+        carry: kept ? storedCarry(kept) : null,
+      };
+      return l.putUnit(cur.id, {
         fingerprint: cur.fingerprint,
-        body: JSON.stringify({
-          v: FORMAT,
-          reused,
-          attempts,
-          output: {
-            digests: own.digests,
-            gaps: own.gaps,
-            files: own.files.map((s) => storedFile(s)),
-            missing: own.missing,
-          },
-          ...(kept ? { carry: storedCarry(kept) } : {}),
-        } satisfies UnitBody),
+        body: [body.head, body.output, body.attempts, body.carry]
+          .map((part) => JSON.stringify(part))
+          .join("\n"),
         at: this.clock().toISOString(),
-      }),
-    );
+      });
+    });
   }
 
   /** Pending: its digest is not due yet; a later run would judge it again (the clock moved). */
   private hasPending(s: Settled): boolean {
     return (
-      s.files.some((f) => f.record.integrity === "pending") || s.missing.some((f) => f.integrity === "pending")
+      s.files.some((f) => f.record.integrity === "pending") ||
+      s.missing.some((f) => f.integrity === "pending")
     );
   }
 
@@ -255,17 +286,9 @@ export class UnitReplay {
    * How the window bears on the unit: `whole` when it holds every upload time the unit's chains look at (its own,
    * two days back for the previous unit's digests, a day on for late links), else the window itself.
    */
-  private windowToken(unit: Unit): string {
+  private windowToken(first: number, last: number): string {
     const { since, until } = this.options;
     if (!since && !until) return "whole";
-    let first = Infinity;
-    let last = -Infinity;
-    for (const { key } of unit.objects) {
-      const t = key.uploadTime?.getTime();
-      if (t === undefined || Number.isNaN(t)) continue;
-      if (t < first) first = t;
-      if (t > last) last = t;
-    }
     if (first === Infinity) return "whole";
     const covered =
       (!since || since.getTime() <= first - 2 * DAY_MS) &&
@@ -327,15 +350,52 @@ export class UnitReplay {
     return slot;
   }
 
-  private restoreCarry(c: NonNullable<UnitBody["carry"]>): SeriesCarry {
+  /** The stored carry, parsed when the chains first read it (never, when the next unit is replayed too). */
+  private lazyCarry(text: string): SeriesCarry {
+    let restored: SeriesCarry | undefined;
+    const get = (): SeriesCarry => {
+      if (restored) return restored;
+      const c = JSON.parse(text) as StoredCarry;
+      restored = {
+        reads: c.reads.map(restoreRead),
+        heldFiles: c.heldFiles.map((s) => this.heldSlot(s)),
+        heldDigests: c.heldDigests.map((d) => ({ slot: this.heldSlot(d.slot), record: d.record })),
+        recentKeys: new Set(c.recentKeys),
+        written: new Set(c.written),
+      };
+      return restored;
+    };
     return {
-      reads: c.reads.map(restoreRead),
-      heldFiles: c.heldFiles.map((s) => this.heldSlot(s)),
-      heldDigests: c.heldDigests.map((d) => ({ slot: this.heldSlot(d.slot), record: d.record })),
-      recentKeys: new Set(c.recentKeys),
-      written: new Set(c.written),
+      get reads() {
+        return get().reads;
+      },
+      get heldFiles() {
+        return get().heldFiles;
+      },
+      get heldDigests() {
+        return get().heldDigests;
+      },
+      get recentKeys() {
+        return get().recentKeys;
+      },
+      get written() {
+        return get().written;
+      },
     };
   }
+}
+
+/** The oldest and newest upload time of a unit's objects (Infinity and -Infinity when none has one). */
+function uploadRange(unit: Unit): [number, number] {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const { key } of unit.objects) {
+    const t = key.uploadTime?.getTime();
+    if (t === undefined || Number.isNaN(t)) continue;
+    if (t < first) first = t;
+    if (t > last) last = t;
+  }
+  return [first, last];
 }
 
 function storedFile(s: Slot): StoredFile {
@@ -364,7 +424,7 @@ function storedSlot(s: Slot): StoredSlot {
   };
 }
 
-function storedCarry(c: SeriesCarry): NonNullable<UnitBody["carry"]> {
+function storedCarry(c: SeriesCarry): StoredCarry {
   return {
     reads: c.reads.map((r) => ({
       key: r.key.key,

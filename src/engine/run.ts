@@ -208,6 +208,7 @@ function unitContext(
             options,
             source,
             shared.window,
+            shared.startedAt,
             shared.clock,
           ),
         }

@@ -88,8 +88,11 @@ interface Stores {
    * a ledger written before they were kept is opened read only (a writable open creates it).
    */
   attempts: Database<LoginAttempt, [string, number, string]> | undefined;
-  /** Units' replay records (UnitReplay), by unit id: one each, replaced when the unit is stored again. */
-  units: Database<StoredUnit, string>;
+  /**
+   * Units' replay records (UnitReplay), by unit id: one each, replaced when the unit is stored again. Raw bytes
+   * (`fingerprint \n at \n body`): a body is megabytes of text, which Buffer decodes natively and msgpack in script.
+   */
+  units: Database<Buffer, string>;
   /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
   legacyObjects: Database<ObjectOutcome, string>;
   /** Imported alert keys, sent to every sink: alert key → record. */
@@ -245,7 +248,7 @@ export class LocalLedger implements Ledger {
     this.assertOpen();
     const store = this.stores?.units;
     if (!store) return undefined;
-    return this.read(`reading the replay record of unit ${unit}`, () => store.get(unit));
+    return this.read(`reading the replay record of unit ${unit}`, () => unitFromBytes(store.get(unit)));
   }
 
   async putUnit(unit: string, stored: StoredUnit): Promise<void> {
@@ -253,7 +256,7 @@ export class LocalLedger implements Ledger {
     const now = this.clock().getTime();
     await this.write(`recording unit ${unit}`, async () => {
       await s.units.transaction(() => {
-        s.units.put(unit, stored);
+        s.units.put(unit, Buffer.from(`${stored.fingerprint}\n${stored.at}\n${stored.body}`, "utf8"));
         s.expiry.put([timeOf(stored.at, now), "n", unit, randomUUID()], true);
       });
     });
@@ -421,10 +424,9 @@ export class LocalLedger implements Ledger {
           else if (kind === "a") s.attempts?.remove([a, Number(b), key[4] ?? ""]);
           else if (kind === "n") {
             // Stored again since: that newer record has an index entry of its own.
-            const unit = s.units.get(a);
+            const unit = unitFromBytes(s.units.get(a));
             if (unit && timeOf(unit.at, cutoff) <= cutoff) s.units.remove(a);
-          }
-          else if (kind === "l") s.legacyObjects.remove(a);
+          } else if (kind === "l") s.legacyObjects.remove(a);
           else s.legacySent.remove(a);
           s.expiry.remove(key);
         }
@@ -775,10 +777,23 @@ function openSubDatabases(env: RootDatabase): Stores {
     pending: env.openDB({ name: "pending", sharedStructuresKey: STRUCTURES }),
     expiry: env.openDB({ name: "expiry" }),
     attempts: env.openDB({ name: "attempts", sharedStructuresKey: STRUCTURES }),
-    units: env.openDB({ name: "units" }),
+    units: env.openDB({ name: "units", encoding: "binary" }),
     legacyObjects: env.openDB({ name: "legacy-objects" }),
     legacySent: env.openDB({ name: "legacy-sent" }),
     legacyPending: env.openDB({ name: "legacy-pending" }),
+  };
+}
+
+/** A unit's replay record from its stored bytes (see `Stores.units`); undefined when there is none. */
+function unitFromBytes(bytes: Buffer | undefined): StoredUnit | undefined {
+  if (!bytes) return undefined;
+  const first = bytes.indexOf(10);
+  const second = first < 0 ? -1 : bytes.indexOf(10, first + 1);
+  if (second < 0) return undefined;
+  return {
+    fingerprint: bytes.toString("utf8", 0, first),
+    at: bytes.toString("utf8", first + 1, second),
+    body: bytes.toString("utf8", second + 1),
   };
 }
 
