@@ -98,12 +98,7 @@ export interface ReplayContext {
   /** Undefined with verification off. */
   carry: ChainCarry | undefined;
   windows?: {
-    settle(
-      unit: Unit,
-      attempts: readonly LoginAttempt[],
-      fresh: readonly LoginAttempt[],
-      whole: boolean,
-    ): Promise<void>;
+    settle(unit: Unit, attempts: readonly LoginAttempt[], fresh: readonly LoginAttempt[]): Promise<void>;
   };
   listed: (slot: Slot) => void;
   completed: (slot: Slot) => void;
@@ -215,8 +210,9 @@ export class UnitReplay {
       ctx.completed(progressSlot);
     }
     for (let i = 0; i < head.reused; i++) ctx.reused();
-    // Its attempts are all here: the ledger's for its day (the same, kept by the run that stored it) are not read.
-    if (ctx.windows) await ctx.windows.settle(unit, JSON.parse(lines[2]!) as LoginAttempt[], [], true);
+    // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs
+    // kept for its day (attempts of objects not in this listing: the function's invocations, a planted context).
+    if (ctx.windows) await ctx.windows.settle(unit, JSON.parse(lines[2]!) as LoginAttempt[], []);
     st.clean.push(true);
     if (st.clean.length > DEPTH) st.clean.shift();
     if (!ctx.carry) return [settled];

@@ -53,14 +53,11 @@ export class WindowCarry {
   /**
    * Feeds one unit's attempts (any order): `attempts` are those of the unit's own files, `fresh` those of them read
    * in this run (kept in the ledger for later runs; the others came from it). `fresh` defaults to `attempts`.
-   * `whole`: `attempts` are all of the unit's (a unit replayed from the ledger, UnitReplay): what earlier runs
-   * kept for its day is not read again (the context before a series' first unit still is).
    */
   async settle(
     unit: Unit,
     attempts: readonly LoginAttempt[],
     fresh: readonly LoginAttempt[] = attempts,
-    whole = false,
   ): Promise<void> {
     for (const name of [...this.series.keys()]) if (name !== unit.series) this.finish(name);
     let s = this.series.get(unit.series);
@@ -83,7 +80,7 @@ export class WindowCarry {
         const back = s.rules.lookbackMs + s.rules.slackMs;
         s.rules.add(await this.store.attempts(unit.series, range[0] - back, range[0]), { context: true });
       }
-      if (!whole) s.rules.add(await this.store.attempts(unit.series, range[0], range[1]));
+      s.rules.add(await this.store.attempts(unit.series, range[0], range[1]));
     }
     s.primed = true;
     s.rules.add(attempts);

@@ -199,8 +199,9 @@ function unitContext(
     listed: progress.listed,
     completed: progress.completed,
     reused: () => tally.summary.reused++,
-    // The function's listing is one object: there is no unit to replay.
-    ...(shared.ledger.usable && source.partial !== true
+    // The function's listing is one object: there is no unit to replay. With verification off there are no
+    // digests to read again or chains to verify: reusing objects one by one is already what a replay would save.
+    ...(shared.ledger.usable && source.partial !== true && options.verify !== "off"
       ? {
           replay: new UnitReplay(
             shared.ledger,
