@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { DigestFile } from "../cts/digestFile.js";
 import { parseObjectKey } from "../cts/objectKey.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
+import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 import type { TimeWindow } from "../detect/TimeWindow.js";
 import type { Alert } from "../detect/types.js";
 import { DELIVERY_DELAY_MS, DIGEST_PERIOD_MS } from "../integrity/timing.js";
@@ -126,6 +127,8 @@ export class UnitReplay {
   /** Units cut in parts share an id: the n-th part of one is stored as `<id>#<n>`. */
   private readonly parts = new Map<string, number>();
   private readonly optionsToken: string;
+  /** Whether a windowed rule is on: else a unit's attempts are neither kept nor read. */
+  private readonly windowedRules: boolean;
   private current:
     { unit: Unit; id: string; fingerprint: string; cleanBefore: boolean; newestUpload: number } | undefined;
 
@@ -139,6 +142,12 @@ export class UnitReplay {
     private readonly now: Date,
     private readonly clock: () => Date,
   ) {
+    const { rules } = options.rules ?? DEFAULT_RULES;
+    this.windowedRules =
+      options.command === "scan" &&
+      (rules["brute-force"].enabled ||
+        rules["password-spray"].enabled ||
+        rules["failures-then-success"].enabled);
     const key = options.publicKey.export({ type: "spki", format: "der" }).toString("base64");
     this.optionsToken = JSON.stringify([
       FORMAT,
@@ -212,7 +221,8 @@ export class UnitReplay {
     for (let i = 0; i < head.reused; i++) ctx.reused();
     // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs
     // kept for its day (attempts of objects not in this listing: the function's invocations, a planted context).
-    if (ctx.windows) await ctx.windows.settle(unit, JSON.parse(lines[2]!) as LoginAttempt[], []);
+    if (ctx.windows)
+      await ctx.windows.settle(unit, this.windowedRules ? (JSON.parse(lines[2]!) as LoginAttempt[]) : [], []);
     st.clean.push(true);
     if (st.clean.length > DEPTH) st.clean.shift();
     if (!ctx.carry) return [settled];
@@ -246,7 +256,7 @@ export class UnitReplay {
     if (!clean || !cur.cleanBefore || !own || !settledForGood || this.hasPending(own)) return;
     const kept = carry?.carried(unit.series);
     if (kept?.heldFiles.some((s) => s.record.status === "failed" || s.record.integrity === "pending")) return;
-    const attempts = slots.flatMap((s) => s.attempts);
+    const attempts = this.windowedRules ? slots.flatMap((s) => s.attempts) : [];
     // Encoded inside the write (skipped in a dry run), and at once: the records take their verdicts later on.
     await this.ledger.attempt(`recording unit ${cur.id}`, "write", undefined, (l) => {
       const body: UnitBody = {
