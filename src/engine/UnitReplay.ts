@@ -104,6 +104,8 @@ export interface ReplayContext {
   listed: (slot: Slot) => void;
   completed: (slot: Slot) => void;
   reused: () => void;
+  /** A reason to start nothing more (a signal, time running out): the unit is scanned, its objects not started. */
+  shouldStop?: () => string | undefined;
 }
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -194,6 +196,8 @@ export class UnitReplay {
       newestUpload,
     };
 
+    // After a stop nothing more starts, replays included: the scan reports the unit's objects as not started.
+    if (ctx.shouldStop?.()) return undefined;
     const stored = await this.ledger.attempt(`reading unit ${id}`, "read", undefined, (l) => l.getUnit(id));
     if (stored?.fingerprint !== fingerprint) return undefined;
     const lines = stored.body.split("\n", 4);

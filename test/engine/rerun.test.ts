@@ -225,7 +225,7 @@ function noting(
 /** Runs like `runLocal`, noting the objects read. */
 async function runNoting(
   args: string[],
-  deps: { ledger?: Ledger; clock?: () => Date } = {},
+  deps: { ledger?: Ledger; clock?: () => Date; shouldStop?: () => string | undefined } = {},
   failing?: ReadonlySet<string>,
 ): Promise<{ report: Report; reads: Set<string> }> {
   const reads = new Set<string>();
@@ -404,6 +404,20 @@ describe("unit replay: a rerun replays units listed as when an earlier run settl
     expect(text(again.report)).toBe(text(await runLocal(args(dir))));
     expect(readsOfDay(again.reads, 0)).toEqual([]);
     for (const day of [1, 2, 3]) expect(readsOfDay(again.reads, day).length).toBeGreaterThan(0);
+  });
+
+  it("after a stop signal nothing is replayed: objects are reported not started, as without replay", async () => {
+    const { dir } = days();
+    const ledger = localLedger();
+    await runLocal(args(dir), { ledger: ledger() });
+    const stopped = await runLocal(args(dir), { ledger: ledger(), shouldStop: () => "interrupted (SIGINT)" });
+    const traces = stopped.files.filter((f) => f.kind === "trace" && f.integrity !== "missing");
+    expect(traces.length).toBeGreaterThan(0);
+    expect(traces.every((f) => f.status === "skipped" && f.reason?.startsWith("not started"))).toBe(true);
+    expect(stopped.summary.reused).toBe(0);
+    // And what the stopped run saw stored nothing over the earlier records: the next run replays them.
+    const next = await runNoting(args(dir), { ledger: ledger() });
+    expect([...next.reads]).toEqual([]);
   });
 
   it("--dry-run reads replay records but writes none", async () => {
