@@ -8,7 +8,7 @@ import { digestVerdict, fileVerdict } from "./verdicts.js";
 import type { Unit } from "./units.js";
 
 /** What a series (one region's units) hands to its next unit. Bounded by one unit, never by the run. */
-interface SeriesCarry {
+export interface SeriesCarry {
   /** The previous unit's digests: context for links and coverage across midnight (their records are out). */
   reads: DigestRead[];
   /** Files whose verdict a later digest can still change (pending, or no digest covers them yet). */
@@ -90,8 +90,10 @@ export class ChainCarry {
       });
     }
     for (const slot of settled.files) {
+      // A replayed file has a key only when it is overdue (UnitReplay): the key is read only then.
+      if (!slot.overdueChain) continue;
       const at = slot.key.uploadTime?.getTime();
-      if (slot.overdueChain && at !== undefined)
+      if (at !== undefined)
         add({ chain: slot.overdueChain, digests: 0, valid: 0, overdueFrom: at, overdueTo: at });
     }
     return settled;
@@ -177,6 +179,25 @@ export class ChainCarry {
         recentKeys.add(slot.object.key);
     }
     this.series.set(unit.series, { reads: [...reads], heldFiles, heldDigests, recentKeys, written });
+    out.push(this.summarise(settled));
+    return out;
+  }
+
+  /** What the series hands to its next unit now (UnitReplay stores it with the unit that left it). */
+  carried(series: string): SeriesCarry | undefined {
+    return this.series.get(series);
+  }
+
+  /**
+   * A unit replayed from a stored outcome (UnitReplay): series other than its own are finished as `settle` does,
+   * the series' carry becomes the stored one (the previous unit's held records are in `settled`, judged), and the
+   * records count into the summaries as settled ones do.
+   */
+  replay(unit: Unit, settled: Settled, carry: SeriesCarry | undefined): Settled[] {
+    const out: Settled[] = [];
+    for (const name of [...this.series.keys()]) if (name !== unit.series) out.push(this.finish(name));
+    if (carry) this.series.set(unit.series, carry);
+    else this.series.delete(unit.series);
     out.push(this.summarise(settled));
     return out;
   }

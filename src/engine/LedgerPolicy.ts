@@ -91,13 +91,16 @@ export class LedgerPolicy {
       for (const [key, outcome] of found) {
         if (outcome.rules !== this.rulesId) found.delete(key);
         else {
-          // A fresh record (the run sets verdicts on it), its key first as in a record the run makes.
+          // A fresh record (the run sets verdicts on it) with its fields in the order of a record the run makes
+          // (the key first, the MD5 where reading puts it: after the bytes), so that a report is the same text.
           const md5 = outcome.hashes?.md5;
           const record = { object: key } as FileRecord;
-          for (const field in outcome.record)
+          for (const field in outcome.record) {
             if (field !== "object")
               (record as unknown as Record<string, unknown>)[field] =
                 outcome.record[field as keyof FileRecord];
+            if (field === "bytes" && md5) record.md5 = md5;
+          }
           if (md5) record.md5 = md5;
           outcome.record = record;
         }

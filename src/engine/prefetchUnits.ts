@@ -1,7 +1,8 @@
 /** A unit with its preparation under way. */
 export interface Prefetched<U, P> {
   unit: U;
-  prepared: Promise<P>;
+  /** Undefined when not reading ahead: the consumer prepares the unit itself, if it needs to (a replay does not). */
+  prepared: Promise<P> | undefined;
 }
 
 /**
@@ -17,7 +18,7 @@ export async function* prefetchUnits<U, P>(
   ahead = true,
 ): AsyncGenerator<Prefetched<U, P>> {
   if (!ahead) {
-    for await (const unit of units) yield { unit, prepared: prepare(unit) };
+    for await (const unit of units) yield { unit, prepared: undefined };
     return;
   }
   const iterator = units[Symbol.asyncIterator]();

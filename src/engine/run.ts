@@ -22,6 +22,7 @@ import { prefetchUnits } from "./prefetchUnits.js";
 import { prepareUnit, scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
 import { units } from "./units.js";
+import { UnitReplay } from "./UnitReplay.js";
 import { WindowCarry } from "./WindowCarry.js";
 import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 import { newLocations } from "./newLocations.js";
@@ -87,6 +88,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
         tally,
         startedAt,
         summaries,
+        clock,
       });
       // The next unit's listing and digests while this unit's files are read; units settle in listing order.
       const listing = units(source.pages());
@@ -180,6 +182,7 @@ function unitContext(
     tally: RunTally;
     startedAt: Date;
     summaries: ChainSummaries;
+    clock: () => Date;
   },
 ): UnitContext {
   const { deps, progress, tally } = shared;
@@ -220,5 +223,20 @@ function unitContext(
     // One unit's files and the next one's digests share `concurrency` slots: objects in flight stay as asked. A
     // source read one unit after another needs none (and its small files no wait for one).
     ...((deps.prefetch ?? source.remote === true) ? { requests: new ByteBudget(options.concurrency) } : {}),
+    // The function's listing is one object: there is no unit to replay. With verification off there are no
+    // digests to read again or chains to verify: reusing objects one by one is already what a replay would save.
+    ...(shared.ledger.usable && source.partial !== true && options.verify !== "off"
+      ? {
+          replay: new UnitReplay(
+            shared.ledger,
+            shared.rules.id,
+            options,
+            source,
+            shared.window,
+            shared.startedAt,
+            shared.clock,
+          ),
+        }
+      : {}),
   };
 }

@@ -13,6 +13,7 @@ import { planObject, type Plan } from "./plan.js";
 import { hashFile, MD5_HEX, scanFile, type Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
+import type { UnitReplay } from "./UnitReplay.js";
 
 // A transaction is flushed to disk when it commits: batches of thousands keep that a small cost per object.
 const RECORD_BATCH = 10_000;
@@ -43,6 +44,8 @@ export interface UnitContext {
    * `concurrency`.
    */
   requests?: ByteBudget;
+  /** Replays units an earlier run settled, listed the same (absent without a usable ledger). */
+  replay?: UnitReplay;
 }
 
 /** A unit's outcome: its records settled so far, in the order they are written. */
@@ -145,6 +148,13 @@ export async function scanUnit(
   prepared?: Promise<PreparedUnit>,
 ): Promise<UnitOutcome> {
   const { options } = ctx;
+  // A unit listed exactly as an earlier run settled it is replayed (after the previous unit settled: it restores
+  // the chain carry). Its digests may have been read ahead for nothing: the price of reading ahead over OBS.
+  const replayed = await ctx.replay?.replay(unit, ctx);
+  if (replayed) {
+    void prepared?.catch(() => undefined);
+    return { settled: replayed, fresh: [] };
+  }
   const { slots, plans, fileSlots, reads } = await (prepared ?? prepareUnit(unit, ctx));
 
   const stored = await ctx.ledger.lookup(unit.id, fileSlots);
@@ -230,9 +240,12 @@ export async function scanUnit(
     fresh,
   );
 
-  if (!ctx.carry || !chains)
-    return { settled: [{ digests: [], gaps: [], files: slots, missing: [] }], fresh };
-  return { settled: ctx.carry.settle(unit, slots, reads, chains), fresh };
+  const settled =
+    !ctx.carry || !chains
+      ? [{ digests: [], gaps: [], files: slots, missing: [] }]
+      : ctx.carry.settle(unit, slots, reads, chains);
+  await ctx.replay?.store(unit, slots, settled, ctx.carry, fileSlots.length);
+  return { settled, fresh };
 }
 
 /** Whether hashFile takes the file's MD5 from its listed ETag (no request): the same test it makes. */

@@ -24,7 +24,8 @@ export async function writeSettled(
   }
   for (const slot of settled.files) {
     for (const alert of slot.alerts) alert.integrity = slot.record.integrity;
-    if (slot.attempts.length > 0) windows?.verdict(slot.object.key, slot.record.integrity);
+    // A replayed unit's slots carry no attempts (the windows had them from the unit's record): any may hold one.
+    if (slot.attempts.length > 0 || slot.reused) windows?.verdict(slot.record.object, slot.record.integrity);
     tally.file(slot.record);
     tally.alerts(slot.alerts);
     await writer.file(slot.record);

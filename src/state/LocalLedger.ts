@@ -10,7 +10,14 @@ import type { Alert } from "../detect/types.js";
 import { CtsAuditError, describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
 import { attemptKey } from "../detect/WindowedRules.js";
 import { alertKey } from "./alertKey.js";
-import type { Ledger, LedgerHolder, LedgerOpenOptions, ObjectOutcome, StoredBaseline } from "./types.js";
+import type {
+  Ledger,
+  LedgerHolder,
+  LedgerOpenOptions,
+  ObjectOutcome,
+  StoredBaseline,
+  StoredUnit,
+} from "./types.js";
 
 /** Options of a {@link LocalLedger}. */
 export interface LocalLedgerOptions {
@@ -54,8 +61,9 @@ interface SentRecord {
 
 /** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
 // "u": one entry for a batch of a unit's objects (its value lists their keys); "o": one object (ledgers written before
-// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "a": a login attempt ([scope, time, key]).
-type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a";
+// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "a": a login attempt ([scope, time, key]);
+// "n": a unit's replay record ([unit, uuid]).
+type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a" | "n";
 
 /** Default of {@link LocalLedgerOptions.attemptRetentionMs}. */
 export const DEFAULT_ATTEMPT_RETENTION_MS = 3 * 24 * 60 * 60 * 1000;
@@ -88,6 +96,11 @@ interface Stores {
    * a ledger written before they were kept is opened read only (a writable open creates it).
    */
   attempts: Database<LoginAttempt, [string, number, string]> | undefined;
+  /**
+   * Units' replay records (UnitReplay), by unit id: one each, replaced when the unit is stored again. Raw bytes
+   * (`fingerprint \n at \n body`): a body is megabytes of text, which Buffer decodes natively and msgpack in script.
+   */
+  units: Database<Buffer, string>;
   /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
   legacyObjects: Database<ObjectOutcome, string>;
   /** Imported alert keys, sent to every sink: alert key → record. */
@@ -242,6 +255,24 @@ export class LocalLedger implements Ledger {
           }
         }
         for (const [at, keys] of byTime) s.expiry.put([at, "u", unit, randomUUID()], keys);
+      });
+    });
+  }
+
+  async getUnit(unit: string): Promise<StoredUnit | undefined> {
+    this.assertOpen();
+    const store = this.stores?.units;
+    if (!store) return undefined;
+    return this.read(`reading the replay record of unit ${unit}`, () => unitFromBytes(store.get(unit)));
+  }
+
+  async putUnit(unit: string, stored: StoredUnit): Promise<void> {
+    const s = this.writable();
+    const now = this.clock().getTime();
+    await this.write(`recording unit ${unit}`, async () => {
+      await s.units.transaction(() => {
+        s.units.put(unit, Buffer.from(`${stored.fingerprint}\n${stored.at}\n${stored.body}`, "utf8"));
+        s.expiry.put([timeOf(stored.at, now), "n", unit, randomUUID()], true);
       });
     });
   }
@@ -464,7 +495,11 @@ export class LocalLedger implements Ledger {
           } else if (kind === "o") s.objects.remove([a, b]);
           else if (kind === "s") s.sent.remove([a, b]);
           else if (kind === "a") s.attempts?.remove([a, Number(b), key[4] ?? ""]);
-          else if (kind === "l") s.legacyObjects.remove(a);
+          else if (kind === "n") {
+            // Stored again since: that newer record has an index entry of its own.
+            const unit = unitFromBytes(s.units.get(a));
+            if (unit && timeOf(unit.at, cutoff) <= cutoff) s.units.remove(a);
+          } else if (kind === "l") s.legacyObjects.remove(a);
           else s.legacySent.remove(a);
           s.expiry.remove(key);
         }
@@ -831,9 +866,23 @@ function openSubDatabases(env: RootDatabase): Stores {
     pending: env.openDB({ name: "pending", sharedStructuresKey: STRUCTURES }),
     expiry: env.openDB({ name: "expiry" }),
     attempts: env.openDB({ name: "attempts", sharedStructuresKey: STRUCTURES }),
+    units: env.openDB({ name: "units", encoding: "binary" }),
     legacyObjects: env.openDB({ name: "legacy-objects" }),
     legacySent: env.openDB({ name: "legacy-sent" }),
     legacyPending: env.openDB({ name: "legacy-pending" }),
+  };
+}
+
+/** A unit's replay record from its stored bytes (see `Stores.units`); undefined when there is none. */
+function unitFromBytes(bytes: Buffer | undefined): StoredUnit | undefined {
+  if (!bytes) return undefined;
+  const first = bytes.indexOf(10);
+  const second = first < 0 ? -1 : bytes.indexOf(10, first + 1);
+  if (second < 0) return undefined;
+  return {
+    fingerprint: bytes.toString("utf8", 0, first),
+    at: bytes.toString("utf8", first + 1, second),
+    body: bytes.toString("utf8", second + 1),
   };
 }
 

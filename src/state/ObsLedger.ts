@@ -6,7 +6,7 @@ import { CtsAuditError, describeError, LedgerUnreadableError } from "../errors.j
 import type { ObsBucket } from "../sources/ObsBucket.js";
 import { alertKey } from "./alertKey.js";
 import type { LocationBaseline, Sighting } from "../detect/LocationBaseline.js";
-import type { Ledger, LedgerOpenOptions, ObjectOutcome, StoredBaseline } from "./types.js";
+import type { Ledger, LedgerOpenOptions, ObjectOutcome, StoredBaseline, StoredUnit } from "./types.js";
 
 /**
  * Up to this many objects, `getObjects` GETs their markers directly; above it, it lists the unit's folder once and
@@ -42,6 +42,16 @@ interface ObjectMarker {
   run?: string;
   outcome: ObjectOutcome;
 }
+
+interface UnitMarker {
+  v: number;
+  unit: string;
+  run?: string;
+  stored: StoredUnit;
+}
+
+const isStoredUnit = (x: unknown): x is StoredUnit =>
+  isRecord(x) && typeof x.fingerprint === "string" && typeof x.body === "string" && typeof x.at === "string";
 
 interface PendingMarker {
   v: number;
@@ -148,6 +158,8 @@ export interface ObsLedgerOptions {
  *
  * Layout (`P` = the prefix, ending in `/`; `F(id)` = {@link folderName}; `H(x)` = hex SHA-256 of `x`):
  * - `P objects/F(unit)/H(object key).json`: `{v, unit, key, run, outcome}`, one per completed object;
+ * - `P units/F(unit).json`: `{v, unit, run, stored}`, a unit's replay record (one per unit, replaced when the unit
+ *   is stored again: every writer of it writes the same listing's outcome, or a newer one);
  * - `P sent/F(sink)/H(alert key).json`: `{v, sink, key, messageId, run, at}`, one per alert sent to a sink;
  * - `P pending/F(sink)/H(alert key).json`: `{v, sink, key, run, at, alert}`, one per alert not yet sent to a sink;
  * - `P baselines/F(user key)/{span|c-XX|a-N}.json`: `{v, user, kind, value, first, last, expiresAt, run}`, a user's
@@ -169,8 +181,8 @@ export interface ObsLedgerOptions {
  * twice, and the marker left behind is removed by the next run that sends.
  *
  * **Retention: an OBS lifecycle rule, not this class.** Set expiration rules (OBS console: bucket, Basic
- * Configurations, Lifecycle Rules; or `SetBucketLifecycle`) on `P objects/` and `P sent/` with the same number of
- * days, longer than any window a backfill or replay re-reads (e.g. 90 days). Expire `P baselines/` after the
+ * Configurations, Lifecycle Rules; or `SetBucketLifecycle`) on `P objects/`, `P units/` and `P sent/` with the
+ * same number of days, longer than any window a backfill or replay re-reads (e.g. 90 days). Expire `P baselines/` after the
  * `new-country`/`new-asn` window (90 days): a marker is rewritten each time its fact is seen, so its age is the time
  * since it was last seen; reads also ignore markers past their `expiresAt`. `sent/` must not expire before
  * `objects/`: a kept outcome whose alerts' sent markers are gone would send them again. Do **not** expire
@@ -264,6 +276,27 @@ export class ObsLedger implements Ledger {
         return this.request(`writing ${marker}`, () => this.bucket.putText(marker, JSON.stringify(body)));
       }),
     );
+  }
+
+  /** One GET; a marker this version cannot read counts as absent (the unit is scanned and stored again). */
+  async getUnit(unit: string): Promise<StoredUnit | undefined> {
+    this.assertOpen("getUnit");
+    const marker = `${this.prefix}units/${folderName(unit)}.json`;
+    const text = await this.request(`reading ${marker}`, () => this.bucket.getText(marker));
+    if (text === undefined) return undefined;
+    const body = parse(text) as Partial<UnitMarker> | undefined;
+    if (!isRecord(body) || body.v !== VERSION || body.unit !== unit || !isStoredUnit(body.stored))
+      return undefined;
+    return body.stored;
+  }
+
+  async putUnit(unit: string, stored: StoredUnit): Promise<void> {
+    if (!this.writable("putUnit")) return;
+    const marker = `${this.prefix}units/${folderName(unit)}.json`;
+    const body: UnitMarker = { v: VERSION, unit, run: this.run, stored };
+    await this.track([
+      this.request(`writing ${marker}`, () => this.bucket.putText(marker, JSON.stringify(body))),
+    ]);
   }
 
   async sent(sink: string, keys: readonly string[]): Promise<Set<string>> {

@@ -35,6 +35,19 @@ export interface StoredBaseline {
   expiresAt: number;
 }
 
+/**
+ * A unit's settled output kept for replay (`UnitReplay`): a rerun that lists the unit exactly as the run that
+ * stored it (the chained fingerprint) replays `body` instead of looking up, reading and verifying its objects.
+ */
+export interface StoredUnit {
+  /** The unit's chained fingerprint: its listing, the rules and options, and the units before it in its series. */
+  fingerprint: string;
+  /** UnitReplay's encoding of the unit's records and chain carry; opaque to the ledger. */
+  body: string;
+  /** When it was stored (ISO-8601), for expiry. */
+  at: string;
+}
+
 /** Who holds a ledger: written by the run that opens it, shown to a run that has to wait for it. */
 export interface LedgerHolder {
   /** A unique id of the run. */
@@ -83,6 +96,14 @@ export interface Ledger {
     unit: string,
     outcomes: ReadonlyArray<readonly [key: string, outcome: ObjectOutcome]>,
   ): Promise<void>;
+  /**
+   * The replay record of a unit (the last one `putUnit` stored under this id), or undefined. The caller compares
+   * its fingerprint: the ledger only keeps it.
+   * @param unit the unit's id (a unit cut in parts: `<id>#<part>`)
+   */
+  getUnit(unit: string): Promise<StoredUnit | undefined>;
+  /** Keeps a unit's replay record, replacing the one stored before under the id; durable when it returns. */
+  putUnit(unit: string, stored: StoredUnit): Promise<void>;
   /** Which of these alert keys were already sent to `sink` (`stdout`, `smn`, `file:/path`). */
   sent(sink: string, keys: readonly string[]): Promise<Set<string>>;
   /** Records alert keys as sent to `sink`, with the message that carried them. */
