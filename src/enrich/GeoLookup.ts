@@ -74,7 +74,8 @@ function resolvePackage(specifier: string): string {
 }
 
 function moduleFile(): string | undefined {
-  if (import.meta.url) return fileURLToPath(import.meta.url);
+  const url = import.meta.url;
+  if (url) return fileURLToPath(url);
   return typeof __filename === "string" ? __filename : undefined;
 }
 
