@@ -415,6 +415,10 @@ try {
     printTable(["fan-out", "time", "OBS requests", "note"], [...fan.rows, ...fan.shards]);
     verdicts.push(...fan.verdicts);
   }
+  if (only === undefined || only === "geo") {
+    const { geoBench } = await import("./geo.js");
+    printTable(["country/ASN data", "time", "vs", "note"], geoBench());
+  }
   for (const [text, ok] of verdicts) console.log(`${ok ? "met    " : "NOT MET"}  ${text}`);
   console.log(`\nnode ${process.version}, concurrency ${CONCURRENCY}`);
 } finally {

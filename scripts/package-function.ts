@@ -15,18 +15,35 @@
  * one file loads faster than hundreds. Nothing needs shipping beside it: the local ledger's native database (lmdb)
  * stays out, since the function keeps its ledger in OBS (`CTS_AUDIT_STATE=obs://...`).
  *
- * More zips: add a `ZipSpec` to `FUNCTION_ZIPS` (for example the enrichment databases as a dependency zip, which
- * FunctionGraph mounts beside the code); each is written to dist-function/ and reported by name. The size budget
- * (`CODE_ZIP_BUDGET_BYTES`) is the code zip's alone.
+ *   dist-function/cts-audit-geo-data.zip      the country and ASN data, as a FunctionGraph dependency
+ *     cts-audit-data/geo-whois-asn-country-<version>.mmdb   the country package's .mmdb
+ *     cts-audit-data/asn-<version>.bin                      the compact ASN table (scripts/build-geo-data.ts)
+ *     cts-audit-data/LICENSES.txt                           the data's licences and attribution
+ *
+ * FunctionGraph merges a dependency's files with the code, so index.js finds cts-audit-data/ beside itself;
+ * `CTS_AUDIT_GEO_DB` / `CTS_AUDIT_ASN_DB` may point at the two files instead (README "In the function").
+ *
+ * More zips: add a `ZipSpec` to `FUNCTION_ZIPS`; each is written to dist-function/ and reported by name. The size
+ * budget (`CODE_ZIP_BUDGET_BYTES`) is the code zip's alone.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { createWriteStream } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Metafile } from "esbuild";
 import yazl from "yazl";
+import {
+  ASN_PACKAGE,
+  COUNTRY_FILE,
+  COUNTRY_PACKAGE,
+  FUNCTION_DATA_DIR,
+  packagedCountryFileName,
+} from "../src/enrich/GeoLookup.js";
+import { compactAsnBytes } from "./build-geo-data.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const requireFromHere = createRequire(import.meta.url);
 
 /** Where the zips go. Nothing else writes here, and the packaging replaces only its own zips. */
 export const FUNCTION_DIR = path.join(root, "dist-function");
@@ -118,8 +135,47 @@ export function thirdPartyNotices(metafile: Metafile): string {
   return parts.join("\n");
 }
 
+/**
+ * The data zip's entries: the country `.mmdb` as the package ships it (maxmind reads it in tens of ms) and the
+ * compact ASN table derived from the package's CSVs, both named by version, with the licences their data carries.
+ */
+export async function geoDataEntries(): Promise<ZipEntry[]> {
+  const dirOf = (pkg: string) => path.dirname(requireFromHere.resolve(`${pkg}/package.json`));
+  const countryDir = dirOf(COUNTRY_PACKAGE);
+  const asnDir = dirOf(ASN_PACKAGE);
+  const versionOf = (dir: string) =>
+    (JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { version: string }).version;
+  const asn = compactAsnBytes();
+  const licences = [
+    `Data in ${FUNCTION_DATA_DIR}/, with the licences of the npm packages it comes from.\n`,
+    ...[
+      [COUNTRY_PACKAGE, countryDir],
+      [ASN_PACKAGE, asnDir],
+    ].map(([pkg, dir]) => {
+      const files = readdirSync(dir!)
+        .filter((f) => /licen[cs]e|modifications/i.test(f))
+        .sort();
+      return (
+        `${"=".repeat(78)}\n${pkg}@${versionOf(dir!)}\n\n` +
+        files.map((f) => `--- ${f}\n${readFileSync(path.join(dir!, f), "utf8").trim()}\n`).join("\n")
+      );
+    }),
+  ];
+  return [
+    {
+      name: `${FUNCTION_DATA_DIR}/${packagedCountryFileName(versionOf(countryDir))}`,
+      data: readFileSync(path.join(countryDir, COUNTRY_FILE)),
+    },
+    { name: `${FUNCTION_DATA_DIR}/${asn.name}`, data: asn.data },
+    { name: `${FUNCTION_DATA_DIR}/LICENSES.txt`, data: Buffer.from(licences.join("\n")) },
+  ];
+}
+
 /** The zips `npm run package` writes, the code zip first. */
-export const FUNCTION_ZIPS: ZipSpec[] = [{ file: "cts-audit-function.zip", entries: functionCodeEntries }];
+export const FUNCTION_ZIPS: ZipSpec[] = [
+  { file: "cts-audit-function.zip", entries: functionCodeEntries },
+  { file: "cts-audit-geo-data.zip", entries: geoDataEntries },
+];
 
 /** Writes `entries` to `out` (through a temporary name, so a failed run leaves the previous zip whole). */
 export async function writeZip(entries: ZipEntry[], out: string): Promise<BuiltZip> {

@@ -1,6 +1,7 @@
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import ipaddr from "ipaddr.js";
 import { Reader } from "maxmind";
 import { parseIpAddress } from "../detect/AllowList.js";
@@ -30,10 +31,23 @@ export interface GeoDataInfo {
 }
 
 /** The bundled data: exact versions are pinned in package.json (`npm run` reports print them). */
-const COUNTRY_PACKAGE = "@ip-location-db/geo-whois-asn-country-mmdb";
-const COUNTRY_FILE = "geo-whois-asn-country.mmdb";
-const ASN_PACKAGE = "@ip-location-db/asn";
-const ASN_FILES = ["asn-ipv4-num.csv", "asn-ipv6-num.csv"] as const;
+export const COUNTRY_PACKAGE = "@ip-location-db/geo-whois-asn-country-mmdb";
+export const COUNTRY_FILE = "geo-whois-asn-country.mmdb";
+export const ASN_PACKAGE = "@ip-location-db/asn";
+export const ASN_FILES = ["asn-ipv4-num.csv", "asn-ipv6-num.csv"] as const;
+
+/** The folder of the function's data zip (`npm run package`), unpacked beside index.js. */
+export const FUNCTION_DATA_DIR = "cts-audit-data";
+
+/** The compact ASN table's file name for a version of the ASN package (`npm run build` writes it to dist/data). */
+export function compactAsnFileName(version: string): string {
+  return `asn-${version}.bin`;
+}
+
+/** The country `.mmdb`'s name in the function's data zip: the version in the name, as the function has no package. */
+export function packagedCountryFileName(version: string): string {
+  return `geo-whois-asn-country-${version}.mmdb`;
+}
 
 /** Options naming the user's own databases (`--geo-db`, `--asn-db`; env `CTS_AUDIT_GEO_DB`, `CTS_AUDIT_ASN_DB`). */
 export interface GeoLookupOptions {
@@ -54,9 +68,75 @@ type AsnSource =
  * packages are not there, and resolving must fail as "not installed" on use, not crash the module's loading.
  */
 function resolvePackage(specifier: string): string {
-  const from = import.meta.url || (typeof __filename === "string" ? __filename : undefined);
+  const from = moduleFile();
   if (!from) throw new Error(`${specifier} cannot be resolved here`);
   return createRequire(from).resolve(specifier);
+}
+
+function moduleFile(): string | undefined {
+  const url = import.meta.url;
+  if (url) return fileURLToPath(url);
+  return typeof __filename === "string" ? __filename : undefined;
+}
+
+/**
+ * Where the compact data is looked for, relative to this module's file: `dist/data/` beside the built chunks
+ * (`npm run build`), `cts-audit-data/` beside the function's index.js (its data zip, which FunctionGraph merges
+ * with the code), and `dist/data/` of the checkout when running from src/ (tsx, vitest: after one `npm run build`;
+ * without it the CSVs are parsed, slower but the same answers).
+ */
+export function compactDataDirs(): string[] {
+  const file = moduleFile();
+  if (!file) return [];
+  const dir = dirname(file);
+  return [join(dir, "data"), join(dir, FUNCTION_DATA_DIR), join(dir, "..", "..", "dist", "data")];
+}
+
+/**
+ * The compact ASN table in the first of `dirs` that has one: `asn-<version>.bin` when the package's version is
+ * known (a file of another version is refused, with a problem saying so), else the newest `asn-*.bin` (the
+ * function, which carries no package). Damaged or stale files are skipped with a problem each; `undefined` when none
+ * is usable, and the caller parses the CSVs.
+ */
+export function findCompactAsn(
+  dirs: readonly string[],
+  version: string | undefined,
+  problems: string[],
+): { table: AsnTable; file: string; version: string } | undefined {
+  for (const dir of dirs) {
+    let file: string | undefined;
+    if (version !== undefined) file = join(dir, compactAsnFileName(version));
+    else {
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir).filter((f) => /^asn-.+\.bin$/.test(f));
+      } catch {
+        // No such folder: the next.
+      }
+      const newest = names.sort(compareVersionNames).at(-1);
+      if (newest) file = join(dir, newest);
+    }
+    if (!file || !existsSync(file)) continue;
+    try {
+      const { table, source } = AsnTable.fromBinary(readFileSync(file), file);
+      if (source.package !== ASN_PACKAGE || (version !== undefined && source.version !== version)) {
+        problems.push(
+          `compact ASN data ${file} was built from ${source.package}@${source.version}, not ` +
+            `${ASN_PACKAGE}@${version ?? "?"}: refused (run npm run build to rebuild it)`,
+        );
+        continue;
+      }
+      return { table, file, version: source.version };
+    } catch (err) {
+      problems.push(`${describeError(err)} (refused)`);
+    }
+  }
+  return undefined;
+}
+
+/** `asn-2.3.10.bin` after `asn-2.3.9.bin`: versions compared number by number. */
+function compareVersionNames(a: string, b: string): number {
+  return a.localeCompare(b, "en", { numeric: true });
 }
 
 // The bundled data, loaded once per process: a warm function invocation or a second lookup reuses it.
@@ -166,11 +246,7 @@ export class GeoLookup {
   private countrySource(): CountrySource | undefined {
     if (this.country === undefined) {
       try {
-        const dir = packageDir(COUNTRY_PACKAGE);
-        bundledCountry ??= {
-          reader: new Reader(readFileSync(join(dir, COUNTRY_FILE))),
-          info: bundledCountryInfo()!,
-        };
+        bundledCountry ??= loadBundledCountry();
         this.country = bundledCountry;
       } catch (err) {
         this.problems.push(`country data ${COUNTRY_PACKAGE} cannot be loaded: ${describeError(err)}`);
@@ -183,12 +259,7 @@ export class GeoLookup {
   private asnSource(): AsnSource | undefined {
     if (this.asn === undefined) {
       try {
-        const dir = packageDir(ASN_PACKAGE);
-        bundledAsn ??= {
-          kind: "table",
-          table: AsnTable.load(join(dir, ASN_FILES[0]), join(dir, ASN_FILES[1])),
-          info: bundledAsnInfo()!,
-        };
+        bundledAsn ??= loadBundledAsn(this.problems);
         this.asn = bundledAsn;
       } catch (err) {
         this.problems.push(`network data ${ASN_PACKAGE} cannot be loaded: ${describeError(err)}`);
@@ -197,6 +268,59 @@ export class GeoLookup {
     }
     return this.asn ?? undefined;
   }
+}
+
+/**
+ * The bundled country data: the package's `.mmdb` (maxmind's Reader over the file's bytes: 7.8 MB held, tens of ms
+ * to open, so it needs no compact form), else the copy in the function's data zip.
+ */
+function loadBundledCountry(): CountrySource {
+  const info = bundledCountryInfo();
+  if (info)
+    return { reader: new Reader(readFileSync(join(packageDir(COUNTRY_PACKAGE), COUNTRY_FILE))), info };
+  for (const dir of compactDataDirs()) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((f) => /^geo-whois-asn-country-.+\.mmdb$/.test(f));
+    } catch {
+      continue;
+    }
+    const newest = names.sort(compareVersionNames).at(-1);
+    if (!newest) continue;
+    const version = newest.slice("geo-whois-asn-country-".length, -".mmdb".length);
+    return {
+      reader: new Reader(readFileSync(join(dir, newest))),
+      info: countryInfo(version, `${COUNTRY_PACKAGE}@${version} (${FUNCTION_DATA_DIR}/${newest})`),
+    };
+  }
+  throw new Error(
+    `${COUNTRY_PACKAGE} is not installed and no ${FUNCTION_DATA_DIR}/ folder is beside the code`,
+  );
+}
+
+/**
+ * The bundled ASN data: the compact table `npm run build` derived (milliseconds, ~11 MB), else the package's CSVs
+ * (about 1.2 s of CPU and 160 MB of peak RSS), else the compact table of the function's data zip.
+ */
+function loadBundledAsn(problems: string[]): AsnSource {
+  const version = packageVersion(ASN_PACKAGE);
+  const compact = findCompactAsn(compactDataDirs(), version, problems);
+  if (compact) {
+    const info = asnInfo(compact.version);
+    return {
+      kind: "table",
+      table: compact.table,
+      info: version === undefined ? { ...info, source: `${info.source} (${FUNCTION_DATA_DIR}/)` } : info,
+    };
+  }
+  if (version === undefined)
+    throw new Error(`${ASN_PACKAGE} is not installed and no ${FUNCTION_DATA_DIR}/ folder is beside the code`);
+  const dir = packageDir(ASN_PACKAGE);
+  return {
+    kind: "table",
+    table: AsnTable.load(join(dir, ASN_FILES[0]), join(dir, ASN_FILES[1])),
+    info: asnInfo(version),
+  };
 }
 
 function packageDir(name: string): string {
@@ -216,10 +340,13 @@ function packageVersion(name: string): string | undefined {
 
 function bundledCountryInfo(): GeoDataInfo | undefined {
   const version = packageVersion(COUNTRY_PACKAGE);
-  if (!version) return undefined;
+  return version ? countryInfo(version) : undefined;
+}
+
+function countryInfo(version: string, source = `${COUNTRY_PACKAGE}@${version}`): GeoDataInfo {
   return {
     kind: "country",
-    source: `${COUNTRY_PACKAGE}@${version}`,
+    source,
     version,
     licence: "CC0-1.0",
     attribution: "country data: ip-location-db geo-whois-asn-country (RIR whois and ASN data), CC0 1.0",
@@ -228,7 +355,10 @@ function bundledCountryInfo(): GeoDataInfo | undefined {
 
 function bundledAsnInfo(): GeoDataInfo | undefined {
   const version = packageVersion(ASN_PACKAGE);
-  if (!version) return undefined;
+  return version ? asnInfo(version) : undefined;
+}
+
+function asnInfo(version: string): GeoDataInfo {
   return {
     kind: "asn",
     source: `${ASN_PACKAGE}@${version}`,
@@ -238,10 +368,7 @@ function bundledAsnInfo(): GeoDataInfo | undefined {
   };
 }
 
-/**
- * The user's ASN data: an `.mmdb` (GeoLite2-ASN schema), or a directory holding ip-location-db's
- * `asn-ipv4-num.csv` and `asn-ipv6-num.csv` (the bundled data, shipped apart from the function's code).
- */
+/** The attribution CC BY 4.0 asks for, naming where the data was read from when it is not the package. */
 function bundledAsnAttribution(from?: string): string {
   return (
     `network data: ip-location-db asn${from ? ` (${from})` : ""}, CC BY 4.0, from IP to ASN Lite by DB-IP ` +
@@ -249,12 +376,36 @@ function bundledAsnAttribution(from?: string): string {
   );
 }
 
+/**
+ * The user's ASN data: an `.mmdb` (GeoLite2-ASN schema), a compact table (`asn-<version>.bin`, as `npm run build`
+ * and the function's data zip hold it), or a directory holding ip-location-db's `asn-ipv4-num.csv` and
+ * `asn-ipv6-num.csv`.
+ */
 function userAsn(file: string, option: string, problems: string[]): AsnSource | undefined {
   let isDir = false;
   try {
     isDir = statSync(file).isDirectory();
   } catch {
     // Not there: userDb says so.
+  }
+  if (!isDir && startsLikeCompactTable(file)) {
+    try {
+      const { table, source } = AsnTable.fromBinary(readFileSync(file), file);
+      return {
+        kind: "table",
+        table,
+        info: {
+          kind: "asn",
+          source: file,
+          version: source.version,
+          licence: "CC-BY-4.0",
+          attribution: bundledAsnAttribution(`${file}, from ${source.package}@${source.version}`),
+        },
+      };
+    } catch (err) {
+      problems.push(`${option} ${file}: ${describeError(err)}`);
+      return undefined;
+    }
   }
   if (!isDir) {
     const db = userDb(file, option, "asn", problems);
@@ -279,6 +430,20 @@ function userAsn(file: string, option: string, problems: string[]): AsnSource | 
         `(${describeError(err)}); give an .mmdb ASN database or such a directory, or drop ${option}`,
     );
     return undefined;
+  }
+}
+
+/** Whether `file` begins with the compact table's magic (read 8 bytes, not the file). */
+function startsLikeCompactTable(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const head = Buffer.alloc(8);
+    return AsnTable.isBinary(head.subarray(0, readSync(fd, head, 0, 8, 0)));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -1,8 +1,9 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { GeoLookup } from "../../src/enrich/GeoLookup.js";
+import { AsnTable } from "../../src/enrich/AsnTable.js";
+import { findCompactAsn, GeoLookup } from "../../src/enrich/GeoLookup.js";
 import { ConfigError } from "../../src/errors.js";
 import { tempDir } from "../support/harness.js";
 
@@ -131,5 +132,104 @@ describe("GeoLookup: the user's own databases", () => {
     const file = path.join(tempDir(), "bad.mmdb");
     writeFileSync(file, "x");
     expect(() => GeoLookup.open({ geoDb: file, asnDb: file })).toThrow(/--geo-db[^]*\n[^]*--asn-db/);
+  });
+});
+
+describe("GeoLookup: the compact ASN table", () => {
+  /** A tiny compact table whose one range answers `asn` for 1.0.0.0/24, built from `version`. */
+  function compact(dir: string, version: string, asn: number, name = `asn-${version}.bin`): string {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, "v4.csv"), `16777216,16777471,${asn},Org ${asn}\n`);
+    writeFileSync(path.join(dir, "v6.csv"), "");
+    const file = path.join(dir, name);
+    writeFileSync(
+      file,
+      AsnTable.load(path.join(dir, "v4.csv"), path.join(dir, "v6.csv")).toBinary({
+        package: "@ip-location-db/asn",
+        version,
+      }),
+    );
+    return file;
+  }
+
+  it.each([
+    {
+      name: "the installed version's file, in the first folder that has it",
+      files: [
+        ["a", "2.0.0", 1],
+        ["b", "1.0.0", 2],
+        ["c", "1.0.0", 3],
+      ] as const,
+      version: "1.0.0",
+      asn: 2,
+      problems: [],
+    },
+    {
+      name: "no file of the installed version: none (the CSVs are parsed)",
+      files: [["a", "2.0.0", 1]] as const,
+      version: "1.0.0",
+      asn: undefined,
+      problems: [],
+    },
+    {
+      name: "no version known (the function): the newest, numerically",
+      files: [
+        ["a", "1.9.0", 1],
+        ["a", "1.10.0", 2],
+      ] as const,
+      version: undefined,
+      asn: 2,
+      problems: [],
+    },
+  ])("finds $name", ({ files, version, asn, problems }) => {
+    const root = tempDir();
+    for (const [dir, v, n] of files) compact(path.join(root, dir), v, n);
+    const seen: string[] = [];
+    const found = findCompactAsn(
+      ["a", "b", "c"].map((d) => path.join(root, d)),
+      version,
+      seen,
+    );
+    expect(found?.table.lookupV4(16777216 + 5)?.asn).toBe(asn);
+    expect(seen).toEqual(problems);
+  });
+
+  it("refuses a file whose header names another version (renamed or stale) and a damaged one, saying so", () => {
+    const root = tempDir();
+    // Built from 0.9.0 but named as 1.0.0: the header, not the name, decides.
+    compact(path.join(root, "a"), "0.9.0", 1, "asn-1.0.0.bin");
+    const damaged = compact(path.join(root, "b"), "1.0.0", 2);
+    writeFileSync(damaged, "CTSASN\u0000\u0001 not the rest");
+    compact(path.join(root, "c"), "1.0.0", 3);
+    const problems: string[] = [];
+    const found = findCompactAsn(
+      ["a", "b", "c"].map((d) => path.join(root, d)),
+      "1.0.0",
+      problems,
+    );
+    expect(found?.table.lookupV4(16777216)?.asn).toBe(3);
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(
+      /built from @ip-location-db\/asn@0\.9\.0, not @ip-location-db\/asn@1\.0\.0: refused \(run npm run build/,
+    );
+    expect(problems[1]).toContain(damaged);
+    expect(problems[1]).toMatch(/npm run build/);
+  });
+
+  it("--asn-db takes a compact file (as the function's data zip holds it) and names it and its source version", () => {
+    const file = compact(path.join(tempDir(), "d"), "7.7.7", 64500);
+    const own = GeoLookup.open({ asnDb: file });
+    expect(own.lookup("1.0.0.9")).toMatchObject({ asn: 64500, asOrg: "Org 64500" });
+    expect(own.data[1]).toMatchObject({ kind: "asn", source: file, version: "7.7.7", licence: "CC-BY-4.0" });
+    expect(own.data[1]!.attribution).toContain("@ip-location-db/asn@7.7.7");
+  });
+
+  it("--asn-db with a damaged compact file is a usage error naming the option and the fix", () => {
+    const file = compact(path.join(tempDir(), "d"), "7.7.7", 64500);
+    writeFileSync(file, "CTSASN\u0000\u0001 cut short");
+    expect(() => GeoLookup.open({ asnDb: file })).toThrow(ConfigError);
+    expect(() => GeoLookup.open({ asnDb: file })).toThrow(
+      new RegExp(`--asn-db ${file}: .*(truncated|npm run build)`),
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,15 +13,20 @@ import { FunctionScenario, unzip } from "../support/functionZip.js";
 import { makeTrace } from "../support/ctsBucket.js";
 import { tempDir } from "../support/harness.js";
 
+const require = createRequire(import.meta.url);
+
 let scenario: FunctionScenario;
 let code: BuiltZip;
 let app: string;
 let names: string[];
+let data: BuiltZip;
+let built: Map<string, BuiltZip>;
 beforeAll(async () => {
   scenario = await FunctionScenario.start();
   const dir = tempDir();
-  const built = await packageFunction(dir);
+  built = await packageFunction(dir);
   code = built.get("cts-audit-function.zip")!;
+  data = built.get("cts-audit-geo-data.zip")!;
   app = path.join(dir, "app-root");
   names = await unzip(code.path, app);
 }, 60_000);
@@ -86,8 +92,81 @@ describe("npm run package", () => {
     expect(scenario.smn.published.slice(before)).toHaveLength(1);
   }, 60_000);
 
-  it("makes the same zip from the same sources", async () => {
-    const again = (await packageFunction(tempDir())).get("cts-audit-function.zip")!;
-    expect(readFileSync(again.path).equals(readFileSync(code.path))).toBe(true);
+  it("makes the same zips from the same sources", async () => {
+    const again = await packageFunction(tempDir());
+    for (const [file, zip] of built)
+      expect(readFileSync(again.get(file)!.path).equals(readFileSync(zip.path)), file).toBe(true);
+  }, 60_000);
+
+  /** A login from Yandex's resolver (RU, AS13238) by the CTS trigger: the digest shows its place when enriched. */
+  const yandexLogin = {
+    cts: makeTrace({
+      traceName: "login",
+      sourceIp: "77.88.8.8",
+      time: new Date("2024-07-19T05:00:00Z"),
+      user: "alice",
+    }),
+  };
+
+  it("writes the data zip: the country .mmdb and the compact ASN table, named by version, and their licences", () => {
+    const version = (
+      JSON.parse(readFileSync(require.resolve("@ip-location-db/asn/package.json"), "utf8")) as {
+        version: string;
+      }
+    ).version;
+    expect(FUNCTION_ZIPS.map((z) => z.file)).toEqual(["cts-audit-function.zip", "cts-audit-geo-data.zip"]);
+    expect(data.entries).toEqual([
+      `cts-audit-data/geo-whois-asn-country-${version}.mmdb`,
+      `cts-audit-data/asn-${version}.bin`,
+      "cts-audit-data/LICENSES.txt",
+    ]);
+    // The compact table, not the CSVs: about 9 MB zipped where the .mmdb and the CSVs took 15.
+    expect(data.bytes).toBeLessThan(12_000_000);
+  });
+
+  it.each([
+    {
+      name: "merged with the code, as FunctionGraph merges a dependency (found beside index.js)",
+      merged: true,
+    },
+    { name: "elsewhere, named by CTS_AUDIT_GEO_DB and CTS_AUDIT_ASN_DB", merged: false },
+  ])(
+    "unpacked with the data zip $name, enriches the alert",
+    async ({ merged }) => {
+      const root = tempDir();
+      const codeDir = path.join(root, "code");
+      await unzip(code.path, codeDir);
+      const dataDir = merged ? codeDir : path.join(root, "opt-data");
+      const entries = await unzip(data.path, dataDir);
+      const variables: Record<string, string> = merged
+        ? {}
+        : {
+            CTS_AUDIT_GEO_DB: path.join(
+              dataDir,
+              entries.find((e) => e.endsWith(".mmdb"))!,
+            ),
+            CTS_AUDIT_ASN_DB: path.join(
+              dataDir,
+              entries.find((e) => e.endsWith(".bin"))!,
+            ),
+          };
+      const before = scenario.smn.published.length;
+      const { result } = await scenario.runUnpacked(codeDir, yandexLogin, process.execPath, variables);
+      expect(result.ok).toBe(true);
+      expect(result.runs[0]!.summary.alerts).toBe(1);
+      const sent = scenario.smn.published.slice(before);
+      expect(sent).toHaveLength(1);
+      expect(JSON.stringify(sent[0]!.body)).toContain("77.88.8.8 (RU, AS13238 YANDEX LLC)");
+    },
+    60_000,
+  );
+
+  it("unpacked without the data zip, says the alert has no data rather than guessing", async () => {
+    const before = scenario.smn.published.length;
+    const { result } = await scenario.runUnpacked(app, yandexLogin);
+    expect(result.ok).toBe(true);
+    const body = JSON.stringify(scenario.smn.published.slice(before)[0]!.body);
+    expect(body).toContain("77.88.8.8");
+    expect(body).not.toContain("AS13238");
   }, 60_000);
 });

@@ -104,15 +104,16 @@ export class FunctionScenario {
   /**
    * Runs the unpacked function in `appDir` once on `event` in a new Node process (`node` is the executable:
    * another runtime's binary may be given). `startedAt` is `performance.now()` just before the process was
-   * spawned, on the clock of the SMN endpoint's `receivedAt`.
+   * spawned, on the clock of the SMN endpoint's `receivedAt`. `variables` are added to the function's variables.
    */
   async runUnpacked(
     appDir: string,
     event: object = this.event,
     node = process.execPath,
+    variables: Record<string, string> = {},
   ): Promise<{ result: HandlerOutcome; startedAt: number }> {
     const script = `
-      const data = ${JSON.stringify(this.userData())};
+      const data = ${JSON.stringify({ ...this.userData(), ...variables })};
       const ctx = {
         getUserData: (k) => data[k],
         getSecurityAccessKey: () => ${JSON.stringify(AK)},
