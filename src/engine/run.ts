@@ -98,7 +98,8 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       for await (const { unit, prepared } of prefetchUnits(listing, prepare, ahead)) {
         const role = unitRole(unit, own);
         if (role !== "own") {
-          for (const settled of await contextUnit(role, unit, ctx, prepared)) await write(settled, ctx.windows);
+          for (const settled of await contextUnit(role, unit, ctx, prepared))
+            await write(settled, ctx.windows);
           continue;
         }
         const outcome = await scanUnit(unit, ctx, prepared);

@@ -5,6 +5,7 @@ import type { Report } from "../report/types.js";
 import { ObsBucket, type ObsConnection } from "../sources/ObsBucket.js";
 import { ObsSource } from "../sources/ObsSource.js";
 import {
+  DEFAULT_FAN_OUT_SHARD_OBJECTS,
   FanOutError,
   FanOutLayout,
   runIdOf,
@@ -39,9 +40,7 @@ export interface FanOutSettings {
 
 export const FAN_OUT_DEFAULTS: Omit<FanOutSettings, "functionUrn"> = {
   concurrency: 20,
-  // Every listed object read at the 30 objects/s a worker was measured at (README "The model") is 333 s: a
-  // worker twice as slow, plus its context units, still finishes well within the function's 900 s.
-  shardObjects: 10_000,
+  shardObjects: DEFAULT_FAN_OUT_SHARD_OBJECTS,
   shardBytes: 2 * 1024 ** 3,
   // The function's longest timeout (900 s) and time queued behind other invocations.
   deadlineMs: 30 * 60_000,

@@ -48,7 +48,8 @@ export class ShardWindows {
     }
     // Every own file's record carries its final verdict (a shard cut mid-series judges its held files itself).
     for (const rec of result.records)
-      if (rec.t === "file" && withAttempts.has(rec.r.object)) this.carry.verdict(rec.r.object, rec.r.integrity);
+      if (rec.t === "file" && withAttempts.has(rec.r.object))
+        this.carry.verdict(rec.r.object, rec.r.integrity);
   }
 
   /** The current source's windowed alerts, within the run's window, into the tally. */

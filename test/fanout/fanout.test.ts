@@ -247,7 +247,8 @@ describe("fan-out on FunctionGraph", () => {
     expect(comparable(fanned)).toEqual(comparable(single));
     expect(smn.published).toHaveLength(published + 1);
     const mine = fg.invocations.slice(before);
-    const shardOf = (i: (typeof mine)[number]) => (i.event as { fanOutShard: { shard: number } }).fanOutShard.shard;
+    const shardOf = (i: (typeof mine)[number]) =>
+      (i.event as { fanOutShard: { shard: number } }).fanOutShard.shard;
     expect(new Set(mine.map(shardOf))).toEqual(new Set([0, 1, 2, 3, 4, 5]));
     expect(mine.find((i) => i.fault === "duplicate")?.runs).toHaveLength(2);
     expect(mine.find((i) => i.fault === "killed")?.runs[0]?.signal).toBe("SIGKILL");

@@ -68,7 +68,10 @@ export function splitBucket(privateKey: KeyObject, name: string): CtsBucket {
   bucket.objects.delete(digest("2024-07-22T00-30-00Z"));
   bucket.metadata.delete(digest("2024-07-22T00-30-00Z"));
   // The same traces, other bytes: the digest's hash no longer matches.
-  bucket.put(modified, gzipSync(Buffer.concat([gunzipSync(bucket.objects.get(modified)!), Buffer.from("\n ")])));
+  bucket.put(
+    modified,
+    gzipSync(Buffer.concat([gunzipSync(bucket.objects.get(modified)!), Buffer.from("\n ")])),
+  );
   bucket.put(
     `CloudTraces/${BUSY}/2024/07/21/system/IAM/cts_CloudTrace_${BUSY}_2024-07-21T12-30-00Z_a1b2c3d4e5f60718.json.gz`,
     Buffer.from("not gzip"),
