@@ -12,6 +12,7 @@ import { readPublicKey } from "./readPublicKey.js";
 import type { CloudCredentials } from "./notify/SmnClient.js";
 import type { TopicRef } from "./notify/SmnNotifier.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
+import { DEFAULT_FAN_OUT_SHARD_OBJECTS } from "./fanout/Manifest.js";
 import { sdkCredentials, topicRef } from "./cloudSettings.js";
 
 import type { EngineOptions } from "./engine/types.js";
@@ -58,6 +59,8 @@ export interface FanOutConfig {
   concurrency: number;
   /** FunctionGraph's endpoint (`--functiongraph-endpoint`, env FUNCTIONGRAPH_ENDPOINT, else from the region). */
   endpoint: string;
+  /** `--fan-out-shard-objects`: objects a shard holds before it is closed; absent: the coordinator's default. */
+  shardObjects?: number;
 }
 
 /** A function's URN: `urn:fss:<region>:<project id>:function:<package>:<name>[:<version or alias>]`. */
@@ -117,6 +120,7 @@ export const OPTIONS = {
     example: "urn:fss:ap-southeast-1:<project>:function:default:cts-audit:latest",
   },
   "fan-out-concurrency": { type: "string", example: "20" },
+  "fan-out-shard-objects": { type: "string", example: "10000" },
   "functiongraph-endpoint": {
     type: "string",
     example: "https://functiongraph.ap-southeast-1.myhuaweicloud.com",
@@ -175,6 +179,8 @@ Options:
   --fan-out <function-urn>     split an obs:// backfill into shards, each an asynchronous invocation of this
                                deployed cts-audit function; one report and one digest (needs --state obs://...)
   --fan-out-concurrency <n>    shards in flight at most, 1 to 100 (default: ${DEFAULT_FAN_OUT_CONCURRENCY})
+  --fan-out-shard-objects <n>  objects a shard holds before it is closed at the next region-day; a busy region is
+                               cut there (default: ${DEFAULT_FAN_OUT_SHARD_OBJECTS}, well within the function's 900 s)
   --functiongraph-endpoint <url>
                                FunctionGraph endpoint (env FUNCTIONGRAPH_ENDPOINT; default
                                https://functiongraph.<region>.myhuaweicloud.com)
@@ -544,14 +550,23 @@ function readArgv(argv: readonly string[]): { values: Values; positionals: strin
  * problem naming the option.
  */
 function parseFanOut(
-  values: { "fan-out"?: string; "fan-out-concurrency"?: string; "functiongraph-endpoint"?: string },
+  values: {
+    "fan-out"?: string;
+    "fan-out-concurrency"?: string;
+    "fan-out-shard-objects"?: string;
+    "functiongraph-endpoint"?: string;
+  },
   env: Env,
   run: { sources: readonly string[]; state: string | undefined; cloud: CloudConfig },
   problems: string[],
 ): FanOutConfig | undefined {
   const urn = values["fan-out"];
   if (urn === undefined) {
-    for (const option of ["fan-out-concurrency", "functiongraph-endpoint"] as const) {
+    for (const option of [
+      "fan-out-concurrency",
+      "fan-out-shard-objects",
+      "functiongraph-endpoint",
+    ] as const) {
       if (values[option] !== undefined)
         problems.push(`--${option} applies only with --fan-out <function-urn>: add --fan-out or drop it`);
     }
@@ -568,6 +583,15 @@ function parseFanOut(
     // An account runs 100 function instances at once by default, the OBS trigger's included.
     if (!/^\d+$/.test(c) || concurrency < 1 || concurrency > 100)
       problems.push(`--fan-out-concurrency: "${c}" must be a whole number from 1 to 100`);
+  }
+  let shardObjects: number | undefined;
+  const so = values["fan-out-shard-objects"];
+  if (so !== undefined) {
+    shardObjects = Number(so);
+    if (!/^\d+$/.test(so) || shardObjects < 1 || shardObjects > 10_000_000)
+      problems.push(
+        `--fan-out-shard-objects: "${so}" must be a whole number from 1 to 10000000 (default ${DEFAULT_FAN_OUT_SHARD_OBJECTS}: a shard must finish within the function's 900 s)`,
+      );
   }
   if (!run.state?.startsWith("obs://"))
     problems.push(
@@ -592,7 +616,12 @@ function parseFanOut(
     problems.push("--fan-out: credentials missing, set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK");
   else if (!run.cloud.credentials.projectId)
     problems.push("--fan-out needs the project for the invocation: set HUAWEICLOUD_SDK_PROJECT_ID");
-  return { functionUrn: urn, concurrency, endpoint: endpoint ?? "" };
+  return {
+    functionUrn: urn,
+    concurrency,
+    endpoint: endpoint ?? "",
+    ...(shardObjects !== undefined ? { shardObjects } : {}),
+  };
 }
 
 function parseCloud(

@@ -273,6 +273,7 @@ describe("parseCli's option reading", () => {
     rules: path.join(root, "fixtures", "rules.example.yaml"),
     "fan-out": "urn:fss:ap-southeast-1:0a1b2c3d4e5f60718293a4b5c6d7e8f9:function:default:cts-audit:2",
     "fan-out-concurrency": "4",
+    "fan-out-shard-objects": "5000",
     "functiongraph-endpoint": "https://functiongraph.eu-west-101.myhuaweicloud.com",
     "geo-db": "own-country.mmdb",
     "asn-db": "own-asn.mmdb",

@@ -19,6 +19,11 @@ export interface SeriesCarry {
   recentKeys: Set<string>;
   /** Gap and missing-digest records already written, so that context digests do not repeat them. */
   written: Set<string>;
+  /**
+   * The held records are another fan-out shard's (this carry was primed from context units): they are judged and
+   * written there, so this carry only keeps their keys as present (DESIGN "Organisation-size backfills").
+   */
+  foreign?: boolean;
 }
 
 /** The records a unit (or the end of a series) settles, in the order they are written. */
@@ -43,6 +48,8 @@ const gapKey = (g: GapRecord) => `gap|${g.chain}|${g.from}|${g.to}`;
  */
 export class ChainCarry {
   private readonly series = new Map<string, SeriesCarry>();
+  /** While priming from context units: what settles is not counted (the shard that owns it counts it). */
+  private quiet = false;
 
   constructor(
     private readonly publicKey: KeyObject,
@@ -78,6 +85,7 @@ export class ChainCarry {
 
   /** Counts settled records into the chain summaries. */
   private summarise(settled: Settled): Settled {
+    if (this.quiet) return settled;
     const add = (s: ChainSummary) => mergeChainSummaries(this.summaries, [s]);
     for (const d of settled.digests) {
       if (d.status === "missing") continue;
@@ -115,7 +123,8 @@ export class ChainCarry {
     const heldDigests: SeriesCarry["heldDigests"] = [];
 
     // Digests: this unit's (held when unanchored), the previous unit's held ones, missing links not yet written.
-    for (const held of carry?.heldDigests ?? []) {
+    const mine = carry?.foreign ? undefined : carry;
+    for (const held of mine?.heldDigests ?? []) {
       const now = statusOf.get(held.record.object) ?? held.record;
       settled.digests.push(now);
       digestVerdict(held.slot, now);
@@ -134,7 +143,7 @@ export class ChainCarry {
     }
 
     // Files held by the previous unit: this unit's digests may list them.
-    for (const slot of carry?.heldFiles ?? []) {
+    for (const slot of mine?.heldFiles ?? []) {
       fileVerdict(slot, chains, this.partial);
       settled.files.push(slot);
     }
@@ -202,6 +211,56 @@ export class ChainCarry {
     return out;
   }
 
+  /**
+   * A fan-out shard that starts mid-series: a context unit before the shard's first (its files not read, only
+   * planned; its digests read) builds the carry the shard's first unit needs (links, gaps already written, held and
+   * recent keys as present), and nothing of it is written or counted. Its held records are the previous shard's,
+   * which judges them with its read-ahead ({@link settleHeld}). Returns the records of other series this finishes.
+   */
+  prime(unit: Unit, slots: readonly Slot[], reads: readonly DigestRead[]): Settled[] {
+    const out: Settled[] = [];
+    for (const name of [...this.series.keys()]) if (name !== unit.series) out.push(this.finish(name));
+    const chains = this.chainsFor(unit, reads);
+    this.quiet = true;
+    try {
+      this.settle(unit, slots, reads, chains);
+    } finally {
+      this.quiet = false;
+    }
+    this.series.get(unit.series)!.foreign = true;
+    return out;
+  }
+
+  /**
+   * A fan-out shard that ends mid-series: the next unit's digests (read ahead, not reported) judge the held
+   * records of the unit's series exactly as the next unit's `settle` would, and the series ends here. The next
+   * unit's own digests, gaps and missing files are the next shard's.
+   */
+  settleHeld(unit: Unit, reads: readonly DigestRead[]): Settled[] {
+    const out: Settled[] = [];
+    for (const name of [...this.series.keys()]) if (name !== unit.series) out.push(this.finish(name));
+    const carry = this.series.get(unit.series);
+    if (!carry) return out;
+    const chains = this.chainsFor(unit, reads);
+    this.series.delete(unit.series);
+    if (carry.foreign) return out;
+    // As settle() judges the previous unit's held records, in the same order.
+    const statusOf = new Map(chains.digests.map((d) => [d.object, d]));
+    const settled: Settled = { digests: [], gaps: [], files: [], missing: [] };
+    for (const held of carry.heldDigests) {
+      const now = statusOf.get(held.record.object) ?? held.record;
+      settled.digests.push(now);
+      digestVerdict(held.slot, now);
+      settled.files.push(held.slot);
+    }
+    for (const slot of carry.heldFiles) {
+      fileVerdict(slot, chains, this.partial);
+      settled.files.push(slot);
+    }
+    out.push(this.summarise(settled));
+    return out;
+  }
+
   /** Settles every series still carried: held records get the verdicts they have. */
   finishAll(): Settled[] {
     return [...this.series.keys()].map((name) => this.finish(name));
@@ -211,6 +270,7 @@ export class ChainCarry {
     const carry = this.series.get(name);
     this.series.delete(name);
     const settled: Settled = { digests: [], gaps: [], files: [], missing: [] };
+    if (carry?.foreign) return settled;
     for (const held of carry?.heldDigests ?? []) {
       settled.digests.push(held.record);
       digestVerdict(held.slot, held.record);

@@ -21,11 +21,12 @@ import { RunTally } from "./RunTally.js";
 import { prefetchUnits } from "./prefetchUnits.js";
 import { prepareUnit, scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
-import { units } from "./units.js";
+import { units, type Unit } from "./units.js";
 import { UnitReplay } from "./UnitReplay.js";
 import { WindowCarry } from "./WindowCarry.js";
 import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 import { newLocations } from "./newLocations.js";
+import { contextUnit, quiet, unitRole } from "./shardContext.js";
 
 const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
 
@@ -93,7 +94,16 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       // The next unit's listing and digests while this unit's files are read; units settle in listing order.
       const listing = units(source.pages());
       const ahead = deps.prefetch ?? source.remote === true;
-      for await (const { unit, prepared } of prefetchUnits(listing, (u) => prepareUnit(u, ctx), ahead)) {
+      // A fan-out shard cut mid-series lists context units around its own: they settle nothing of their own.
+      const own = deps.shard?.own;
+      const prepare = (u: Unit) => prepareUnit(u, unitRole(u, own) === "own" ? ctx : quiet(ctx));
+      for await (const { unit, prepared } of prefetchUnits(listing, prepare, ahead)) {
+        const role = unitRole(unit, own);
+        if (role !== "own") {
+          for (const settled of await contextUnit(role, unit, ctx, prepared))
+            await write(settled, ctx.windows);
+          continue;
+        }
         const outcome = await scanUnit(unit, ctx, prepared);
         for (const settled of outcome.settled) await write(settled, ctx.windows);
         // Logins of objects reused from the ledger are in the baselines already.
@@ -202,12 +212,14 @@ function unitContext(
     source,
     ...(options.command === "scan"
       ? {
-          windows: new WindowCarry(
-            (options.rules ?? DEFAULT_RULES).rules,
-            shared.ledger.usable ? shared.ledger : undefined,
-            // The function's listing is one object: its windows read the ledger around it, not its whole day.
-            { narrow: source.partial === true },
-          ),
+          windows:
+            deps.shard?.windows ??
+            new WindowCarry(
+              (options.rules ?? DEFAULT_RULES).rules,
+              shared.ledger.usable ? shared.ledger : undefined,
+              // The function's listing is one object: its windows read the ledger around it, not its whole day.
+              { narrow: source.partial === true },
+            ),
         }
       : {}),
     rules: shared.rules,

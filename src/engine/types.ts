@@ -8,6 +8,8 @@ import type { ReportWriter } from "../report/types.js";
 import type { ObjectSource } from "../sources/types.js";
 import type { Ledger } from "../state/types.js";
 import type { ChainSummaries } from "../integrity/failClosed.js";
+import type { ShardRange } from "./shardContext.js";
+import type { WindowCarry } from "./WindowCarry.js";
 
 /** How strictly integrity is checked: `require` makes violations exit 3. */
 export type VerifyMode = "off" | "warn" | "require";
@@ -91,7 +93,16 @@ export interface RunDeps {
    * is collected into `summaries`, and the run-level fail-closed judgements (truncated chains, nothing verified)
    * are left to the reducer, which judges the merged summaries of every shard.
    */
-  shard?: { summaries: ChainSummaries };
+  shard?: {
+    summaries: ChainSummaries;
+    /**
+     * The shard's own keys when it is cut mid-series: the source then lists context units around them, read only
+     * to settle the chains at the cuts (see `shardContext.ts`). Absent: every listed unit is the shard's.
+     */
+    own?: ShardRange;
+    /** The windowed rules' carry to use (the worker's records the attempts for the reducer instead of alerting). */
+    windows?: WindowCarry;
+  };
   /**
    * Read the next unit's listing and digests while the current unit's files are read (default: for remote
    * sources, see `ObjectSource.remote`). False runs one unit after another: the reference the prefetching engine

@@ -5,6 +5,7 @@ import type { Report } from "../report/types.js";
 import { ObsBucket, type ObsConnection } from "../sources/ObsBucket.js";
 import { ObsSource } from "../sources/ObsSource.js";
 import {
+  DEFAULT_FAN_OUT_SHARD_OBJECTS,
   FanOutError,
   FanOutLayout,
   runIdOf,
@@ -23,7 +24,10 @@ export interface FanOutSettings {
   functionUrn: string;
   /** Shards in flight at most (the account runs 100 functions at once by default, the OBS trigger included). */
   concurrency: number;
-  /** A shard is closed at the next series (region) boundary once it holds this many objects or bytes. */
+  /**
+   * A shard is closed at the next unit (region-day) boundary once it holds this many objects or bytes
+   * (`--fan-out-shard-objects`); a series cut there is judged across the cut by context units.
+   */
   shardObjects: number;
   shardBytes: number;
   /** A shard without a result this long after its invocation is invoked again. */
@@ -36,7 +40,7 @@ export interface FanOutSettings {
 
 export const FAN_OUT_DEFAULTS: Omit<FanOutSettings, "functionUrn"> = {
   concurrency: 20,
-  shardObjects: 20_000,
+  shardObjects: DEFAULT_FAN_OUT_SHARD_OBJECTS,
   shardBytes: 2 * 1024 ** 3,
   // The function's longest timeout (900 s) and time queued behind other invocations.
   deadlineMs: 30 * 60_000,
@@ -80,9 +84,12 @@ export interface Paused {
 }
 
 /**
- * Plans shards from the sources' listings: whole units, cut only where a series (one region's day folders, whose
- * digest chains link across midnight) ends, once a shard holds `shardObjects` objects or `shardBytes` bytes. A shard
- * is thus judged exactly as one run would judge it; a series larger than the budget stays one shard.
+ * Plans shards from the sources' listings: whole units (region-days), a shard closed at the next unit boundary
+ * once it holds `shardObjects` objects or `shardBytes` bytes, so that a busy series (a year of one account-region)
+ * is cut into shards that each finish within the function's timeout. A shard cut mid-series gets the context its
+ * chains need (ShardPlan `lead`: the series' previous two units; `trail`: the next unit), so that the reduced
+ * results equal one run's. A single unit larger than the budget stays one shard (`units` caps a unit at 50,000
+ * objects).
  */
 export async function planShards(
   sources: readonly string[],
@@ -97,34 +104,43 @@ export async function planShards(
       window: { since: options.since, until: options.until },
     });
     let current: ShardPlan | undefined;
-    let after: string | undefined;
+    // The key before the current unit (the previous unit's last), undefined at the listing's start.
+    let before: string | undefined;
     let series: string | undefined;
+    // Where the current series' last two units start (the key before each): a shard's lead context.
+    let recent: Array<string | undefined> = [];
     for await (const unit of units(source.pages())) {
-      if (
-        current &&
-        unit.series !== series &&
-        (current.objects >= budget.shardObjects || current.bytes >= budget.shardBytes)
-      ) {
+      const unitLast = unit.objects[unit.objects.length - 1]?.object.key;
+      if (unitLast === undefined) continue;
+      const sameSeries = unit.series === series;
+      if (current && (current.objects >= budget.shardObjects || current.bytes >= budget.shardBytes)) {
+        if (sameSeries) current.trail = { last: unitLast };
         shards.push(current);
-        after = current.last;
         current = undefined;
       }
-      series = unit.series;
-      current ??= {
-        index: shards.length,
-        source: s,
-        ...(after !== undefined ? { after } : {}),
-        last: "",
-        objects: 0,
-        bytes: 0,
-        units: 0,
-      };
+      if (!sameSeries) recent = [];
+      if (!current) {
+        current = {
+          index: shards.length,
+          source: s,
+          ...(before !== undefined ? { after: before } : {}),
+          last: "",
+          objects: 0,
+          bytes: 0,
+          units: 0,
+        };
+        if (recent.length > 0) current.lead = recent[0] !== undefined ? { after: recent[0] } : {};
+      }
       current.units++;
       for (const { object } of unit.objects) {
         current.objects++;
         current.bytes += object.size;
-        current.last = object.key;
       }
+      current.last = unitLast;
+      recent.push(before);
+      if (recent.length > 2) recent.shift();
+      before = unitLast;
+      series = unit.series;
     }
     if (current) shards.push(current);
   }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import type { VerifyMode } from "../engine/types.js";
 import { CtsAuditError } from "../errors.js";
@@ -6,10 +7,33 @@ import type { ChainSummary } from "../integrity/failClosed.js";
 import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
 import { parseObsUrl } from "../sources/obsUrl.js";
 
+/**
+ * The default of `--fan-out-shard-objects`: every listed object read at the 30 objects/s a worker was measured at
+ * (README "The model, with numbers") is 333 s, so a worker twice as slow, with its context units, still finishes
+ * within the function's 900 s timeout. Here, not in the coordinator, so that the command line's options need not
+ * load the fan-out.
+ */
+export const DEFAULT_FAN_OUT_SHARD_OBJECTS = 10_000;
+
 /** A failure of the fan-out itself (not of one object): a manifest or result that cannot be read or written. */
 export class FanOutError extends CtsAuditError {}
 
-/** One shard: a contiguous part of one source's sorted listing, whole units (region-days) of whole series. */
+/**
+ * One shard: a contiguous part of one source's sorted listing, whole units (region-days). A series (one region,
+ * whose digest chains link across midnight) longer than the budget is cut between units; the shards on either side
+ * of a cut list context units to judge the chains at the cut as one run would (DESIGN "Organisation-size
+ * backfills"; `lead` and `trail` below, `src/engine/shardContext.ts`).
+ *
+ * Who reports what at a cut between unit D (the earlier shard's last) and unit D+1 (the later shard's first):
+ * - the earlier shard reports every file and digest file of D with its final verdict: the files no digest of D
+ *   lists, and D's unanchored digests, are judged with D+1's digests, read ahead and not reported;
+ * - the later shard reports D+1's digests, the gaps and missing digests its chains (D's and D+1's digests) show
+ *   that D's did not already (a gap across midnight, a digest of D+1 listing files of both days, a link to a
+ *   missing digest of D), and the files D+1's digests list that neither day holds; D-1 and D are read only for
+ *   that (their digests and keys), never reported;
+ * - chain summaries count each digest and overdue file once, in the shard that reports it, so the reducer judges
+ *   truncated chains (a chain that stops before the run's end) over the merged summaries as one run would.
+ */
 export interface ShardPlan {
   index: number;
   /** Index into {@link Manifest.sources}. */
@@ -18,6 +42,13 @@ export interface ShardPlan {
   after?: string;
   /** The shard's last key (inclusive). */
   last: string;
+  /**
+   * The shard starts mid-series: the worker lists from after `lead.after` (from the listing's start when absent),
+   * and the units up to `after` (the series' previous two, at most) are context: their digests and keys only.
+   */
+  lead?: { after?: string };
+  /** The shard ends mid-series: the worker lists up to `trail.last`, the next unit, and reads only its digests. */
+  trail?: { last: string };
   /** What the plan counted, for sizing and progress. */
   objects: number;
   bytes: number;
@@ -66,9 +97,23 @@ export interface ShardResult {
   /** The shard's alerts, deduped by trace, in listing order of their first file. */
   alerts: Alert[];
   summaries: ChainSummary[];
+  /**
+   * The login attempts of each of the shard's own units, in listing order, for the windowed rules (brute-force,
+   * password-spray, failures-then-success): a window can straddle a cut, so the reducer runs them over every
+   * shard's attempts in order, as one run does, and the shard's `alerts` hold none of them. Absent in a result of
+   * an older worker, whose alerts include its windowed alerts.
+   */
+  attempts?: UnitAttempts[];
   errors: string[];
   /** About the attempt that wrote the result: not compared. */
   stats?: { elapsedMs: number; requests?: Record<string, number> };
+}
+
+/** One unit's login attempts, as the engine gives them to the windowed rules. */
+export interface UnitAttempts {
+  unit: string;
+  series: string;
+  attempts: LoginAttempt[];
 }
 
 /** The state of a shard as its result objects say. */

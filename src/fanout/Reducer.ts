@@ -17,6 +17,7 @@ import { CollectingWriter } from "../report/CollectingWriter.js";
 import { assembleReport } from "../report/assembleReport.js";
 import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
 import type { Manifest, ShardResult } from "./Manifest.js";
+import { ShardWindows } from "./ShardWindows.js";
 
 /** What the reducer delivers with: the run's sinks, as `run()` takes them. */
 export type ReduceDeps = Pick<
@@ -33,7 +34,8 @@ export interface FailedShard {
 /**
  * The reducer: the shards' results, in shard (listing) order, replayed into one report with the single-machine
  * run's schema and record order; then the run-level judgements `run()` makes (truncated chains, nothing verified)
- * over the merged chain summaries, and one delivery through the ledger: deduped, one digest, marked sent.
+ * over the merged chain summaries, the windowed rules over every shard's login attempts (a window can straddle a
+ * cut), and one delivery through the ledger: deduped, one digest, marked sent.
  * A failed shard is a run error naming its part of the listing (exit 1), never a silent hole.
  *
  * This repeats the tail of `run()` rather than sharing it: the engine's tail is interleaved with its unit loop,
@@ -80,7 +82,9 @@ export async function reduce(
     };
     await writer.begin(header);
     const summaries: ChainSummaries = new Map();
+    const windows = new ShardWindows(options, tally, deps.warn, manifest.sources);
     for await (const result of results) {
+      windows.source(manifest.shards[result.index]?.source ?? 0);
       for (const rec of result.records) {
         if (rec.t === "file") {
           tally.file(rec.r);
@@ -96,8 +100,10 @@ export async function reduce(
       // Shards come in listing order: the first file's alert of a trace delivered twice wins, as in one run.
       tally.alerts(result.alerts);
       mergeChainSummaries(summaries, result.summaries);
+      await windows.add(result);
       for (const e of result.errors) failed(`shard ${result.index}: ${e}`);
     }
+    windows.finish();
     for (const f of failedShards) {
       const plan = manifest.shards[f.index];
       const where = plan

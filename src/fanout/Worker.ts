@@ -4,6 +4,7 @@ import type { EngineOptions } from "../engine/types.js";
 import { describeError } from "../errors.js";
 import type { ChainSummaries } from "../integrity/failClosed.js";
 import { readPublicKey } from "../readPublicKey.js";
+import { AttemptRecorder } from "./AttemptRecorder.js";
 import type { ReportWriter } from "../report/types.js";
 import { ObsBucket, type ObsConnection } from "../sources/ObsBucket.js";
 import { ObsSource } from "../sources/ObsSource.js";
@@ -142,15 +143,21 @@ export async function runShard(
   const source = new ObsSource(sourceUrl, {
     ...connection,
     window: { since: options.since, until: options.until },
-    range: { ...(plan.after !== undefined ? { after: plan.after } : {}), last: plan.last },
+    range: listedRange(plan),
   });
+  // Cut mid-series: the source lists context units around the shard's own keys (ShardPlan lead/trail).
+  const own =
+    plan.lead || plan.trail
+      ? { ...(plan.after !== undefined ? { after: plan.after } : {}), last: plan.last }
+      : undefined;
+  const attempts = new AttemptRecorder();
   const summaries: ChainSummaries = new Map();
   let stopped: string | undefined;
   const writer = new RecordingWriter();
   const report = await run(options, {
     sources: [source],
     report: writer,
-    shard: { summaries },
+    shard: { summaries, windows: attempts, ...(own ? { own } : {}) },
     ...(hooks.warn ? { warn: hooks.warn } : {}),
     shouldStop: () => (stopped ??= hooks.shouldStop?.()),
   });
@@ -167,12 +174,19 @@ export async function runShard(
     records: writer.records,
     alerts: report.alerts,
     summaries: [...summaries.values()],
+    attempts: attempts.units,
     errors: report.errors,
     stats: { elapsedMs: Date.now() - started, requests: { ...source.requests } },
   };
   // One put, at the end: a worker killed part-way leaves no result, and the coordinator invokes the shard again.
   await state.putText(resultKey, JSON.stringify(result));
   return { index, status: "done", objects: fileCount(writer.records), alerts: report.alerts.length };
+}
+
+/** What a shard's worker lists: its own keys, and the context units before and after them when it is cut. */
+export function listedRange(plan: ShardPlan): { after?: string; last: string } {
+  const after = plan.lead ? plan.lead.after : plan.after;
+  return { ...(after !== undefined ? { after } : {}), last: plan.trail?.last ?? plan.last };
 }
 
 // The run's report holds no records (they went to the writer): count them there.

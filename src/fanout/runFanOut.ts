@@ -44,6 +44,7 @@ export async function runFanOut(config: Config, deps: FanOutCliDeps): Promise<{ 
       ...deps.settings,
       functionUrn: fanOut.functionUrn,
       concurrency: fanOut.concurrency,
+      ...(fanOut.shardObjects !== undefined ? { shardObjects: fanOut.shardObjects } : {}),
     },
     {
       connection: obsConnection(config.cloud),

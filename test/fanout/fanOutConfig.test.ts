@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_FAN_OUT_CONCURRENCY, parseCli } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
+import { FAN_OUT_DEFAULTS } from "../../src/fanout/Coordinator.js";
 
 const URN = "urn:fss:ap-southeast-1:0a1b2c3d4e5f60718293a4b5c6d7e8f9:function:default:cts-audit:latest";
 const ENV = {
@@ -41,6 +42,18 @@ describe("--fan-out options", () => {
     });
     expect(DEFAULT_FAN_OUT_CONCURRENCY).toBe(20);
     expect(fanOut([...SCAN, ...STATE])).toBeUndefined();
+  });
+
+  it.each([
+    ["1", 1],
+    ["5000", 5000],
+    ["10000000", 10_000_000],
+  ])("takes --fan-out-shard-objects %s; the coordinator's default (10,000) without it", (value, expected) => {
+    expect(
+      fanOut([...SCAN, ...STATE, "--fan-out", URN, "--fan-out-shard-objects", value])?.shardObjects,
+    ).toBe(expected);
+    expect(fanOut([...SCAN, ...STATE, "--fan-out", URN])?.shardObjects).toBeUndefined();
+    expect(FAN_OUT_DEFAULTS.shardObjects).toBe(10_000);
   });
 
   it.each([
@@ -160,5 +173,24 @@ describe("--fan-out options", () => {
       found.some((p) => expected.test(p)),
       found.join("\n"),
     ).toBe(true);
+  });
+
+  it.each(["0", "-5", "2.5", "ten", "1e4", "10000001", ""])(
+    "rejects --fan-out-shard-objects %j, naming the option and the range",
+    (value) => {
+      const found = problems([...SCAN, ...STATE, "--fan-out", URN, "--fan-out-shard-objects", value]);
+      expect(
+        found.filter((p) =>
+          p.startsWith(`--fan-out-shard-objects: "${value}" must be a whole number from 1`),
+        ),
+        found.join("\n"),
+      ).toHaveLength(1);
+    },
+  );
+
+  it("rejects --fan-out-shard-objects without --fan-out", () => {
+    expect(problems([...SCAN, ...STATE, "--fan-out-shard-objects", "5000"])).toContain(
+      "--fan-out-shard-objects applies only with --fan-out <function-urn>: add --fan-out or drop it",
+    );
   });
 });

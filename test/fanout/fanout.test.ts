@@ -22,8 +22,10 @@ import { FgTestServer } from "../support/fgServer.js";
 import { testKeys } from "../support/harness.js";
 import { S3TestServer } from "../support/s3Server.js";
 import { SmnTestServer } from "../support/smnServer.js";
+import { BUSY, splitBucket } from "../support/splitBucket.js";
 
 const ORG = "org-trail";
+const SPLIT = "org-busy-trail";
 const STATE = "org-state";
 const REGIONS = ["ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "eu-west-101", "la-north-2"];
 const URN = "urn:fss:ap-southeast-1:0a1b2c3d4e5f60718293a4b5c6d7e8f9:function:default:cts-audit:latest";
@@ -33,7 +35,8 @@ let fg: FgTestServer;
 let topic: string;
 
 beforeAll(async () => {
-  s3 = await S3TestServer.start([ORG, STATE]);
+  s3 = await S3TestServer.start([ORG, STATE, SPLIT]);
+  await s3.seed(SPLIT, splitBucket(testKeys().privateKey, SPLIT));
   smn = await SmnTestServer.start();
   smn.allow("coordinatorAK", "coordinatorSK", "coordinatorToken");
   topic = smn.addTopic("org-alerts");
@@ -146,7 +149,8 @@ describe("fan-out on FunctionGraph", () => {
       ...FAN_OUT_DEFAULTS,
       functionUrn: URN,
       concurrency: 3,
-      shardObjects: 1, // one series a shard: five shards
+      // Each region's first day is 5 objects, its two days more: one series a shard, five shards, no cut.
+      shardObjects: 6,
       // Above a child's start under load (tsx), so that only the lost and the killed shard normally need another try.
       deadlineMs: 15_000,
       pollMs: 300,
@@ -198,5 +202,59 @@ describe("fan-out on FunctionGraph", () => {
     expect(smn.published).toHaveLength(1);
     expect(again.summary.suppressed).toBe(again.alerts.length);
     expect(comparable(again)).toEqual(comparable(single));
+  }, 180_000);
+  it("a busy region cut at every midnight reduces to the single-machine report under the same faults, with one digest", async () => {
+    creds.projectId = smn.projectId;
+    const single = await run(options(), { sources: [new ObsSource(`obs://${SPLIT}`, connection())] });
+    // What the cuts must judge as one run does (the fixture's cases, test/support/splitBucket.ts).
+    expect(single.alerts.some((a) => a.rule === "brute-force")).toBe(true);
+    expect(single.digests.some((d) => d.status === "missing")).toBe(true);
+    expect(single.files.some((f) => f.status === "failed")).toBe(true);
+    const published = smn.published.length;
+
+    fg.inject("duplicate", "lost", "killed");
+    // Shards: the busy region's four days, then the quiet region's two. The killed one is the third accepted, shard
+    // 2 (the busy 07-21): only it reads that day's trace files (its neighbours read that day's digests at most), so
+    // its first trace GET hanging makes the kill land mid-shard whatever the load.
+    s3.inject({
+      method: "GET",
+      match: `cts_CloudTrace_${BUSY}_2024-07-21T`,
+      times: 1,
+      kind: "delay",
+      delayMs: 15_000,
+    });
+    const settings: FanOutSettings = {
+      ...FAN_OUT_DEFAULTS,
+      functionUrn: URN,
+      concurrency: 3,
+      shardObjects: 1, // one unit a shard: every midnight is a cut
+      deadlineMs: 15_000,
+      pollMs: 300,
+    };
+    const before = fg.invocations.length;
+    const fanned = await coordinate([`obs://${SPLIT}`], options(), settings, {
+      connection: connection(),
+      state: `obs://${STATE}/split/`,
+      invoker: new FunctionGraphClient(fg.endpoint, creds, {
+        retry: { attempts: 8, baseDelayMs: 100, maxDelayMs: 1000 },
+      }),
+      notifier: new SmnNotifier(new SmnClient(smn.endpoint, creds), { urn: topic }),
+      ledger: new ObsLedger(new ObsBucket(STATE, connection()), "split"),
+    });
+    if ("paused" in fanned) throw new Error("paused");
+    await fg.settled();
+
+    expect(comparable(fanned)).toEqual(comparable(single));
+    expect(smn.published).toHaveLength(published + 1);
+    const mine = fg.invocations.slice(before);
+    const shardOf = (i: (typeof mine)[number]) =>
+      (i.event as { fanOutShard: { shard: number } }).fanOutShard.shard;
+    expect(new Set(mine.map(shardOf))).toEqual(new Set([0, 1, 2, 3, 4, 5]));
+    expect(mine.find((i) => i.fault === "duplicate")?.runs).toHaveLength(2);
+    expect(mine.find((i) => i.fault === "killed")?.runs[0]?.signal).toBe("SIGKILL");
+    for (const fault of ["lost", "killed"] as const) {
+      const faulty = mine.find((i) => i.fault === fault)!;
+      expect(mine.filter((i) => shardOf(i) === shardOf(faulty)).length).toBeGreaterThanOrEqual(2);
+    }
   }, 180_000);
 });

@@ -1,0 +1,32 @@
+import type { LoginAttempt } from "../detect/LoginAttempt.js";
+import type { Alert, FileIntegrity } from "../detect/types.js";
+import { DEFAULT_RULES } from "../detect/RulesConfig.js";
+import { WindowCarry } from "../engine/WindowCarry.js";
+import type { Unit } from "../engine/units.js";
+import type { UnitAttempts } from "./Manifest.js";
+
+/**
+ * The windowed rules of a fan-out worker: instead of alerting, keeps each own unit's login attempts for the
+ * reducer, which runs the rules over every shard's attempts in listing order (a window can straddle a cut between
+ * shards; see Reducer). A subclass, so that the engine takes it where it takes the windows, unchanged.
+ */
+export class AttemptRecorder extends WindowCarry {
+  readonly units: UnitAttempts[] = [];
+
+  constructor() {
+    super(DEFAULT_RULES.rules, undefined);
+  }
+
+  // Every unit, with attempts or none: the reducer replays the engine's calls exactly (a unit of another series
+  // finishes the windows of the one before).
+  override settle(unit: Unit, attempts: readonly LoginAttempt[]): Promise<void> {
+    this.units.push({ unit: unit.id, series: unit.series, attempts: [...attempts] });
+    return Promise.resolve();
+  }
+
+  override verdict(_object: string, _integrity: FileIntegrity): void {}
+
+  override finishAll(): Alert[] {
+    return [];
+  }
+}
