@@ -2,7 +2,6 @@ import type { Readable } from "node:stream";
 import { field, MAX_FIELD_CHARS } from "../cts/trace.js";
 import type { AuditAlert, AuditRules } from "../detect/AuditRules.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
-import type { Alert } from "../detect/types.js";
 import { describeError } from "../errors.js";
 import { readTraceBuffer, readTraceFile } from "./readTraceFile.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
@@ -65,43 +64,4 @@ export async function auditObject(
     ? await readTraceBuffer(input, read)
     : await readTraceFile(input, read);
   return traceErrors ? { result, matches, traceErrors } : { result, matches };
-}
-
-/** An object's matches as the engine keeps them: alerts and attempts placed in the object and its region. */
-export interface PlacedMatches {
-  /** Each audited trace's time, in file order. */
-  times: Array<number | null>;
-  alerts: Alert[];
-  attempts: LoginAttempt[];
-}
-
-/**
- * Places an object's matches: every alert and attempt gets the object's key and its region (the trace's own, else
- * `region`), alerts the integrity `unverified`. The alerts and attempts are completed in place, not copied: an
- * alert-heavy file has tens of thousands, made for this object alone, and copies doubled what the collector moved.
- * The matches must not be used afterwards.
- */
-export function placeMatches(matches: readonly AuditMatch[], object: string, region: string): PlacedMatches {
-  const times: Array<number | null> = new Array<number | null>(matches.length);
-  const alerts: Alert[] = [];
-  const attempts: LoginAttempt[] = [];
-  for (let i = 0; i < matches.length; i++) {
-    const m = matches[i]!;
-    times[i] = m.time;
-    const where = m.region ?? region;
-    for (const alert of m.alerts) {
-      const placed = alert as Alert;
-      placed.region = where;
-      placed.object = object;
-      placed.integrity = "unverified";
-      alerts.push(placed);
-    }
-    if (m.attempt) {
-      const placed = m.attempt as LoginAttempt;
-      placed.region = where;
-      placed.object = object;
-      attempts.push(placed);
-    }
-  }
-  return { times, alerts, attempts };
 }
