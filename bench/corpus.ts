@@ -1,7 +1,7 @@
 /**
  * A realistic CTS corpus for the benchmark: IAM trace files as CTS writes them (a JSON array, `user` as a JSON
- * string), with field sizes and randomness that give about the 7x gzip ratio of real files. About 3%
- * of traces are logins, logouts and failed logins; the rest are other IAM operations.
+ * string), with field sizes and randomness that give about the 7x gzip ratio of real files. A share of the traces
+ * (3% by default) are logins of every kind, failed logins and logouts; the rest are other IAM operations.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -20,7 +20,44 @@ const OPERATIONS = [
   "listPermissions",
   "assumeRole",
 ];
-const LOGINS = ["login", "logout", "loginFailed"];
+/**
+ * Login-like trace names and their weights: the console login, its failure and the logout are most of them; the
+ * other kinds (QR code, OIDC, SSO, federated, SAML, TSI) each occur now and then. Every name of the scan's default
+ * events (DEFAULT_EVENTS) is here; the bench checks it.
+ */
+export const CORPUS_LOGINS: ReadonlyArray<readonly [string, number]> = [
+  ["login", 40],
+  ["logout", 22],
+  ["loginFailed", 14],
+  ["scanQRCodeLogin", 2],
+  ["oidcLoginSuccess", 2],
+  ["iamUserSsoLoginSuccess", 3],
+  ["federationLoginNoPwdSuccess", 2],
+  ["tenantLoginBySamlSuccess", 2],
+  ["cloudLoginBySaml", 2],
+  ["tsiLogin", 1],
+  ["scanQRCodeLoginFailed", 1],
+  ["oidcLoginFailed", 1],
+  ["iamUserSsoLoginFailed", 1],
+  ["federationLoginNoPwdFailed", 1],
+];
+const LOGIN_WEIGHT = CORPUS_LOGINS.reduce((n, [, w]) => n + w, 0);
+
+/** The bench's allowlist: logins that should not alert come from it. */
+export const CORPUS_ALLOW = "192.0.2.0/24";
+
+/** What a corpus holds besides ordinary IAM operations. */
+export interface CorpusMix {
+  /** Share of traces that are login-like (logins of every kind, failures, logouts). */
+  loginShare: number;
+  /** Share of those whose address is outside {@link CORPUS_ALLOW} (the rest are inside it). */
+  outsideShare: number;
+}
+
+/** The historical corpus: 3% logins, every one from an address outside the allowlist. */
+export const LOGINS_3: CorpusMix = { loginShare: 0.03, outsideShare: 1 };
+/** The alert-heavy corpus (issue 18): 30% logins, about a third of them from outside the allowlist. */
+export const LOGINS_30: CorpusMix = { loginShare: 0.3, outsideShare: 1 / 3 };
 
 /** A small deterministic PRNG, so that every bench run measures the same bytes. */
 function rng(seed: number): () => number {
@@ -34,7 +71,16 @@ function rng(seed: number): () => number {
   };
 }
 
-export function makeCorpusTraces(count: number, seed: number): string {
+function pickLogin(x: number): string {
+  let at = x * LOGIN_WEIGHT;
+  for (const [name, weight] of CORPUS_LOGINS) {
+    if (at < weight) return name;
+    at -= weight;
+  }
+  return "login";
+}
+
+export function makeCorpusTraces(count: number, seed: number, mix: CorpusMix = LOGINS_3): string {
   const r = rng(seed);
   const hex = (n: number) => createHash("sha256").update(String(r())).digest("hex").slice(0, n);
   const ip = () =>
@@ -45,8 +91,9 @@ export function makeCorpusTraces(count: number, seed: number): string {
   let time = 1721347200000 + seed * 1000;
   for (let i = 0; i < count; i++) {
     time += Math.floor(r() * 2000);
-    const login = r() < 0.03;
-    const name = login ? LOGINS[Math.floor(r() * 3)]! : OPERATIONS[Math.floor(r() * OPERATIONS.length)]!;
+    const login = r() < mix.loginShare;
+    const name = login ? pickLogin(r()) : OPERATIONS[Math.floor(r() * OPERATIONS.length)]!;
+    const failed = name.endsWith("Failed");
     const userNo = Math.floor(r() * 200);
     const user = `user-${userNo}`;
     // Accounts have a few hundred users: their ids and keys repeat, as in real files.
@@ -58,14 +105,16 @@ export function makeCorpusTraces(count: number, seed: number): string {
       .toUpperCase()}`;
     const trace = {
       api_version: "3.0",
-      code: login ? "302" : String([200, 201, 204, 400, 403][Math.floor(r() * 5)]),
+      code: login ? (failed ? "401" : "302") : String([200, 201, 204, 400, 403][Math.floor(r() * 5)]),
       domain_id: "b1dd218393794db892fa784b8e1a0bda",
       event_type: "global",
+      // Most logins are IAM users'; the account's owner logs in now and then, and a few users have no login
+      // protection (the owner-login and login-without-mfa rules fire on those, as in a real account).
       message: login
         ? JSON.stringify({
             login: {
-              user_type: "domain owner",
-              login_protect: { status: "on", verification_method: "vmfa" },
+              user_type: r() < 0.08 ? "domain owner" : "iam user",
+              login_protect: r() < 0.05 ? { status: "off" } : { status: "on", verification_method: "vmfa" },
               session: hex(32),
             },
           })
@@ -101,16 +150,17 @@ export function makeCorpusTraces(count: number, seed: number): string {
             },
           }),
       service_type: "IAM",
-      source_ip: ip(),
+      source_ip: login && r() >= mix.outsideShare ? `192.0.2.${Math.floor(r() * 254) + 1}` : ip(),
       time,
       trace_id: `${hex(8)}-${hex(4)}-11ef-${hex(4)}-${hex(12)}`,
       trace_name: name,
-      trace_rating: name === "loginFailed" ? "warning" : "normal",
+      trace_rating: failed ? "warning" : "normal",
       trace_type: r() < 0.7 ? "ConsoleAction" : "ApiCall",
       tracker_name: "system",
+      // A failed login carries no user id (reference §2.4).
       user: JSON.stringify({
         name: user,
-        id: userId,
+        id: failed ? undefined : userId,
         domain: { name: "acme", id: "b1dd218393794db892fa784b8e1a0bda" },
         access_key_id: accessKey,
         principal_urn: `iam::b1dd2183:user:${user}`,
@@ -129,6 +179,7 @@ export function writeCorpus(
   files: number,
   bytesEach: number,
   seed = 1,
+  mix: CorpusMix = LOGINS_3,
 ): { compressed: number; decompressed: number } {
   const folder = path.join(dir, "CloudTraces", "ap-southeast-1", "2024", "07", "19", "system", "IAM");
   mkdirSync(folder, { recursive: true });
@@ -137,7 +188,7 @@ export function writeCorpus(
   let decompressed = 0;
   for (let i = 0; i < files; i++) {
     const json = Buffer.from(
-      makeCorpusTraces(Math.max(1, Math.round(bytesEach / perTrace)), seed * 100000 + i),
+      makeCorpusTraces(Math.max(1, Math.round(bytesEach / perTrace)), seed * 100000 + i, mix),
     );
     const gz = gzipSync(json, { level: 6 });
     const ts = new Date(Date.UTC(2024, 6, 19, 0, 0, 0) + i * 1000)

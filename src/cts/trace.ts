@@ -3,12 +3,12 @@
  * `user` as a JSON string or an object, `code` as a number or a string, `time` in milliseconds or seconds.
  */
 
-/** The operator of a trace. */
+/** The operator of a trace. Read-only: traces of one user share one (frozen) object. */
 export interface TraceUser {
-  name: string;
-  id: string;
-  domain: string;
-  domainId: string;
+  readonly name: string;
+  readonly id: string;
+  readonly domain: string;
+  readonly domainId: string;
 }
 
 /** A trace in one shape, whatever its spelling on the wire. `raw` keeps every field, unknown ones included. */
@@ -72,7 +72,25 @@ export function toEpochMs(value: unknown): number | undefined {
   return ms <= MAX_DATE_MS ? ms : undefined;
 }
 
+// `user` is a JSON text CTS writes the same way for every trace of one user: a file of 100,000 traces has a few
+// hundred distinct ones. Parsing each once (a bounded memo, emptied when full) takes JSON.parse off the path of
+// alert-heavy files. The users handed out are frozen: one object is shared by every trace of that user.
+const USER_MEMO_ENTRIES = 1024;
+const USER_MEMO_MAX_CHARS = 1024;
+const userMemo = new Map<string, TraceUser>();
+
 function parseUser(value: unknown): TraceUser {
+  if (typeof value !== "string" || value.length > USER_MEMO_MAX_CHARS) return readUser(value);
+  let user = userMemo.get(value);
+  if (user === undefined) {
+    if (userMemo.size >= USER_MEMO_ENTRIES) userMemo.clear();
+    user = Object.freeze(readUser(value));
+    userMemo.set(value, user);
+  }
+  return user;
+}
+
+function readUser(value: unknown): TraceUser {
   let obj: unknown = value;
   if (typeof value === "string") {
     try {

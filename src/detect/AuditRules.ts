@@ -176,7 +176,22 @@ function loginContext(raw: Record<string, unknown>): LoginContext {
   };
 }
 
+/** A trace's time as an alert shows it: ISO-8601, or empty when the trace has none. */
+const isoTime = (trace: Trace) => (trace.time === undefined ? "" : new Date(trace.time).toISOString());
+
 const lowerSet = (values: readonly string[]) => new Set(values.map((v) => v.trim().toLowerCase()));
+
+/** Whether a trace's `service_type` allows the service: only another service's name rules it out. */
+function serviceIs(service: unknown, s: string): boolean {
+  // A service_type that is no string (an object, a number) is malformed, not another service: the trace is
+  // audited (String() of such a value can also throw).
+  return typeof service !== "string" || service === "" || service.toUpperCase() === s;
+}
+
+// Verdicts of the global allowlist, by address as recorded. Logins come from few addresses (offices, VPN exits)
+// and judging one parses it and walks the list; a bounded memo, emptied when full, judges each once.
+const VERDICT_MEMO_ENTRIES = 4096;
+const VERDICT_MEMO_MAX_CHARS = 64;
 
 /**
  * The per-trace detection rules (DESIGN "Detection"): which traces are audited, and the alerts of `ip-not-allowed`,
@@ -191,6 +206,7 @@ export class AuditRules {
   /** The global allowlist: `--allow`, `--allow-file`, `CTS_AUDIT_ALLOW`/`IP` and the rules file's global entries. */
   readonly allowList: AllowList;
   private readonly scoped: ScopedAllow[];
+  private readonly verdicts = new Map<string, IpVerdict>();
   /** Identifies the rules (events, allowlists, settings): a stored outcome is reused only under the same rules. */
   readonly id: string;
 
@@ -234,18 +250,14 @@ export class AuditRules {
     const name = field(raw, "trace_name");
     if (typeof name !== "string") return { matched: false };
     const lower = name.toLowerCase();
-    // Only another service's name rules a trace out. A service_type that is no string (an object, a number) is
-    // malformed, not another service: the trace is audited (String() of such a value can also throw).
     const service = field(raw, "service_type");
-    const serviceIs = (s: string) =>
-      typeof service !== "string" || service === "" || service.toUpperCase() === s;
-    if (this.events.has(lower) && serviceIs("IAM")) return this.auditLogin(raw);
+    if (this.events.has(lower) && serviceIs(service, "IAM")) return this.auditLogin(raw);
     const tamper = this.config.rules["audit-tamper"].enabled ? TAMPER.get(lower) : undefined;
-    if (tamper && serviceIs(tamper.service)) {
+    if (tamper && serviceIs(service, tamper.service)) {
       const trace = normaliseTrace(raw);
       const reason = tamper.judge(jsonObject(field(raw, "request")));
       const alerts: AuditAlert[] = [];
-      if (reason) alerts.push(this.alert(trace, "audit-tamper", reason, loginContext(raw)));
+      if (reason) alerts.push(this.alert(trace, "audit-tamper", reason, loginContext(raw), isoTime(trace)));
       return { matched: true, trace, alerts };
     }
     return { matched: false };
@@ -261,10 +273,12 @@ export class AuditRules {
     const verdict = this.verdict(typeof recorded === "string" ? recorded : trace.sourceIp, trace, ctx);
     const alerts: AuditAlert[] = [];
     const outside = verdict !== "allowed" && rules["ip-not-allowed"].enabled;
-    if (outside) alerts.push(this.alert(trace, "ip-not-allowed", verdict, ctx));
+    // One ISO text for every alert of the trace.
+    const time = isoTime(trace);
+    if (outside) alerts.push(this.alert(trace, "ip-not-allowed", verdict, ctx, time));
     const outcome = loginOutcome(trace.traceName);
     if (outcome === "success" && rules["owner-login"].enabled && ctx.userType === "domain owner") {
-      const a = this.alert(trace, "owner-login", "owner-login", ctx);
+      const a = this.alert(trace, "owner-login", "owner-login", ctx, time);
       if (outside) a.severity = maxSeverity(a.severity!, "high");
       alerts.push(a);
     }
@@ -275,7 +289,7 @@ export class AuditRules {
       ctx.mfa === "off" &&
       ctx.traceType.toLowerCase() === "consoleaction"
     ) {
-      alerts.push(this.alert(trace, "login-without-mfa", "login-protection-off", ctx));
+      alerts.push(this.alert(trace, "login-without-mfa", "login-protection-off", ctx, time));
     }
     if (outcome === undefined || trace.time === undefined) return { matched: true, trace, alerts };
     const user = trace.user.name;
@@ -301,7 +315,7 @@ export class AuditRules {
 
   /** The global allowlist's verdict, unless an entry scoped to this user, domain or user type allows it. */
   private verdict(sourceIp: string, trace: Trace, ctx: LoginContext): IpVerdict {
-    const verdict = this.allowList.check(sourceIp);
+    const verdict = this.globalVerdict(sourceIp);
     if (verdict !== "not-allowlisted" || this.scoped.length === 0) return verdict;
     const user = trace.user.name.toLowerCase();
     const domains = [trace.user.domain.toLowerCase(), trace.user.domainId.toLowerCase()];
@@ -312,11 +326,24 @@ export class AuditRules {
     return this.scoped.some((s) => applies(s) && s.list.check(sourceIp) === "allowed") ? "allowed" : verdict;
   }
 
+  /** The global allowlist's verdict on an address as recorded (memoised: see VERDICT_MEMO_ENTRIES). */
+  private globalVerdict(sourceIp: string): IpVerdict {
+    if (sourceIp.length > VERDICT_MEMO_MAX_CHARS) return this.allowList.check(sourceIp);
+    let verdict = this.verdicts.get(sourceIp);
+    if (verdict === undefined) {
+      if (this.verdicts.size >= VERDICT_MEMO_ENTRIES) this.verdicts.clear();
+      verdict = this.allowList.check(sourceIp);
+      this.verdicts.set(sourceIp, verdict);
+    }
+    return verdict;
+  }
+
   private alert(
     trace: Trace,
     rule: keyof RulesConfig["rules"],
     reason: AlertReason,
     ctx: LoginContext,
+    time: string,
   ): AuditAlert {
     return {
       traceId: trace.traceId,
@@ -325,7 +352,7 @@ export class AuditRules {
       userId: trace.user.id,
       domain: trace.user.domain,
       sourceIp: trace.sourceIp,
-      time: trace.time === undefined ? "" : new Date(trace.time).toISOString(),
+      time,
       reason,
       rule,
       severity: this.config.rules[rule].severity,

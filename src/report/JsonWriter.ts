@@ -24,6 +24,9 @@ class Spool {
   }
 }
 
+/** Characters of alerts gathered before one write (see JsonWriter.end). */
+const ALERT_BATCH_CHARS = 64 * 1024;
+
 const indent = (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, "\n  ");
 
 /**
@@ -99,9 +102,17 @@ export class JsonWriter implements ReportWriter {
       if (head.geoData) await w(`  "geoData": ${indent(head.geoData)},\n`);
       await w(`  "summary": ${indent(tail.summary)},\n`);
       await w(`  "alerts": [`);
-      for (const [i, a] of tail.alerts.entries())
-        await w(`${i === 0 ? "\n" : ",\n"}    ${JSON.stringify(a)}`);
-      await w(tail.alerts.length ? "\n  ],\n" : "],\n");
+      // Alerts go out in batches: stdout to a pipe or a file is written synchronously, one system call a write,
+      // and an alert-heavy run has tens of thousands of alerts.
+      let batch = "";
+      for (const [i, a] of tail.alerts.entries()) {
+        batch += `${i === 0 ? "\n" : ",\n"}    ${JSON.stringify(a)}`;
+        if (batch.length >= ALERT_BATCH_CHARS) {
+          await w(batch);
+          batch = "";
+        }
+      }
+      await w(`${batch}${tail.alerts.length ? "\n  ],\n" : "],\n"}`);
       for (const name of ["files", "digests", "gaps"] as const) {
         const s = this.spool(name);
         await w(`  ${JSON.stringify(name)}: [${s.count ? "\n" : ""}`);

@@ -128,4 +128,44 @@ describe("streamed report writers", () => {
     expect(parsed.files[19_999]!.object).toBe("k19999\u00e9");
     expect(parsed.digests).toEqual([]);
   });
+
+  it("json: 20,000 alerts in order, written in a few large writes, not one a record", async () => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on("data", (c: Buffer) => chunks.push(c));
+    const w = new JsonWriter(out);
+    await w.begin({
+      version: 1,
+      command: "scan",
+      sources: ["x"],
+      startedAt: "s",
+      window: {},
+      verify: "warn",
+    });
+    const alerts = Array.from({ length: 20_000 }, (_, i) => ({
+      traceId: `t${i}`,
+      traceName: "login",
+      user: `u\u00e9${i}`,
+      userId: "",
+      domain: "acme",
+      sourceIp: "203.0.113.7",
+      time: "2024-07-18T22:05:00.000Z",
+      region: "ap-southeast-1",
+      object: `k${i}`,
+      integrity: "valid" as const,
+      reason: "not-allowlisted" as const,
+    }));
+    await w.end({
+      finishedAt: "f",
+      summary: {} as Report["summary"],
+      alerts,
+      notifications: [],
+      errors: [],
+      exitCode: 0,
+    });
+    const parsed = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Report;
+    expect(parsed.alerts).toEqual(alerts);
+    // About 2 MB of alerts: a write a record would be 20,000 writes (a system call each on stdout).
+    expect(chunks.length).toBeLessThan(200);
+  });
 });
