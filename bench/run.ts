@@ -246,10 +246,10 @@ async function throughputRows(): Promise<void> {
     "",
     "the work a scan cannot skip, alone",
   ]);
-  verdicts.push([
-    `small files >= naive (${((ns.seconds - naiveStart) / (ss.seconds - scanStart)).toFixed(2)}x)`,
-    ss.seconds - scanStart <= ns.seconds - naiveStart,
-  ]);
+  // DESIGN "Performance": the floor of the same work (list, read, MD5, inflate), not the naive checker, which
+  // neither lists nor hashes.
+  const smallRatio = (floorSmall.seconds - floorSmallStart) / (ss.seconds - scanStart);
+  verdicts.push([`small files >= 0.8x the small-file floor (${smallRatio.toFixed(2)}x)`, smallRatio >= 0.8]);
 
   const obs = await obsEfficiency();
   rows.push([

@@ -1,4 +1,5 @@
 import { AllowList } from "./AllowList.js";
+import type { LoginAttempt } from "./LoginAttempt.js";
 import {
   baselineRetentionMs,
   DEFAULT_LOCATION_SETTINGS,
@@ -13,26 +14,8 @@ import { geoFields } from "../enrich/enrichAlerts.js";
 import type { GeoLookup } from "../enrich/GeoLookup.js";
 import type { StoredBaseline } from "../state/types.js";
 
-/**
- * A successful or failed login, as the rules engine produces it (issue 14's `LoginAttempt` in
- * `src/detect/LoginAttempt.ts`, not on this branch yet). Defined here as the minimal compatible shape: a
- * `LoginAttempt` is assignable to it; `userId` and `integrity` are optional extras for the alert.
- */
-export interface LocationLogin {
-  /** Epoch ms. */
-  time: number;
-  traceId: string;
-  traceName: string;
-  outcome: "success" | "failure";
-  user: string;
-  userKey: string;
-  domain: string;
-  sourceIp: string;
-  object: string;
-  region: string;
-  userId?: string;
-  integrity?: FileIntegrity;
-}
+/** A login as the location rules read it: a {@link LoginAttempt}, with the user id and file verdict when known. */
+export type LocationLogin = LoginAttempt & { userId?: string; integrity?: FileIntegrity };
 
 /** The rules file's `knownNetworks` entries: addresses and ASNs that are never "new" (VPN egress, satellite links). */
 export interface KnownNetwork {

@@ -1,19 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
-import { enrichAlerts, geoAttribution } from "../enrich/enrichAlerts.js";
 import { ByteBudget } from "../parse/ByteBudget.js";
 import { TimeWindow } from "../detect/TimeWindow.js";
 import { CollectingWriter } from "../report/CollectingWriter.js";
-import { assembleReport } from "../report/assembleReport.js";
 import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
 import { parseObsUrl } from "../sources/obsUrl.js";
 import type { ObjectSource } from "../sources/types.js";
 import { nothingVerified, truncatedChains, type ChainSummaries } from "../integrity/failClosed.js";
 import { ChainCarry, type Settled } from "./ChainCarry.js";
-import { deliver } from "./deliver.js";
 import { writeSettled } from "./writeSettled.js";
-import { exitCode } from "./exitCode.js";
 import { LedgerPolicy } from "./LedgerPolicy.js";
 import { inWindow, UPLOAD_GRACE_MS } from "./plan.js";
 import { progressTracker, type ProgressTracker } from "./progress.js";
@@ -21,6 +17,7 @@ import { RunTally } from "./RunTally.js";
 import { prefetchUnits } from "./prefetchUnits.js";
 import { prepareUnit, scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
+import { finishRun } from "./finishRun.js";
 import { units, type Unit } from "./units.js";
 import { UnitReplay } from "./UnitReplay.js";
 import { WindowCarry } from "./WindowCarry.js";
@@ -140,41 +137,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
     }
     progress.finish();
 
-    // Enrichment is one step on the run's alerts (a lookup per alert, cached per address), never per trace.
-    const alerts = options.geo ? enrichAlerts(tally.sortedAlerts(), options.geo) : tally.sortedAlerts();
-    for (const w of options.geo?.warnings ?? []) deps.warn?.(w);
-    const windowText =
-      options.since || options.until
-        ? `${header.window.since ?? "start"} to ${header.window.until ?? "now"}`
-        : undefined;
-    const notification = await deliver(alerts, tally.findings, {
-      notifier: deps.notifier,
-      ledger,
-      dryRun: options.dryRun,
-      sources: header.sources,
-      window: windowText,
-      ...(header.geoData ? { attribution: geoAttribution(header.geoData) } : {}),
-      digestLimits: deps.digestLimits,
-      saveUnsent: deps.saveUnsent,
-      warn: deps.warn,
-    });
-    await ledger.close();
-    const summary = {
-      ...tally.summary,
-      alerts: alerts.length,
-      suppressed: alerts.filter((a) => a.suppressed).length,
-    };
-    const notifications = notification ? [notification] : [];
-    const tail = {
-      finishedAt: clock().toISOString(),
-      summary,
-      alerts,
-      notifications,
-      errors,
-      exitCode: deps.signalExitCode?.() ?? exitCode({ summary, notifications, errors }, options),
-    };
-    await writer.end(tail);
-    return assembleReport(header, tail, collector);
+    return await finishRun({ options, deps, header, tally, ledger, writer, collector, errors, clock });
   } finally {
     await ledger.close();
   }

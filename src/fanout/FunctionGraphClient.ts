@@ -1,5 +1,4 @@
-import http from "node:http";
-import https from "node:https";
+import { exchange, type RawResponse } from "../httpExchange.js";
 import { describeError } from "../errors.js";
 import type { CloudCredentials } from "../notify/SmnClient.js";
 import { signAkSk } from "../notify/signAkSk.js";
@@ -69,9 +68,16 @@ export class FunctionGraphClient {
           ),
         };
         this.requests++;
-        let response: { status: number; body: string; retryAfter?: number };
+        let response: RawResponse;
         try {
-          response = await post(new URL(base + path), signed.headers, body, this.timeoutMs);
+          response = await exchange(
+            new URL(base + path),
+            "POST",
+            signed.headers,
+            body,
+            this.timeoutMs,
+            "FunctionGraph",
+          );
         } catch (err) {
           throw new FunctionGraphError(
             0,
@@ -102,8 +108,9 @@ export class FunctionGraphClient {
             code,
             `FunctionGraph answered ${response.status}${code ? ` ${code}` : ""}${msg ? `: ${safeLine(msg)}` : ""}${fix}`,
           );
-          if (response.retryAfter !== undefined)
-            (e as FunctionGraphError & { retryAfterMs?: number }).retryAfterMs = response.retryAfter * 1000;
+          const retryAfter = Number(response.headers["retry-after"]);
+          if (Number.isFinite(retryAfter))
+            (e as FunctionGraphError & { retryAfterMs?: number }).retryAfterMs = retryAfter * 1000;
           throw e;
         }
         return String(parsed.request_id ?? "");
@@ -113,39 +120,4 @@ export class FunctionGraphClient {
       (err) => (err as { retryAfterMs?: number }).retryAfterMs,
     );
   }
-}
-
-/** One POST with a deadline on the whole exchange. Node's http: the signed Host header goes out as signed. */
-function post(
-  url: URL,
-  headers: Record<string, string>,
-  body: string,
-  timeoutMs: number,
-): Promise<{ status: number; body: string; retryAfter?: number }> {
-  const lib = url.protocol === "https:" ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = lib.request(url, { method: "POST", headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        clearTimeout(deadline);
-        const retryAfter = Number(res.headers["retry-after"]);
-        resolve({
-          status: res.statusCode ?? 0,
-          body: Buffer.concat(chunks).toString("utf8"),
-          ...(Number.isFinite(retryAfter) ? { retryAfter } : {}),
-        });
-      });
-      res.on("error", reject);
-    });
-    const deadline = setTimeout(
-      () => req.destroy(new Error(`no answer from ${safeLine(url.origin)} within ${timeoutMs / 1000} s`)),
-      timeoutMs,
-    );
-    req.on("error", (err) => {
-      clearTimeout(deadline);
-      reject(err);
-    });
-    req.end(body);
-  });
 }

@@ -1,12 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
-import { deliver } from "../engine/deliver.js";
-import { enrichAlerts, geoAttribution } from "../enrich/enrichAlerts.js";
-import { exitCode } from "../engine/exitCode.js";
 import { LedgerPolicy } from "../engine/LedgerPolicy.js";
 import { RunTally } from "../engine/RunTally.js";
 import type { EngineOptions, RunDeps } from "../engine/types.js";
+import { finishRun } from "../engine/finishRun.js";
 import {
   mergeChainSummaries,
   nothingVerified,
@@ -14,7 +12,6 @@ import {
   type ChainSummaries,
 } from "../integrity/failClosed.js";
 import { CollectingWriter } from "../report/CollectingWriter.js";
-import { assembleReport } from "../report/assembleReport.js";
 import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
 import type { Manifest, ShardResult } from "./Manifest.js";
 import { ShardWindows } from "./ShardWindows.js";
@@ -122,40 +119,7 @@ export async function reduce(
       }
     }
 
-    // Enrichment as in run(): one step on the merged alerts (the workers' alerts carry none).
-    const alerts = options.geo ? enrichAlerts(tally.sortedAlerts(), options.geo) : tally.sortedAlerts();
-    const windowText =
-      options.since || options.until
-        ? `${header.window.since ?? "start"} to ${header.window.until ?? "now"}`
-        : undefined;
-    const notification = await deliver(alerts, tally.findings, {
-      notifier: deps.notifier,
-      ledger,
-      dryRun: options.dryRun,
-      sources: header.sources,
-      window: windowText,
-      ...(header.geoData ? { attribution: geoAttribution(header.geoData) } : {}),
-      digestLimits: deps.digestLimits,
-      saveUnsent: deps.saveUnsent,
-      warn: deps.warn,
-    });
-    await ledger.close();
-    const summary = {
-      ...tally.summary,
-      alerts: alerts.length,
-      suppressed: alerts.filter((a) => a.suppressed).length,
-    };
-    const notifications = notification ? [notification] : [];
-    const tail = {
-      finishedAt: clock().toISOString(),
-      summary,
-      alerts,
-      notifications,
-      errors,
-      exitCode: exitCode({ summary, notifications, errors }, options),
-    };
-    await writer.end(tail);
-    return assembleReport(header, tail, collector);
+    return await finishRun({ options, deps, header, tally, ledger, writer, collector, errors, clock });
   } finally {
     await ledger.close();
   }

@@ -1,9 +1,8 @@
-import http from "node:http";
-import https from "node:https";
 import { describeError, NotifyError } from "../errors.js";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "../retry.js";
-import { registerSecrets, safeLine } from "../safeText.js";
+import { registerSecrets } from "../safeText.js";
 import { signAkSk } from "./signAkSk.js";
+import { exchange, type RawResponse } from "../httpExchange.js";
 
 /** AK/SK credentials, temporary ones with a security token. */
 export interface CloudCredentials {
@@ -64,62 +63,6 @@ function explain(status: number, code: string, message: string): string {
   return `SMN answered ${status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`;
 }
 
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/**
- * One HTTP exchange with a deadline: the whole exchange, body included, within `timeoutMs`, or the request and its
- * socket are destroyed. Node's http, not fetch: the signed `Host` header must go out as signed. No keep-alive: a
- * run publishes once, and a pooled socket is one more thing that could outlive it.
- */
-function exchange(
-  url: URL,
-  method: string,
-  headers: Record<string, string>,
-  body: string | undefined,
-  timeoutMs: number,
-): Promise<RawResponse> {
-  const lib = url.protocol === "https:" ? https : http;
-  return new Promise((resolve, reject) => {
-    let response: http.IncomingMessage | undefined;
-    const giveUp = () => {
-      const err = Object.assign(
-        new Error(`no answer from SMN endpoint ${safeLine(url.origin)} within ${timeoutMs / 1000} s`),
-        { code: "ETIMEDOUT" },
-      );
-      // The response first, so that this error rather than a bare "aborted" is what fails the exchange.
-      response?.destroy(err);
-      req.destroy(err);
-    };
-    const deadline = setTimeout(giveUp, timeoutMs);
-    const fail = (err: unknown) => {
-      clearTimeout(deadline);
-      reject(err);
-    };
-    const req = lib.request(url, { method, headers, timeout: timeoutMs, agent: false }, (res) => {
-      response = res;
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        clearTimeout(deadline);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString("utf8"),
-        });
-      });
-      res.on("error", fail);
-    });
-    req.on("timeout", giveUp);
-    req.on("error", fail);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
 /**
  * A thin typed SMN client: publish and list topics, signed SDK-HMAC-SHA256 by `signAkSk` (the Huawei Cloud SDK
  * core's signer, checked against it, without the core's dependency tree). It sends with Node's http rather than
@@ -167,7 +110,7 @@ export class SmnClient {
         for (const [k, v] of Object.entries(query)) url.searchParams.append(k, v);
         let response: RawResponse;
         try {
-          response = await exchange(url, method, headers, body, this.timeoutMs);
+          response = await exchange(url, method, headers, body, this.timeoutMs, "SMN endpoint");
         } catch (err) {
           throw new SmnError(0, "NETWORK", `SMN ${method} ${path} failed: ${describeError(err)}`, {
             cause: err,

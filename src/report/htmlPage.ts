@@ -52,7 +52,7 @@ figure.top rect { fill: #4a6fa5; } .tops { display: grid; grid-template-columns:
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; margin: 6px 0; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 6px; text-align: left; vertical-align: top; }
-th { background: var(--panel); position: sticky; top: 0; } td.key { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 11.5px; overflow-wrap: anywhere; }
+th { background: var(--panel); position: sticky; top: 0; } td.key { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 11.5px; overflow-wrap: anywhere; min-width: 24ch; }
 .nowrap { white-space: nowrap; overflow-wrap: normal; }
 .verdict { display: inline-block; padding: 0 6px; border-radius: 4px; font-weight: 600; white-space: nowrap; }
 .sev { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; vertical-align: baseline; }
