@@ -174,6 +174,8 @@ export async function coordinate(
       publicKey: options.publicKey.export({ type: "spki", format: "der" }).toString("base64"),
       concurrency: options.concurrency,
       maxDecompressedBytes: options.maxDecompressedBytes,
+      // Every shard audits with the coordinator's rules file, whatever the function's CTS_AUDIT_RULES says.
+      ...(options.rules ? { rules: options.rules } : {}),
     },
   };
   const runId = runIdOf(inputs);

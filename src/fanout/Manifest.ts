@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { RulesConfig } from "../detect/RulesConfig.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert } from "../detect/types.js";
 import type { VerifyMode } from "../engine/types.js";
@@ -77,6 +78,8 @@ export interface Manifest {
     publicKey: string;
     concurrency: number;
     maxDecompressedBytes: number;
+    /** The coordinator's rules file, effective (per-user allowlists, rules on or off, thresholds); absent: defaults. */
+    rules?: RulesConfig;
   };
   shards: ShardPlan[];
 }

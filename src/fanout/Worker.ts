@@ -76,6 +76,7 @@ export function manifestOptions(manifest: Manifest): EngineOptions {
     concurrency: o.concurrency,
     dryRun: false,
     maxDecompressedBytes: o.maxDecompressedBytes,
+    ...(o.rules ? { rules: o.rules } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AllowList } from "../../src/detect/AllowList.js";
+import { parseRules } from "../../src/detect/parseRules.js";
 import { run } from "../../src/engine/run.js";
 import type { EngineOptions } from "../../src/engine/types.js";
 import { coordinate, FAN_OUT_DEFAULTS, planShards } from "../../src/fanout/Coordinator.js";
@@ -61,11 +62,11 @@ afterAll(async () => {
 const dayOf = (key: string) => /\/(\d{4}\/\d{2}\/\d{2})\//.exec(key)?.[1];
 
 /** The fan-out, each shard's worker run in this process when invoked; results kept for inspection. */
-async function fanOut(shardObjects: number, state: string) {
+async function fanOut(shardObjects: number, state: string, opts: EngineOptions = options()) {
   const results: ShardResult[] = [];
   const report = await coordinate(
     [`obs://${ORG}`],
-    options(),
+    opts,
     { ...FAN_OUT_DEFAULTS, functionUrn: URN, shardObjects, pollMs: 0 },
     {
       connection: connection(),
@@ -188,4 +189,18 @@ describe("planShards", () => {
       expect(covered).toBe(keys.length);
     },
   );
+
+  it("every shard audits with the coordinator's rules file (per-user allowances, rules switched off)", async () => {
+    // Every address allowed for the user of the brute force, and owner-login off: a worker on the default rules
+    // would raise what the coordinator's rules allow.
+    const { config } = parseRules(
+      `allow:\n  - cidrs: [0.0.0.0/0, "::/0"]\n    users: [${BRUTE_USER}]\nrules:\n  owner-login: { enabled: false }\n`,
+      "test rules",
+    );
+    const ruled = { ...options(), rules: config };
+    const alone = await run(ruled, { sources: [new ObsSource(`obs://${ORG}`, connection())] });
+    expect(comparable(alone)).not.toEqual(comparable(single));
+    const { report } = await fanOut(20, "ruled", ruled);
+    expect(comparable(report)).toEqual(comparable(alone));
+  }, 60_000);
 });
