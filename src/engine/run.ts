@@ -1,10 +1,7 @@
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { AuditRules } from "../detect/AuditRules.js";
 import { ByteBudget } from "../parse/ByteBudget.js";
 import { TimeWindow } from "../detect/TimeWindow.js";
-import { CollectingWriter } from "../report/CollectingWriter.js";
-import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
+import type { Report } from "../report/types.js";
 import { parseObsUrl } from "../sources/obsUrl.js";
 import type { ObjectSource } from "../sources/types.js";
 import { nothingVerified, truncatedChains, type ChainSummaries } from "../integrity/failClosed.js";
@@ -17,6 +14,7 @@ import { RunTally } from "./RunTally.js";
 import { prefetchUnits } from "./prefetchUnits.js";
 import { prepareUnit, scanUnit, type UnitContext } from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
+import { startRun } from "./startRun.js";
 import { finishRun } from "./finishRun.js";
 import { units, type Unit } from "./units.js";
 import { UnitReplay } from "./UnitReplay.js";
@@ -35,39 +33,15 @@ const DEFAULT_BUFFER_LIMIT = 8 * 1024 * 1024;
  * it throws only when a source cannot be listed or another run holds the ledger.
  */
 export async function run(options: EngineOptions, deps: RunDeps): Promise<Report> {
-  const clock = deps.clock ?? (() => new Date());
-  const startedAt = clock();
-  const rules = new AuditRules(options.events, options.allowList, options.rules);
-  const window = new TimeWindow(options.since, options.until);
-  const collector = deps.report ? undefined : new CollectingWriter();
-  const writer: ReportWriter = deps.report ?? collector!;
-  const tally = new RunTally();
-  const errors: string[] = [];
-  const failed = (message: string) => {
-    if (!errors.includes(message)) errors.push(message);
-    deps.warn?.(message);
-  };
-  const ledger = new LedgerPolicy(deps.ledger, rules.id, !options.dryRun, failed, clock);
-  await ledger.open(
-    {
-      run: randomUUID(),
-      pid: process.pid,
-      host: hostname(),
-      startedAt: startedAt.toISOString(),
-      command: `${options.command} ${deps.sources.map((s) => s.name).join(" ")}`,
-    },
-    deps.ledgerWaitMs,
+  const started = await startRun(
+    options,
+    deps,
+    deps.sources.map((s) => s.name),
+    `${options.command} ${deps.sources.map((s) => s.name).join(" ")}`,
   );
+  const { clock, startedAt, rules, collector, writer, tally, errors, ledger, header } = started;
+  const window = new TimeWindow(options.since, options.until);
   try {
-    const header: ReportHeader = {
-      version: 1,
-      command: options.command,
-      sources: deps.sources.map((s) => s.name),
-      startedAt: startedAt.toISOString(),
-      window: { since: options.since?.toISOString(), until: options.until?.toISOString() },
-      verify: options.verify,
-      ...(options.geo ? { geoData: options.geo.data } : {}),
-    };
     await writer.begin(header);
     const progress = progressTracker(deps.onProgress);
 

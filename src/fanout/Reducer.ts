@@ -1,18 +1,13 @@
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
-import { AuditRules } from "../detect/AuditRules.js";
-import { LedgerPolicy } from "../engine/LedgerPolicy.js";
-import { RunTally } from "../engine/RunTally.js";
 import type { EngineOptions, RunDeps } from "../engine/types.js";
 import { finishRun } from "../engine/finishRun.js";
+import { startRun } from "../engine/startRun.js";
 import {
   mergeChainSummaries,
   nothingVerified,
   truncatedChains,
   type ChainSummaries,
 } from "../integrity/failClosed.js";
-import { CollectingWriter } from "../report/CollectingWriter.js";
-import type { Report, ReportHeader, ReportWriter } from "../report/types.js";
+import type { Report } from "../report/types.js";
 import type { Manifest, ShardResult } from "./Manifest.js";
 import { ShardWindows } from "./ShardWindows.js";
 
@@ -45,38 +40,13 @@ export async function reduce(
   failedShards: readonly FailedShard[],
   deps: ReduceDeps,
 ): Promise<Report> {
-  const clock = deps.clock ?? (() => new Date());
-  const startedAt = clock();
-  const rules = new AuditRules(options.events, options.allowList);
-  const collector = deps.report ? undefined : new CollectingWriter();
-  const writer: ReportWriter = deps.report ?? collector!;
-  const tally = new RunTally();
-  const errors: string[] = [];
-  const failed = (message: string) => {
-    if (!errors.includes(message)) errors.push(message);
-    deps.warn?.(message);
-  };
-  const ledger = new LedgerPolicy(deps.ledger, rules.id, !options.dryRun, failed, clock);
-  await ledger.open(
-    {
-      run: randomUUID(),
-      pid: process.pid,
-      host: hostname(),
-      startedAt: startedAt.toISOString(),
-      command: `${options.command} ${manifest.sources.join(" ")} (fan-out ${manifest.runId})`,
-    },
-    deps.ledgerWaitMs,
+  const { clock, collector, writer, tally, errors, failed, ledger, header } = await startRun(
+    options,
+    deps,
+    manifest.sources,
+    `${options.command} ${manifest.sources.join(" ")} (fan-out ${manifest.runId})`,
   );
   try {
-    const header: ReportHeader = {
-      version: 1,
-      command: options.command,
-      sources: manifest.sources,
-      startedAt: startedAt.toISOString(),
-      window: { since: options.since?.toISOString(), until: options.until?.toISOString() },
-      verify: options.verify,
-      ...(options.geo ? { geoData: options.geo.data } : {}),
-    };
     await writer.begin(header);
     const summaries: ChainSummaries = new Map();
     const windows = new ShardWindows(options, tally, deps.warn, manifest.sources);
