@@ -541,11 +541,15 @@ export class LocalLedger implements Ledger {
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.unreadable("is not a file");
-      const head = Buffer.alloc(Math.min(info.size, 65_536 * 2));
-      await handle.read(head, 0, head.length, 0);
+      const buffer = Buffer.alloc(65_536 * 2);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      const head = buffer.subarray(0, bytesRead);
       const text = head.subarray(0, 64).toString("latin1").trimStart();
       if (text.startsWith("{")) return "json";
-      const problem = checkLmdbFile(head, info.size);
+      // The size is taken after the meta pages were read: another run may be committing, and LMDB writes a
+      // transaction's pages before the meta that names them, so a size taken first can end before a newer meta's
+      // last page although the file is whole.
+      const problem = checkLmdbFile(head, (await handle.stat()).size);
       if (problem) throw this.unreadable(problem);
       return "lmdb";
     } catch (err) {

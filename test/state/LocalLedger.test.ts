@@ -338,6 +338,36 @@ describe("LocalLedger: one writer at a time", () => {
   });
 });
 
+describe("LocalLedger: opened while another process writes", () => {
+  // The file grows under a writer: a check that compares the size it read before the newest meta page with the
+  // last page that meta names calls a whole ledger truncated (two runs at once on one ledger once saw exit 1).
+  it("never calls a growing ledger truncated or unreadable", async () => {
+    const file = ledgerFile();
+    const child = startChild(["write", file, "400"]);
+    const problems: string[] = [];
+    try {
+      await child.line((l) => l === "unit 0");
+      const until = Date.now() + 3_000;
+      let opens = 0;
+      while (Date.now() < until || opens < 50) {
+        const ro = new LocalLedger(file, { retentionMs: DAY });
+        try {
+          await ro.open({ holder: holderFor(`reader-${opens}`), readOnly: true, lockWaitMs: 0 });
+        } catch (err) {
+          problems.push((err as Error).message);
+        } finally {
+          await ro.close();
+        }
+        opens++;
+      }
+      expect(child.lastUnit()).toBeGreaterThan(2);
+    } finally {
+      await child.kill("SIGKILL");
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
 describe("LocalLedger: a ledger that cannot be read", () => {
   const cases: Array<{ name: string; make: (file: string) => Promise<void> | void }> = [
     { name: "text that is not a ledger", make: (f) => writeFileSync(f, "hello, not a ledger\n") },
