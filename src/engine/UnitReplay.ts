@@ -261,27 +261,27 @@ export class UnitReplay {
     const kept = carry?.carried(unit.series);
     if (kept?.heldFiles.some((s) => s.record.status === "failed" || s.record.integrity === "pending")) return;
     const attempts = this.windowedRules ? slots.flatMap((s) => s.attempts) : [];
-    // Encoded inside the write (skipped in a dry run), and at once: the records take their verdicts later on.
-    await this.ledger.attempt(`recording unit ${cur.id}`, "write", undefined, (l) => {
-      const body: UnitBody = {
-        head: { v: FORMAT, reused },
-        output: {
-          digests: own.digests,
-          gaps: own.gaps,
-          files: own.files.map((s) => storedFile(s)),
-          missing: own.missing,
-        },
-        attempts,
-        carry: kept ? storedCarry(kept) : null,
-      };
-      return l.putUnit(cur.id, {
-        fingerprint: cur.fingerprint,
-        body: [body.head, body.output, body.attempts, body.carry]
-          .map((part) => JSON.stringify(part))
-          .join("\n"),
-        at: this.clock().toISOString(),
-      });
-    });
+    // Encoded now (the records take their verdicts later on), but only when it will be written (not in a dry run).
+    if (!this.ledger.writable) return;
+    const body: UnitBody = {
+      head: { v: FORMAT, reused },
+      output: {
+        digests: own.digests,
+        gaps: own.gaps,
+        files: own.files.map((s) => storedFile(s)),
+        missing: own.missing,
+      },
+      attempts,
+      carry: kept ? storedCarry(kept) : null,
+    };
+    const stored = {
+      fingerprint: cur.fingerprint,
+      body: [body.head, body.output, body.attempts, body.carry]
+        .map((part) => JSON.stringify(part))
+        .join("\n"),
+      at: this.clock().toISOString(),
+    };
+    await this.ledger.later(`recording unit ${cur.id}`, (l) => l.putUnit(cur.id, stored));
   }
 
   /** Pending: its digest is not due yet; a later run would judge it again (the clock moved). */

@@ -28,6 +28,8 @@ export interface FinishedScan {
  */
 export async function finishRun(f: FinishedScan): Promise<Report> {
   const { options, deps, header, tally, ledger } = f;
+  // The units' queued writes first: a failure among them is the run's, and delivery follows what they recorded.
+  await ledger.drain();
   const alerts = options.geo ? enrichAlerts(tally.sortedAlerts(), options.geo) : tally.sortedAlerts();
   for (const w of options.geo?.warnings ?? []) deps.warn?.(w);
   const windowText =

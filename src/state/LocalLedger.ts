@@ -8,7 +8,7 @@ import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import { isLocationBaseline, type LocationBaseline } from "../detect/LocationBaseline.js";
 import type { Alert } from "../detect/types.js";
 import { CtsAuditError, describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
-import { attemptKey } from "../detect/WindowedRules.js";
+import { distinctAttempts } from "./distinctAttempts.js";
 import { alertKey } from "./alertKey.js";
 import type {
   Ledger,
@@ -38,6 +38,7 @@ const DEFAULT_LOCK_WAIT_MS = 10_000;
 const LOCK_POLL_MS = 100;
 /** Expired entries are deleted in transactions of at most this many, so that closing never holds one huge one. */
 const SWEEP_BATCH = 10_000;
+const HOUR_MS = 60 * 60 * 1000;
 
 /** What the `meta` database holds under `format`. */
 interface FormatRecord {
@@ -61,9 +62,11 @@ interface SentRecord {
 
 /** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
 // "u": one entry for a batch of a unit's objects (its value lists their keys); "o": one object (ledgers written before
-// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "a": a login attempt ([scope, time, key]);
+// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "A": a batch of login attempts ([scope, uuid],
+// its value lists the [hour, id] of each hour's entry); "a": one login attempt ([scope, time, key], ledgers written
+// before hours);
 // "n": a unit's replay record ([unit, uuid]).
-type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a" | "n";
+type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a" | "A" | "n";
 
 /** Default of {@link LocalLedgerOptions.attemptRetentionMs}. */
 export const DEFAULT_ATTEMPT_RETENTION_MS = 3 * 24 * 60 * 60 * 1000;
@@ -90,15 +93,20 @@ interface Stores {
   sent: Database<SentRecord, [string, string]>;
   /** A pending alert, or null: "removed for this sink" for an alert imported pending for every sink. */
   pending: Database<Alert | null, [string, string]>;
-  expiry: Database<true | string[], [number, ExpiryKind, ...string[]]>;
+  expiry: Database<true | string[] | Array<[number, string]>, [number, ExpiryKind, ...string[]]>;
   /**
-   * Login attempts of the windowed rules: `[scope, time, attempt key]`, so a time range is one cursor. Absent when
+   * Login attempts of the windowed rules: `[scope, hour, id]` → the attempts of that hour one write kept (ledgers
+   * written before: `[scope, time, attempt key]` → one attempt), so a time range is one cursor. Absent when
    * a ledger written before they were kept is opened read only (a writable open creates it).
    */
-  attempts: Database<LoginAttempt, [string, number, string]> | undefined;
+  attempts: Database<LoginAttempt | LoginAttempt[], [string, number, string]> | undefined;
   /**
    * Units' replay records (UnitReplay), by unit id: one each, replaced when the unit is stored again. Raw bytes
    * (`fingerprint \n at \n body`): a body is megabytes of text, which Buffer decodes natively and msgpack in script.
+   * LZ4-compressed by lmdb (about 8x on these bodies: a million objects' bodies are 1.5 GB raw, and a rerun maps
+   * every page it reads into the process); the cost is about 1.5 µs an object to write, and reads get cheaper.
+   * Named `unit-replays`: the uncompressed `units` of ledgers written before is left unread (its records were a
+   * cache; their units are scanned and stored again once).
    */
   units: Database<Buffer, string>;
   /** Imported from the old ledger, which did not record units or sinks: object key → outcome. */
@@ -355,13 +363,26 @@ export class LocalLedger implements Ledger {
     // The sweep drops index entries older than now minus the retention: an attempt's entry is placed so that it
     // falls due its own (shorter) retention after it was written, with no second sweep.
     const due = this.clock().getTime() + this.attemptRetentionMs - this.retentionMs;
+    // One value an hour of attempts, not one an attempt: a unit's thousands of logins are then a few dozen writes
+    // (each write costs more than packing one more attempt). A range read starts at its hour and filters.
+    const byHour = new Map<number, LoginAttempt[]>();
+    for (const a of attempts) {
+      if (!Number.isFinite(a.time)) continue; // no window can hold it
+      const hour = Math.floor(a.time / HOUR_MS) * HOUR_MS;
+      const list = byHour.get(hour);
+      if (list) list.push(a);
+      else byHour.set(hour, [a]);
+    }
+    if (byHour.size === 0) return;
     await this.write("keeping login attempts", async () => {
       await store.transaction(() => {
-        for (const a of attempts) {
-          const key = attemptKey(a);
-          store.put([scope, a.time, key], a);
-          s.expiry.put([due, "a", scope, String(a.time), key], true);
+        const batch: Array<[number, string]> = [];
+        for (const [hour, list] of byHour) {
+          const id = randomUUID();
+          store.put([scope, hour, id], list);
+          batch.push([hour, id]);
         }
+        s.expiry.put([due, "A", scope, randomUUID()], batch);
       });
     });
   }
@@ -370,9 +391,19 @@ export class LocalLedger implements Ledger {
     this.assertOpen();
     const store = this.stores?.attempts;
     if (!store || !(from < to)) return [];
-    return this.read(`reading login attempts of ${scope}`, () =>
-      Array.from(store.getRange({ start: [scope, from], end: [scope, to] }), ({ value }) => value),
-    );
+    return this.read(`reading login attempts of ${scope}`, () => {
+      const found: LoginAttempt[] = [];
+      const take = (a: LoginAttempt) => {
+        if (a.time >= from && a.time < to) found.push(a);
+      };
+      const start = Math.floor(from / HOUR_MS) * HOUR_MS;
+      for (const { value } of store.getRange({ start: [scope, start], end: [scope, to] })) {
+        // An hour's attempts, or one attempt as ledgers written before hours kept them.
+        if (Array.isArray(value)) for (const a of value) take(a);
+        else take(value);
+      }
+      return distinctAttempts(found);
+    });
   }
 
   async getBaselines(userKeys: readonly string[]): Promise<Map<string, LocationBaseline>> {
@@ -489,13 +520,18 @@ export class LocalLedger implements Ledger {
           if (kind === "u") {
             const keys = s.expiry.get(key);
             for (const k of Array.isArray(keys) ? keys : []) {
+              if (typeof k !== "string") continue;
               const outcome = s.objects.get([a, k]);
               if (outcome && timeOf(outcome.at, cutoff) <= cutoff) s.objects.remove([a, k]);
             }
           } else if (kind === "o") s.objects.remove([a, b]);
           else if (kind === "s") s.sent.remove([a, b]);
           else if (kind === "a") s.attempts?.remove([a, Number(b), key[4] ?? ""]);
-          else if (kind === "n") {
+          else if (kind === "A") {
+            const batch = s.expiry.get(key);
+            for (const entry of Array.isArray(batch) ? batch : [])
+              if (Array.isArray(entry)) s.attempts?.remove([a, Number(entry[0]), String(entry[1])]);
+          } else if (kind === "n") {
             // Stored again since: that newer record has an index entry of its own.
             const unit = unitFromBytes(s.units.get(a));
             if (unit && timeOf(unit.at, cutoff) <= cutoff) s.units.remove(a);
@@ -870,7 +906,7 @@ function openSubDatabases(env: RootDatabase): Stores {
     pending: env.openDB({ name: "pending", sharedStructuresKey: STRUCTURES }),
     expiry: env.openDB({ name: "expiry" }),
     attempts: env.openDB({ name: "attempts", sharedStructuresKey: STRUCTURES }),
-    units: env.openDB({ name: "units", encoding: "binary" }),
+    units: env.openDB({ name: "unit-replays", encoding: "binary", compression: true }),
     legacyObjects: env.openDB({ name: "legacy-objects" }),
     legacySent: env.openDB({ name: "legacy-sent" }),
     legacyPending: env.openDB({ name: "legacy-pending" }),

@@ -7,6 +7,7 @@ import type { ObsBucket } from "../sources/ObsBucket.js";
 import { alertKey } from "./alertKey.js";
 import type { LocationBaseline, Sighting } from "../detect/LocationBaseline.js";
 import type { Ledger, LedgerOpenOptions, ObjectOutcome, StoredBaseline, StoredUnit } from "./types.js";
+import { distinctAttempts } from "./distinctAttempts.js";
 
 /**
  * Up to this many objects, `getObjects` GETs their markers directly; above it, it lists the unit's folder once and
@@ -432,7 +433,7 @@ export class ObsLedger implements Ledger {
         return body.attempts.filter((a): a is LoginAttempt => isAttempt(a) && a.time >= from && a.time < to);
       }),
     );
-    return read.flat();
+    return distinctAttempts(read.flat());
   }
 
   /** One LIST per user (its folder holds at most a span and the capped countries and networks), then the GETs. */

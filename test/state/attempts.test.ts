@@ -83,6 +83,19 @@ describe.each(kinds)("%s: login attempts by time", (_, place) => {
     await second.close();
   });
 
+  it("an attempt kept again by a later run (its object read again) is read once, in time order", async () => {
+    const p = place();
+    const one = [at(50, "u", "203.0.113.1"), at(10, "v", "203.0.113.2"), at(70, "w", "203.0.113.3")];
+    const first = await p.open();
+    await first.putAttempts(SCOPE, one);
+    await first.close();
+    const second = await p.open();
+    await second.putAttempts(SCOPE, [one[0]!, at(20, "x", "203.0.113.4")]);
+    const read = await second.attempts(SCOPE, MIDNIGHT, MIDNIGHT + 2 * HOUR);
+    expect(read.map((a) => a.time)).toEqual([10, 20, 50, 70].map((m) => MIDNIGHT + m * MIN));
+    await second.close();
+  });
+
   it("a dry run (read only) reads the attempts and writes none", async () => {
     const p = place();
     const w = await p.open();
@@ -136,6 +149,43 @@ describe("LocalLedger: attempts expire after their retention, objects keep their
     const l4 = await open(MIDNIGHT + 2 * DAY + 2 * HOUR);
     expect(ids(await l4.attempts(SCOPE, MIDNIGHT, MIDNIGHT + HOUR))).toHaveLength(1);
     await l4.close();
+  });
+
+  it("reads and drops attempts kept one an entry, as ledgers written before hours kept them", async () => {
+    const file = path.join(tempDir(), "ledger");
+    const open = async (now: number) => {
+      const l = new LocalLedger(file, {
+        retentionMs: 30 * DAY,
+        attemptRetentionMs: 2 * DAY,
+        clock: () => new Date(now),
+      });
+      await l.open({ holder: holderFor(randomUUID()), lockWaitMs: 200 });
+      return l;
+    };
+    await (await open(MIDNIGHT)).close(); // a ledger of this version, then entries in the former layout
+    const old = [at(5, "u", "203.0.113.1"), at(65, "v", "203.0.113.2")];
+    const env = openLmdb({ path: file, noSubdir: true, maxDbs: 12 });
+    const store = env.openDB({ name: "attempts", sharedStructuresKey: Symbol.for("structures") });
+    const expiry = env.openDB({ name: "expiry" });
+    const due = MIDNIGHT + 2 * DAY - 30 * DAY;
+    for (const a of old) {
+      await store.put([SCOPE, a.time, a.traceId], a);
+      await expiry.put([due, "a", SCOPE, String(a.time), a.traceId], true);
+    }
+    await env.close();
+    const l1 = await open(MIDNIGHT);
+    const now = at(30, "w", "203.0.113.3");
+    await l1.putAttempts(SCOPE, [now]);
+    expect((await l1.attempts(SCOPE, MIDNIGHT + MIN, MIDNIGHT + 2 * HOUR)).map((a) => a.traceId)).toEqual(
+      [old[0]!, now, old[1]!].map((a) => a.traceId),
+    );
+    expect(await l1.attempts(SCOPE, MIDNIGHT + 6 * MIN, MIDNIGHT + 64 * MIN)).toHaveLength(1);
+    await l1.close();
+    const l2 = await open(MIDNIGHT + 2 * DAY + HOUR);
+    await l2.close(); // every one of them is due
+    const l3 = await open(MIDNIGHT + 2 * DAY + 2 * HOUR);
+    expect(await l3.attempts(SCOPE, 0, MIDNIGHT + DAY)).toEqual([]);
+    await l3.close();
   });
 
   it("a ledger made before attempts were kept opens read only and has none", async () => {
