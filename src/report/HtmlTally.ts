@@ -3,6 +3,7 @@ import { chainOfTraceKey } from "../integrity/DigestChains.js";
 import { isFileViolation } from "../integrity/failClosed.js";
 import { parseCtsTime, parseObjectKey } from "../cts/objectKey.js";
 import type { DigestRecord, FileRecord, GapRecord } from "./types.js";
+import { Bounded } from "./Bounded.js";
 
 /**
  * What one hour of a chain looks like in the integrity calendar. `digest-invalid` is any digest of that hour whose
@@ -61,20 +62,6 @@ export interface Cell {
   names: Array<{ verdict: CellVerdict; name: string }>;
   /** Records of the hour whose names were not kept. */
   unnamed: number;
-}
-
-/** A bounded list: the first `limit` items and the count of the rest. */
-export class Bounded<T> {
-  readonly items: T[] = [];
-  more = 0;
-  constructor(readonly limit: number) {}
-  add(item: T): void {
-    if (this.items.length < this.limit) this.items.push(item);
-    else this.more++;
-  }
-  get total(): number {
-    return this.items.length + this.more;
-  }
 }
 
 /** How much the HTML report keeps, whatever the number of objects. */

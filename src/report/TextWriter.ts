@@ -5,10 +5,8 @@ import type { Alert } from "../detect/types.js";
 import { describePlace } from "../enrich/enrichAlerts.js";
 import { isFileViolation } from "../integrity/failClosed.js";
 import { safeLine } from "../safeText.js";
+import { Bounded } from "./Bounded.js";
 import { StreamOut } from "./StreamOut.js";
-
-// Object keys, reasons and errors come from the bucket and from servers: one line each, no secret, no escape code.
-const safe = (text: string) => safeLine(text);
 import type {
   DigestRecord,
   FileRecord,
@@ -18,6 +16,9 @@ import type {
   ReportTail,
   ReportWriter,
 } from "./types.js";
+
+// Object keys, reasons and errors come from the bucket and from servers: one line each, no secret, no escape code.
+const safe = (text: string) => safeLine(text);
 
 interface ChainTally {
   digests: number;
@@ -32,12 +33,13 @@ interface ChainTally {
 export class TextTally {
   readonly verdicts = new Map<string, number>();
   readonly chains = new Map<string, ChainTally>();
-  readonly problems: string[] = [];
+  /** Lines of integrity findings: a run of a million missing files must not keep a million lines. */
+  readonly problems = new Bounded<string>(MAX_LISTED);
   /** Runs that verified nothing (gaps of no one chain): said first, in one line each. */
   readonly notVerified: string[] = [];
   firstStart: string | undefined;
   lastEnd: string | undefined;
-  readonly failed: FileRecord[] = [];
+  readonly failed = new Bounded<FileRecord>(MAX_LISTED);
   digests = 0;
   validDigests = 0;
   pending = 0;
@@ -53,11 +55,11 @@ export class TextTally {
     }
     if (isFileViolation(f.integrity)) {
       const why = f.reason || f.error;
-      this.problems.push(
+      this.problems.add(
         `  Trace file   ${safe(f.object)}  INVALID: ${f.integrity}${why ? ` (${safe(why)})` : ""}`,
       );
     }
-    if (f.status === "failed" && f.integrity !== "missing") this.failed.push(f);
+    if (f.status === "failed" && f.integrity !== "missing") this.failed.add(f);
     if (f.reason?.startsWith("not started")) {
       if (this.notStarted++ === 0) this.notStartedReason = f.reason;
     }
@@ -71,7 +73,7 @@ export class TextTally {
       this.validDigests++;
       chain.valid++;
     } else {
-      this.problems.push(
+      this.problems.add(
         `  Digest file  ${safe(d.object)}  INVALID: ${d.status}${d.reason ? ` (${safe(d.reason)})` : ""}`,
       );
     }
@@ -86,7 +88,7 @@ export class TextTally {
       this.notVerified.push(`  INTEGRITY NOT VERIFIED: ${safe(g.reason ?? "nothing verified")}`);
       return;
     }
-    this.problems.push(
+    this.problems.add(
       `  Gap in ${safe(g.chain)}: ${g.from || "?"} to ${g.to}${g.reason ? ` (${safe(g.reason)})` : ""}`,
     );
   }
@@ -126,8 +128,12 @@ export class TextTally {
             (c.newestEnd ? `, covering to ${c.newestEnd}` : ""),
         );
       }
-      const problems = [...this.notVerified, ...this.problems];
+      const problems = [...this.notVerified, ...this.problems.items];
       if (problems.length) out.push("Integrity findings:", ...problems);
+      if (this.problems.more)
+        out.push(
+          `  ... and ${this.problems.more} more integrity findings: --format json or ndjson lists every record`,
+        );
       if (this.pending)
         out.push(
           `  ${this.pending} trace files are pending: newer than every digest, verify again after the next digest lands`,
@@ -138,9 +144,13 @@ export class TextTally {
         );
       }
     }
-    if (this.failed.length) {
+    if (this.failed.total) {
       out.push("Failed objects:");
-      for (const f of this.failed) out.push(`  ${safe(f.object)}: ${safe(f.error)}`);
+      for (const f of this.failed.items) out.push(`  ${safe(f.object)}: ${safe(f.error)}`);
+      if (this.failed.more)
+        out.push(
+          `  ... and ${this.failed.more} more failed objects: --format json or ndjson lists every one`,
+        );
     }
     for (const n of tail.notifications) {
       out.push(
@@ -162,6 +172,10 @@ export class TextTally {
     return `${out.join("\n")}\n`;
   }
 }
+
+// Integrity findings and failed objects the text report lists, each; the rest are counted (--format json and
+// ndjson list every record). As many as a person reads; a run's memory stays bounded whatever it finds.
+const MAX_LISTED = 1000;
 
 // Lines of alerts the text report prints; the rest are counted (every alert is in --format json/ndjson).
 const MAX_ALERT_LINES = 500;

@@ -14,7 +14,8 @@ import {
 } from "./alertTimeline.js";
 import { escapeHtml, html } from "./escapeHtml.js";
 import { VERDICT_STYLE, chainLabel, integrityCalendar } from "./integrityCalendar.js";
-import type { Bounded, HtmlTally, ObjectProblem } from "./HtmlTally.js";
+import type { Bounded } from "./Bounded.js";
+import type { HtmlTally, ObjectProblem } from "./HtmlTally.js";
 import type { ReportHeader, ReportTail } from "./types.js";
 
 /** Rows of the alert table; past this the page says how many more the json report holds. */

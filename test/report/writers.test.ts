@@ -93,6 +93,62 @@ describe("streamed report writers", () => {
     expect(text).toContain("INVALID: unlisted");
   });
 
+  it("text: lists the first 1,000 integrity findings and failed objects and counts the rest", async () => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on("data", (c: Buffer) => chunks.push(c));
+    const w = new TextWriter(out);
+    await w.begin({
+      version: 1,
+      command: "scan",
+      sources: ["x"],
+      startedAt: "s",
+      window: {},
+      verify: "warn",
+    });
+    const n = 2_500;
+    for (let i = 0; i < n; i++) {
+      await w.file({
+        object: `missing-${i}`,
+        kind: "trace",
+        status: "scanned",
+        traces: 0,
+        integrity: "missing",
+        error: "",
+      });
+      await w.file({
+        object: `bad-${i}`,
+        kind: "trace",
+        status: "failed",
+        traces: 0,
+        integrity: "unverified",
+        error: `corrupt ${i}`,
+      });
+    }
+    await w.digest({ object: "d", chain: "c", status: "invalid-signature", reason: "signature does not verify" });
+    await w.end({
+      finishedAt: "f",
+      summary: { objects: 2 * n, failed: n } as Report["summary"],
+      alerts: [],
+      notifications: [],
+      errors: [],
+      exitCode: 1,
+    });
+    const text = Buffer.concat(chunks).toString("utf8");
+    const findings = text.split("\n").filter((l) => l.includes("INVALID:"));
+    expect(findings).toHaveLength(1000);
+    expect(findings[0]).toContain("missing-0 ");
+    expect(text).toContain(
+      `... and ${n + 1 - 1000} more integrity findings: --format json or ndjson lists every record`,
+    );
+    const failed = text.split("\n").filter((l) => /^ {2}bad-\d+: corrupt/.test(l));
+    expect(failed).toHaveLength(1000);
+    expect(failed.at(-1)).toBe("  bad-999: corrupt 999");
+    expect(text).toContain(
+      `... and ${n - 1000} more failed objects: --format json or ndjson lists every one`,
+    );
+  });
+
   it("json: a report of 20,000 files parses whole, with nothing held in memory for them", async () => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
