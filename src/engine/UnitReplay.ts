@@ -1,91 +1,24 @@
-import { createHash } from "node:crypto";
-import type { DigestFile } from "../cts/digestFile.js";
-import { parseObjectKey } from "../cts/objectKey.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 import type { TimeWindow } from "../detect/TimeWindow.js";
 import type { Alert } from "../detect/types.js";
 import { DELIVERY_DELAY_MS, DIGEST_PERIOD_MS } from "../integrity/timing.js";
-import type { DigestRead } from "../integrity/types.js";
-import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
-import type { ObjectSource, SourceObject } from "../sources/types.js";
-import type { ChainCarry, SeriesCarry, Settled } from "./ChainCarry.js";
+import type { ObjectSource } from "../sources/types.js";
+import type { ChainCarry, Settled } from "./ChainCarry.js";
 import type { LedgerPolicy } from "./LedgerPolicy.js";
-import { planObject, UPLOAD_GRACE_MS } from "./plan.js";
+import { planObject } from "./plan.js";
 import type { Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
+import { encodeBody, FORMAT, storedCarry, storedFile, type StoredFile, type UnitBody } from "./unitBody.js";
+import { lazyCarry, outputSlot, type Windowed } from "./replayedSlots.js";
+import { chainedFingerprint, optionsToken, uploadRange, windowToken } from "./unitFingerprint.js";
 
-/** The body's own format: a body of another version is not replayed (the unit is scanned and stored again). */
-const FORMAT = 1;
-const DAY_MS = 24 * 60 * 60 * 1000;
 /**
  * A unit's outcome depends on the carry of the unit before it, and that carry on the unit before that (the gaps it
  * wrote were judged with its predecessor's digests): the window's effect and a read that failed reach this far.
  */
 const DEPTH = 3;
-
-/** A listed object as stored with a held slot. */
-interface StoredObject {
-  key: string;
-  size: number;
-  etag?: string;
-  lastModified?: number;
-  explicit?: boolean;
-  unreadable?: string;
-}
-
-/** A settled file: what writing it and counting it need (its window is applied again on replay). */
-interface StoredFile {
-  record: FileRecord;
-  alerts?: Alert[];
-  matchedTimes?: Array<number | null>;
-  overdueChain?: string;
-}
-
-/** A slot the next unit judges again (held), whole. */
-interface StoredSlot extends StoredFile {
-  object: StoredObject;
-  hashes?: Record<string, string>;
-  baseReason?: string;
-}
-
-type StoredDigestFile = Omit<DigestFile, "startTime" | "endTime"> & {
-  startTime: number | null;
-  endTime: number | null;
-};
-
-interface StoredRead {
-  key: string;
-  md5?: string;
-  digest?: StoredDigestFile;
-  problem?: string;
-  readFailed: boolean;
-  metadataSignature?: string;
-  explicit?: boolean;
-}
-
-/**
- * What `StoredUnit.body` holds: four lines of JSON (JSON text has no raw newline), so that a part is parsed only
- * when it is needed: the carry only when the next unit is scanned (a replayed one replaces it), the attempts only
- * when windowed rules are on. A unit's body is megabytes: parsing is most of a replay's cost.
- */
-interface UnitBody {
-  head: { v: number; reused: number };
-  output: { digests: DigestRecord[]; gaps: GapRecord[]; files: StoredFile[]; missing: FileRecord[] };
-  /** The unit's login attempts, for the windowed rules. */
-  attempts: LoginAttempt[];
-  /** What the series carried to its next unit; null with verification off. */
-  carry: StoredCarry | null;
-}
-
-interface StoredCarry {
-  reads: StoredRead[];
-  heldFiles: StoredSlot[];
-  heldDigests: Array<{ slot: StoredSlot; record: DigestRecord }>;
-  recentKeys: string[];
-  written: string[];
-}
 
 /** Per series in this run: the chained fingerprint so far, and the window tokens and cleanness of its last units. */
 interface SeriesState {
@@ -107,8 +40,6 @@ export interface ReplayContext {
   /** A reason to start nothing more (a signal, time running out): the unit is scanned, its objects not started. */
   shouldStop?: () => string | undefined;
 }
-
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /**
  * Unit-level replay (issue 12: "a rerun with the ledger is at least 5x faster"). A unit listed exactly as when an
@@ -150,18 +81,7 @@ export class UnitReplay {
       (rules["brute-force"].enabled ||
         rules["password-spray"].enabled ||
         rules["failures-then-success"].enabled);
-    const key = options.publicKey.export({ type: "spki", format: "der" }).toString("base64");
-    this.optionsToken = JSON.stringify([
-      FORMAT,
-      rulesId,
-      options.command,
-      options.verify,
-      sha256(key),
-      source.name,
-      source.bucket ?? null,
-      source.partial === true,
-      options.maxDecompressedBytes,
-    ]);
+    this.optionsToken = optionsToken(options, rulesId, source);
   }
 
   /**
@@ -178,15 +98,9 @@ export class UnitReplay {
       this.series.set(unit.series, st);
     }
     const [first, newestUpload] = uploadRange(unit);
-    st.tokens.push(this.windowToken(first, newestUpload));
+    st.tokens.push(windowToken(this.options, first, newestUpload));
     if (st.tokens.length > DEPTH) st.tokens.shift();
-    const hash = createHash("sha256").update(this.optionsToken).update("\n").update(st.fingerprint);
-    hash.update(`\n${JSON.stringify(st.tokens)}\n`);
-    for (const { object: o } of unit.objects)
-      hash.update(
-        `${o.key}\0${o.etag ?? `${o.size}:${o.lastModified?.getTime() ?? ""}`}\0${o.explicit ? 1 : 0}\0${o.unreadable ?? ""}\n`,
-      );
-    const fingerprint = hash.digest("hex");
+    const fingerprint = chainedFingerprint(this.optionsToken, st.fingerprint, st.tokens, unit);
     st.fingerprint = fingerprint;
     this.current = {
       unit,
@@ -213,7 +127,7 @@ export class UnitReplay {
     const settled: Settled = {
       digests: output.digests,
       gaps: output.gaps,
-      files: output.files.map((f) => this.outputSlot(f)),
+      files: output.files.map((f) => outputSlot(f, this.windowedFn)),
       missing: output.missing,
     };
     for (const item of unit.objects) {
@@ -230,7 +144,11 @@ export class UnitReplay {
     st.clean.push(true);
     if (st.clean.length > DEPTH) st.clean.shift();
     if (!ctx.carry) return [settled];
-    return ctx.carry.replay(unit, settled, lines[3] === "null" ? undefined : this.lazyCarry(lines[3]!));
+    return ctx.carry.replay(
+      unit,
+      settled,
+      lines[3] === "null" ? undefined : lazyCarry(lines[3]!, this.windowedFn),
+    );
   }
 
   /**
@@ -276,9 +194,7 @@ export class UnitReplay {
     };
     const stored = {
       fingerprint: cur.fingerprint,
-      body: [body.head, body.output, body.attempts, body.carry]
-        .map((part) => JSON.stringify(part))
-        .join("\n"),
+      body: encodeBody(body),
       at: this.clock().toISOString(),
     };
     await this.ledger.later(`recording unit ${cur.id}`, (l) => l.putUnit(cur.id, stored));
@@ -292,19 +208,7 @@ export class UnitReplay {
     );
   }
 
-  /**
-   * How the window bears on the unit: `whole` when it holds every upload time the unit's chains look at (its own,
-   * two days back for the previous unit's digests, a day on for late links), else the window itself.
-   */
-  private windowToken(first: number, last: number): string {
-    const { since, until } = this.options;
-    if (!since && !until) return "whole";
-    if (first === Infinity) return "whole";
-    const covered =
-      (!since || since.getTime() <= first - 2 * DAY_MS) &&
-      (!until || until.getTime() >= last + DAY_MS + 2 * UPLOAD_GRACE_MS);
-    return covered ? "whole" : `${since?.toISOString() ?? ""}/${until?.toISOString() ?? ""}`;
-  }
+  private readonly windowedFn: Windowed = (slot, f) => this.windowed(slot, f);
 
   /** The run's window on trace times, as scanUnit applies it. */
   private windowed(slot: Slot, f: StoredFile): void {
@@ -315,167 +219,4 @@ export class UnitReplay {
     if (f.matchedTimes)
       slot.record.matched = f.matchedTimes.filter((t) => this.window.contains(t ?? undefined)).length;
   }
-
-  /** A replayed settled file: only what writing and counting it read (summaries read the key when overdue). */
-  private outputSlot(f: StoredFile): Slot {
-    const slot = {
-      record: f.record,
-      allAlerts: f.alerts ?? [],
-      matchedTimes: f.matchedTimes ?? [],
-      attempts: [],
-      alerts: [],
-      reused: true,
-      ...(f.overdueChain !== undefined
-        ? { overdueChain: f.overdueChain, key: parseObjectKey(f.record.object) }
-        : {}),
-    } as unknown as Slot;
-    this.windowed(slot, f);
-    return slot;
-  }
-
-  private heldSlot(s: StoredSlot): Slot {
-    const o = s.object;
-    const object: SourceObject = {
-      key: o.key,
-      size: o.size,
-      ...(o.etag !== undefined ? { etag: o.etag } : {}),
-      ...(o.lastModified !== undefined ? { lastModified: new Date(o.lastModified) } : {}),
-      ...(o.explicit !== undefined ? { explicit: o.explicit } : {}),
-      ...(o.unreadable !== undefined ? { unreadable: o.unreadable } : {}),
-    };
-    const slot: Slot = {
-      object,
-      key: parseObjectKey(o.key),
-      record: s.record,
-      allAlerts: s.alerts ?? [],
-      matchedTimes: s.matchedTimes ?? [],
-      attempts: [],
-      alerts: [],
-      reused: true,
-      ...(s.hashes ? { hashes: s.hashes } : {}),
-      ...(s.baseReason !== undefined ? { baseReason: s.baseReason } : {}),
-      ...(s.overdueChain !== undefined ? { overdueChain: s.overdueChain } : {}),
-    };
-    this.windowed(slot, s);
-    return slot;
-  }
-
-  /** The stored carry, parsed when the chains first read it (never, when the next unit is replayed too). */
-  private lazyCarry(text: string): SeriesCarry {
-    let restored: SeriesCarry | undefined;
-    const get = (): SeriesCarry => {
-      if (restored) return restored;
-      const c = JSON.parse(text) as StoredCarry;
-      restored = {
-        reads: c.reads.map(restoreRead),
-        heldFiles: c.heldFiles.map((s) => this.heldSlot(s)),
-        heldDigests: c.heldDigests.map((d) => ({ slot: this.heldSlot(d.slot), record: d.record })),
-        recentKeys: new Set(c.recentKeys),
-        written: new Set(c.written),
-      };
-      return restored;
-    };
-    return {
-      get reads() {
-        return get().reads;
-      },
-      get heldFiles() {
-        return get().heldFiles;
-      },
-      get heldDigests() {
-        return get().heldDigests;
-      },
-      get recentKeys() {
-        return get().recentKeys;
-      },
-      get written() {
-        return get().written;
-      },
-    };
-  }
-}
-
-/** The oldest and newest upload time of a unit's objects (Infinity and -Infinity when none has one). */
-function uploadRange(unit: Unit): [number, number] {
-  let first = Infinity;
-  let last = -Infinity;
-  for (const { key } of unit.objects) {
-    const t = key.uploadTime?.getTime();
-    if (t === undefined || Number.isNaN(t)) continue;
-    if (t < first) first = t;
-    if (t > last) last = t;
-  }
-  return [first, last];
-}
-
-function storedFile(s: Slot): StoredFile {
-  return {
-    record: s.record,
-    ...(s.allAlerts.length > 0 ? { alerts: s.allAlerts } : {}),
-    ...(s.record.matched !== undefined ? { matchedTimes: s.matchedTimes } : {}),
-    ...(s.overdueChain !== undefined ? { overdueChain: s.overdueChain } : {}),
-  };
-}
-
-function storedSlot(s: Slot): StoredSlot {
-  const o = s.object;
-  return {
-    ...storedFile(s),
-    object: {
-      key: o.key,
-      size: o.size,
-      ...(o.etag !== undefined ? { etag: o.etag } : {}),
-      ...(o.lastModified ? { lastModified: o.lastModified.getTime() } : {}),
-      ...(o.explicit !== undefined ? { explicit: o.explicit } : {}),
-      ...(o.unreadable !== undefined ? { unreadable: o.unreadable } : {}),
-    },
-    ...(s.hashes ? { hashes: s.hashes } : {}),
-    ...(s.baseReason !== undefined ? { baseReason: s.baseReason } : {}),
-  };
-}
-
-function storedCarry(c: SeriesCarry): StoredCarry {
-  return {
-    reads: c.reads.map((r) => ({
-      key: r.key.key,
-      readFailed: r.readFailed,
-      ...(r.md5 !== undefined ? { md5: r.md5 } : {}),
-      ...(r.problem !== undefined ? { problem: r.problem } : {}),
-      ...(r.metadataSignature !== undefined ? { metadataSignature: r.metadataSignature } : {}),
-      ...(r.explicit !== undefined ? { explicit: r.explicit } : {}),
-      ...(r.digest
-        ? {
-            digest: {
-              ...r.digest,
-              startTime: timeOrNull(r.digest.startTime),
-              endTime: timeOrNull(r.digest.endTime),
-            },
-          }
-        : {}),
-    })),
-    heldFiles: c.heldFiles.map(storedSlot),
-    heldDigests: c.heldDigests.map((d) => ({ slot: storedSlot(d.slot), record: d.record })),
-    recentKeys: [...c.recentKeys],
-    written: [...c.written],
-  };
-}
-
-const timeOrNull = (d: Date) => (Number.isNaN(d.getTime()) ? null : d.getTime());
-
-function restoreRead(r: StoredRead): DigestRead {
-  return {
-    key: parseObjectKey(r.key),
-    md5: r.md5,
-    digest: r.digest
-      ? {
-          ...r.digest,
-          startTime: new Date(r.digest.startTime ?? NaN),
-          endTime: new Date(r.digest.endTime ?? NaN),
-        }
-      : undefined,
-    problem: r.problem,
-    readFailed: r.readFailed,
-    metadataSignature: r.metadataSignature,
-    ...(r.explicit !== undefined ? { explicit: r.explicit } : {}),
-  };
 }

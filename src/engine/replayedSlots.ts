@@ -1,0 +1,108 @@
+import { parseObjectKey } from "../cts/objectKey.js";
+import type { DigestRead } from "../integrity/types.js";
+import type { SourceObject } from "../sources/types.js";
+import type { SeriesCarry } from "./ChainCarry.js";
+import type { Slot } from "./scanObject.js";
+import type { StoredCarry, StoredFile, StoredRead, StoredSlot } from "./unitBody.js";
+
+/** A replay's slots and chain carry, restored from a unit's replay record (unitBody.ts). */
+
+/** The run's window applied again to a restored slot (its alerts and matched times). */
+export type Windowed = (slot: Slot, f: StoredFile) => void;
+
+/** A replayed settled file: only what writing and counting it read (summaries read the key when overdue). */
+export function outputSlot(f: StoredFile, windowed: Windowed): Slot {
+  const slot = {
+    record: f.record,
+    allAlerts: f.alerts ?? [],
+    matchedTimes: f.matchedTimes ?? [],
+    attempts: [],
+    alerts: [],
+    reused: true,
+    ...(f.overdueChain !== undefined
+      ? { overdueChain: f.overdueChain, key: parseObjectKey(f.record.object) }
+      : {}),
+  } as unknown as Slot;
+  windowed(slot, f);
+  return slot;
+}
+
+/** A slot the next unit judges again, as the chains hold it. */
+function heldSlot(s: StoredSlot, windowed: Windowed): Slot {
+  const o = s.object;
+  const object: SourceObject = {
+    key: o.key,
+    size: o.size,
+    ...(o.etag !== undefined ? { etag: o.etag } : {}),
+    ...(o.lastModified !== undefined ? { lastModified: new Date(o.lastModified) } : {}),
+    ...(o.explicit !== undefined ? { explicit: o.explicit } : {}),
+    ...(o.unreadable !== undefined ? { unreadable: o.unreadable } : {}),
+  };
+  const slot: Slot = {
+    object,
+    key: parseObjectKey(o.key),
+    record: s.record,
+    allAlerts: s.alerts ?? [],
+    matchedTimes: s.matchedTimes ?? [],
+    attempts: [],
+    alerts: [],
+    reused: true,
+    ...(s.hashes ? { hashes: s.hashes } : {}),
+    ...(s.baseReason !== undefined ? { baseReason: s.baseReason } : {}),
+    ...(s.overdueChain !== undefined ? { overdueChain: s.overdueChain } : {}),
+  };
+  windowed(slot, s);
+  return slot;
+}
+
+/** The stored carry, parsed when the chains first read it (never, when the next unit is replayed too). */
+export function lazyCarry(text: string, windowed: Windowed): SeriesCarry {
+  let restored: SeriesCarry | undefined;
+  const get = (): SeriesCarry => {
+    if (restored) return restored;
+    const c = JSON.parse(text) as StoredCarry;
+    restored = {
+      reads: c.reads.map(restoreRead),
+      heldFiles: c.heldFiles.map((s) => heldSlot(s, windowed)),
+      heldDigests: c.heldDigests.map((d) => ({ slot: heldSlot(d.slot, windowed), record: d.record })),
+      recentKeys: new Set(c.recentKeys),
+      written: new Set(c.written),
+    };
+    return restored;
+  };
+  return {
+    get reads() {
+      return get().reads;
+    },
+    get heldFiles() {
+      return get().heldFiles;
+    },
+    get heldDigests() {
+      return get().heldDigests;
+    },
+    get recentKeys() {
+      return get().recentKeys;
+    },
+    get written() {
+      return get().written;
+    },
+  };
+}
+
+function restoreRead(r: StoredRead): DigestRead {
+  return {
+    key: parseObjectKey(r.key),
+    md5: r.md5,
+    digest: r.digest
+      ? {
+          ...r.digest,
+          startTime: new Date(r.digest.startTime ?? NaN),
+          endTime: new Date(r.digest.endTime ?? NaN),
+        }
+      : undefined,
+    problem: r.problem,
+    readFailed: r.readFailed,
+    metadataSignature: r.metadataSignature,
+    ...(r.explicit !== undefined ? { explicit: r.explicit } : {}),
+  };
+}

@@ -1,0 +1,73 @@
+import { createHash } from "node:crypto";
+import type { ObjectSource } from "../sources/types.js";
+import { UPLOAD_GRACE_MS } from "./plan.js";
+import type { EngineOptions } from "./types.js";
+import { FORMAT } from "./unitBody.js";
+import type { Unit } from "./units.js";
+
+/**
+ * The parts of a unit's chained fingerprint (UnitReplay): what of the run's options changes a unit's outcome, how
+ * the window bears on it, and its listing chained to the listings before it in its series.
+ */
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** The options that change a unit's records: a replay record made under others is not replayed. */
+export function optionsToken(options: EngineOptions, rulesId: string, source: ObjectSource): string {
+  const key = options.publicKey.export({ type: "spki", format: "der" }).toString("base64");
+  return JSON.stringify([
+    FORMAT,
+    rulesId,
+    options.command,
+    options.verify,
+    sha256(key),
+    source.name,
+    source.bucket ?? null,
+    source.partial === true,
+    options.maxDecompressedBytes,
+  ]);
+}
+
+/**
+ * How the window bears on the unit: `whole` when it holds every upload time the unit's chains look at (its own,
+ * two days back for the previous unit's digests, a day on for late links), else the window itself.
+ */
+export function windowToken(options: EngineOptions, first: number, last: number): string {
+  const { since, until } = options;
+  if (!since && !until) return "whole";
+  if (first === Infinity) return "whole";
+  const covered =
+    (!since || since.getTime() <= first - 2 * DAY_MS) &&
+    (!until || until.getTime() >= last + DAY_MS + 2 * UPLOAD_GRACE_MS);
+  return covered ? "whole" : `${since?.toISOString() ?? ""}/${until?.toISOString() ?? ""}`;
+}
+
+/** The unit's fingerprint: the options, the series' fingerprint before it, the window tokens, its listing. */
+export function chainedFingerprint(
+  options: string,
+  previous: string,
+  tokens: readonly string[],
+  unit: Unit,
+): string {
+  const hash = createHash("sha256").update(options).update("\n").update(previous);
+  hash.update(`\n${JSON.stringify(tokens)}\n`);
+  for (const { object: o } of unit.objects)
+    hash.update(
+      `${o.key}\0${o.etag ?? `${o.size}:${o.lastModified?.getTime() ?? ""}`}\0${o.explicit ? 1 : 0}\0${o.unreadable ?? ""}\n`,
+    );
+  return hash.digest("hex");
+}
+
+/** The oldest and newest upload time of a unit's objects (Infinity and -Infinity when none has one). */
+export function uploadRange(unit: Unit): [number, number] {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const { key } of unit.objects) {
+    const t = key.uploadTime?.getTime();
+    if (t === undefined || Number.isNaN(t)) continue;
+    if (t < first) first = t;
+    if (t > last) last = t;
+  }
+  return [first, last];
+}
