@@ -1,39 +1,13 @@
 import { describeError, LedgerBusyError, LedgerUnreadableError } from "../errors.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
-import type { FileRecord } from "../report/types.js";
 import type { LedgerHolder, Ledger, ObjectOutcome } from "../state/types.js";
+import { fingerprint, restoreOutcome, storedOutcome } from "./storedOutcome.js";
 import type { Slot } from "./scanObject.js";
 import type { LocationBaseline } from "../detect/LocationBaseline.js";
 import type { BaselineStore } from "../detect/NewLocationRules.js";
 
 /** Writes {@link LedgerPolicy.later} lets wait at once before the scan waits for them. */
 const MAX_QUEUED = 4;
-
-/**
- * What the ledger keeps of a completed object's record: the key is the ledger's own key, and the MD5 is in the
- * outcome's hashes (a million objects are a million copies of each). `lookup` puts the key back.
- */
-function storedRecord(record: FileRecord): FileRecord {
-  const stored: Partial<FileRecord> = { ...record };
-  delete stored.object;
-  delete stored.md5;
-  return stored as FileRecord;
-}
-
-/**
- * An alert or login attempt as the ledger keeps it with its object's outcome: its `object` (the outcome's own key,
- * a hundred characters, in every one) left empty in place, so that `lookup` puts it back where it was (the same
- * report text). A million outcomes were a tenth smaller to pack and write.
- */
-function withoutObject<T extends { object: string }>(item: T, key: string): T {
-  return item.object === key ? { ...item, object: "" } : item;
-}
-
-/** A cheap identity of an object's content: the ETag when the store has one, else size and modification time. */
-export function fingerprint(slot: Slot): string {
-  const o = slot.object;
-  return o.etag ?? `${o.size}:${o.lastModified?.getTime() ?? 0}`;
-}
 
 /**
  * How a run uses its ledger (DESIGN "State and idempotency"). A ledger that cannot be read does not stop the run:
@@ -111,22 +85,7 @@ export class LedgerPolicy {
       );
       for (const [key, outcome] of found) {
         if (outcome.rules !== this.rulesId) found.delete(key);
-        else {
-          // A fresh record (the run sets verdicts on it) with its fields in the order of a record the run makes
-          // (the key first, the MD5 where reading puts it: after the bytes), so that a report is the same text.
-          const md5 = outcome.hashes?.md5;
-          const record = { object: key } as FileRecord;
-          for (const field in outcome.record) {
-            if (field !== "object")
-              (record as unknown as Record<string, unknown>)[field] =
-                outcome.record[field as keyof FileRecord];
-            if (field === "bytes" && md5) record.md5 = md5;
-          }
-          if (md5) record.md5 = md5;
-          outcome.record = record;
-          for (const a of outcome.alerts) if (a.object === "") a.object = key;
-          for (const a of outcome.attempts ?? []) if (a.object === "") a.object = key;
-        }
+        else restoreOutcome(key, outcome);
       }
       return found;
     } catch (err) {
@@ -141,24 +100,7 @@ export class LedgerPolicy {
     const at = this.clock().toISOString();
     const outcomes = slots
       .filter((s) => s.record.status !== "failed" && !s.record.reason?.startsWith("not started"))
-      .map(
-        (s) =>
-          [
-            s.object.key,
-            {
-              fingerprint: fingerprint(s),
-              rules: this.rulesId,
-              record: storedRecord(s.record),
-              alerts: s.allAlerts.map((a) => withoutObject(a, s.object.key)),
-              matchedTimes: s.matchedTimes,
-              ...(s.attempts.length > 0
-                ? { attempts: s.attempts.map((a) => withoutObject(a, s.object.key)) }
-                : {}),
-              ...(s.hashes ? { hashes: s.hashes } : {}),
-              at,
-            } satisfies ObjectOutcome,
-          ] as const,
-      );
+      .map((s) => [s.object.key, storedOutcome(s, this.rulesId, at)] as const);
     if (outcomes.length === 0) return;
     await this.later("recording completed objects", (l) => l.putObjects(unit, outcomes));
   }
