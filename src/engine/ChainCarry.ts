@@ -1,40 +1,15 @@
 import type { KeyObject } from "node:crypto";
 import { DigestChains, type ScopeTest } from "../integrity/DigestChains.js";
-import { mergeChainSummaries, type ChainSummaries, type ChainSummary } from "../integrity/failClosed.js";
+import type { ChainSummaries } from "../integrity/failClosed.js";
+import { countSettled } from "./countSettled.js";
 import type { DigestRead } from "../integrity/types.js";
-import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
+import type { GapRecord } from "../report/types.js";
 import type { Slot } from "./scanObject.js";
+import type { SeriesCarry, Settled } from "./types.js";
 import { digestVerdict, fileVerdict } from "./verdicts.js";
 import type { Unit } from "./units.js";
 
-/** What a series (one region's units) hands to its next unit. Bounded by one unit, never by the run. */
-export interface SeriesCarry {
-  /** The previous unit's digests: context for links and coverage across midnight (their records are out). */
-  reads: DigestRead[];
-  /** Files whose verdict a later digest can still change (pending, or no digest covers them yet). */
-  heldFiles: Slot[];
-  /** Digest files whose status a newer digest can still change (unanchored: no metadata signature). */
-  heldDigests: Array<{ slot: Slot; record: DigestRecord }>;
-  /** Trace keys of the previous unit's last hours: digests of this unit list them. */
-  recentKeys: Set<string>;
-  /** Gap and missing-digest records already written, so that context digests do not repeat them. */
-  written: Set<string>;
-  /**
-   * The held records are another fan-out shard's (this carry was primed from context units): they are judged and
-   * written there, so this carry only keeps their keys as present (DESIGN "Organisation-size backfills").
-   */
-  foreign?: boolean;
-}
-
-/** The records a unit (or the end of a series) settles, in the order they are written. */
-export interface Settled {
-  digests: DigestRecord[];
-  gaps: GapRecord[];
-  /** Files of the unit (and held files of the previous one) with their final verdicts. */
-  files: Slot[];
-  /** Files some digest lists that the source does not hold. */
-  missing: FileRecord[];
-}
+export type { SeriesCarry, Settled } from "./types.js";
 
 // A digest lists the files of the hour before it: keys of the previous unit's last hours are kept for it.
 const RECENT_MS = 3 * 60 * 60 * 1000;
@@ -83,27 +58,9 @@ export class ChainCarry {
     });
   }
 
-  /** Counts settled records into the chain summaries. */
+  /** Counts settled records into the chain summaries (not while priming: the shard that owns them counts). */
   private summarise(settled: Settled): Settled {
-    if (this.quiet) return settled;
-    const add = (s: ChainSummary) => mergeChainSummaries(this.summaries, [s]);
-    for (const d of settled.digests) {
-      if (d.status === "missing") continue;
-      const end = d.end ? Date.parse(d.end) : undefined;
-      add({
-        chain: d.chain,
-        digests: 1,
-        valid: d.status === "valid" ? 1 : 0,
-        ...(end !== undefined ? { newestEnd: end, newestKey: d.object } : {}),
-      });
-    }
-    for (const slot of settled.files) {
-      // A replayed file has a key only when it is overdue (UnitReplay): the key is read only then.
-      if (!slot.overdueChain) continue;
-      const at = slot.key.uploadTime?.getTime();
-      if (at !== undefined)
-        add({ chain: slot.overdueChain, digests: 0, valid: 0, overdueFrom: at, overdueTo: at });
-    }
+    if (!this.quiet) countSettled(this.summaries, settled);
     return settled;
   }
 

@@ -4,10 +4,12 @@ import type { RulesConfig } from "../detect/RulesConfig.js";
 import type { GeoLookup } from "../enrich/GeoLookup.js";
 import type { DigestLimits } from "../notify/buildDigest.js";
 import type { AlertDigest, Notifier } from "../notify/types.js";
-import type { ReportWriter } from "../report/types.js";
+import type { DigestRecord, FileRecord, GapRecord, ReportWriter } from "../report/types.js";
 import type { ObjectSource } from "../sources/types.js";
 import type { Ledger } from "../state/types.js";
 import type { ChainSummaries } from "../integrity/failClosed.js";
+import type { DigestRead } from "../integrity/types.js";
+import type { Slot } from "./scanObject.js";
 import type { ShardRange } from "./shardContext.js";
 import type { WindowCarry } from "./WindowCarry.js";
 
@@ -109,4 +111,33 @@ export interface RunDeps {
    * is tested against.
    */
   prefetch?: boolean;
+}
+
+/** What a series (one region's units) hands to its next unit. Bounded by one unit, never by the run. */
+export interface SeriesCarry {
+  /** The previous unit's digests: context for links and coverage across midnight (their records are out). */
+  reads: DigestRead[];
+  /** Files whose verdict a later digest can still change (pending, or no digest covers them yet). */
+  heldFiles: Slot[];
+  /** Digest files whose status a newer digest can still change (unanchored: no metadata signature). */
+  heldDigests: Array<{ slot: Slot; record: DigestRecord }>;
+  /** Trace keys of the previous unit's last hours: digests of this unit list them. */
+  recentKeys: Set<string>;
+  /** Gap and missing-digest records already written, so that context digests do not repeat them. */
+  written: Set<string>;
+  /**
+   * The held records are another fan-out shard's (this carry was primed from context units): they are judged and
+   * written there, so this carry only keeps their keys as present (DESIGN "Organisation-size backfills").
+   */
+  foreign?: boolean;
+}
+
+/** The records a unit (or the end of a series) settles, in the order they are written. */
+export interface Settled {
+  digests: DigestRecord[];
+  gaps: GapRecord[];
+  /** Files of the unit (and held files of the previous one) with their final verdicts. */
+  files: Slot[];
+  /** Files some digest lists that the source does not hold. */
+  missing: FileRecord[];
 }
