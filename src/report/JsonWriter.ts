@@ -45,9 +45,10 @@ class Spool {
     // A large buffer: with the default 16 KB, the run waited on the disk every few dozen records.
     this.stream = createWriteStream(file, { highWaterMark: 1 << 20 });
     this.out = new StreamOut(this.stream);
-    const held = this.held ?? [];
+    // What is held goes first, as it is (the stream keeps the order of writes; StreamOut has written nothing yet).
+    for (const piece of this.held ?? []) this.stream.write(piece);
     this.held = undefined;
-    const text = Buffer.concat(held).toString("utf8") + this.pending;
+    const text = this.pending;
     this.pending = "";
     return this.out.write(text);
   }
