@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { finished } from "node:stream/promises";
 import type { Writable } from "node:stream";
+import { CtsAuditError, describeError } from "../errors.js";
 import { StreamOut } from "./StreamOut.js";
 import type { DigestRecord, FileRecord, GapRecord, ReportHeader, ReportTail, ReportWriter } from "./types.js";
 
@@ -115,7 +116,18 @@ export class JsonWriter implements ReportWriter {
   /** Over the memory budget: every spool goes to its temporary file from now on (once, whoever asks). */
   private spill(): Promise<void> {
     this.spilling ??= (async () => {
-      const dir = await mkdtemp(path.join(this.spoolDir, "cts-audit-report-"));
+      let dir: string;
+      try {
+        dir = await mkdtemp(path.join(this.spoolDir, "cts-audit-report-"));
+      } catch (err) {
+        throw new CtsAuditError(
+          "REPORT_SPOOL",
+          `the JSON report keeps its records in a temporary directory beyond ${this.memoryChars} characters and ` +
+            `cannot create one in ${this.spoolDir} (${describeError(err)}): set TMPDIR to a writable directory, ` +
+            "or use --format ndjson, which keeps nothing",
+          { cause: err },
+        );
+      }
       this.dir = dir;
       for (const [name, s] of this.spools) await s.spill(path.join(dir, `${name}.jsonl`));
     })();

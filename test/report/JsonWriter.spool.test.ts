@@ -6,6 +6,7 @@
 import { readdirSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { CtsAuditError } from "../../src/errors.js";
 import { JsonWriter, SPOOL_MEMORY_CHARS } from "../../src/report/JsonWriter.js";
 import type { DigestRecord, FileRecord, GapRecord, Report } from "../../src/report/types.js";
 import { tempDir } from "../support/harness.js";
@@ -114,5 +115,19 @@ describe("JsonWriter: records held in memory, then spooled to files", () => {
     expect(during).toHaveLength(1);
     expect(during[0]).toMatch(/^cts-audit-report-/);
     expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it("needs no temporary directory within the budget; beyond it, one that cannot be made is an error naming it", async () => {
+    const missing = `${tempDir()}/not-there`;
+    const held = await document(list, undefined);
+    expect(await document(list, undefined, { spoolDir: missing })).toBe(held);
+    const failed = await document(list, 5_000, { spoolDir: missing }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failed).toBeInstanceOf(CtsAuditError);
+    expect((failed as CtsAuditError).code).toBe("REPORT_SPOOL");
+    expect((failed as Error).message).toContain(missing);
+    expect((failed as Error).message).toContain("TMPDIR");
   });
 });
