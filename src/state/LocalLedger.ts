@@ -61,12 +61,13 @@ interface SentRecord {
 }
 
 /** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
-// "u": one entry for a batch of a unit's objects (its value lists their keys); "o": one object (ledgers written before
+// "U": one entry for a batch of a unit's objects ([unit, uuid]); "u": the same listing the batch's keys (ledgers
+// written before); "o": one object (ledgers written before
 // batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "A": a batch of login attempts ([scope, uuid],
 // its value lists the [hour, id] of each hour's entry); "a": one login attempt ([scope, time, key], ledgers written
 // before hours);
 // "n": a unit's replay record ([unit, uuid]).
-type ExpiryKind = "u" | "o" | "s" | "l" | "L" | "a" | "A" | "n";
+type ExpiryKind = "U" | "u" | "o" | "s" | "l" | "L" | "a" | "A" | "n";
 
 /** Default of {@link LocalLedgerOptions.attemptRetentionMs}. */
 export const DEFAULT_ATTEMPT_RETENTION_MS = 3 * 24 * 60 * 60 * 1000;
@@ -220,14 +221,14 @@ export class LocalLedger implements Ledger {
       let inUnit: Map<string, ObjectOutcome> | undefined;
       if (s && items.length > RANGE_LOOKUP_MIN) {
         inUnit = new Map();
-        for (const { key, value } of s.objects.getRange({ start: [unit], end: [unit, MAX_KEY] }))
+        for (const { key, value } of s.objects.getRange(unitRange(unit)))
           inUnit.set((key as [string, string])[1], value);
       }
       for (const { key, fingerprint } of items) {
         let outcome: ObjectOutcome | undefined;
         if (s) {
           outcome =
-            (inUnit && !ASTRAL.test(key) ? inUnit.get(key) : s.objects.get([unit, key])) ??
+            (inUnit ? inUnit.get(key) : s.objects.get([unit, key])) ??
             (this.hasLegacy ? s.legacyObjects.get(key) : undefined);
         } else outcome = this.v1?.objects.get(key);
         if (outcome && outcome.fingerprint === fingerprint) found.set(key, outcome);
@@ -244,16 +245,13 @@ export class LocalLedger implements Ledger {
     const now = this.clock().getTime();
     await this.write("recording objects", async () => {
       await s.objects.transaction(() => {
-        // One expiry entry for the batch, not one an object: a rerun's write of a thousand outcomes is then a
-        // thousand puts, not three thousand operations. An object written again later keeps its older batch entry;
-        // the sweep removes an object only when its own time is past the retention.
-        const byTime = new Map<number, string[]>();
+        // One expiry entry for the batch, naming only its unit: the sweep goes through the unit's objects once
+        // and removes those whose own time is past the retention (an object written again later is kept). Listing
+        // the batch's keys in the entry, as ledgers before did ("u"), wrote every key a second time.
+        const times = new Set<number>();
         for (const [key, outcome] of outcomes) {
           s.objects.put([unit, key], outcome);
-          const at = timeOf(outcome.at, now);
-          const keys = byTime.get(at) ?? [];
-          keys.push(key);
-          byTime.set(at, keys);
+          times.add(timeOf(outcome.at, now));
           if (this.hasLegacy) {
             const legacy = s.legacyObjects.get(key);
             if (legacy) {
@@ -262,7 +260,7 @@ export class LocalLedger implements Ledger {
             }
           }
         }
-        for (const [at, keys] of byTime) s.expiry.put([at, "u", unit, randomUUID()], keys);
+        for (const at of times) s.expiry.put([at, "U", unit, randomUUID()], true);
       });
     });
   }
@@ -515,9 +513,17 @@ export class LocalLedger implements Ledger {
       >;
       if (expired.length === 0) break;
       await s.expiry.transaction(() => {
+        const units = new Set<string>();
         for (const key of expired) {
           const [, kind, a = "", b = ""] = key;
-          if (kind === "u") {
+          if (kind === "U") {
+            // Once per unit in this pass, whatever the number of its batches (the function writes one an object).
+            if (!units.has(a)) {
+              units.add(a);
+              for (const { key: k, value } of s.objects.getRange(unitRange(a)))
+                if (timeOf(value.at, cutoff) <= cutoff) s.objects.remove(k);
+            }
+          } else if (kind === "u") {
             const keys = s.expiry.get(key);
             for (const k of Array.isArray(keys) ? keys : []) {
               if (typeof k !== "string") continue;
@@ -892,9 +898,11 @@ const STRUCTURES = Symbol.for("structures");
 // Above this many keys, a unit's lookup reads the unit's range instead of key by key.
 const RANGE_LOOKUP_MIN = 64;
 // Sorts after any object key (ordered-binary orders strings by their UTF-8 bytes).
-const MAX_KEY = "\uffff";
-// A key with a character beyond U+FFFF sorts after MAX_KEY: it is looked up on its own.
-const ASTRAL = /[\ud800-\udfff]/;
+/**
+ * Every `[unit, key]` of one unit and no other: such keys sort before `[unit + NUL]`, whatever the key (one that
+ * starts with U+FFFF or a character beyond it included, which an end of `[unit, "\uffff"]` missed).
+ */
+const unitRange = (unit: string) => ({ start: [unit], end: [`${unit}\u0000`] });
 
 function openSubDatabases(env: RootDatabase): Stores {
   return {

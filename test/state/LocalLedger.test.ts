@@ -82,7 +82,7 @@ describe("LocalLedger: the port", () => {
     const file = ledgerFile();
     const ledger = await opened(file);
     const keys = Array.from({ length: 150 }, (_, i) => `u/k${i}`);
-    keys.push("u/\u{1F600}-astral", "u/\uffff-edge", "u/");
+    keys.push("u/\u{1F600}-astral", "u/\uffff-edge", "u/", "\uffff\uffff", "\u{1F600}");
     await ledger.putObjects(
       "u",
       keys.map((k) => [k, outcomeFor(k)] as const),
@@ -501,9 +501,16 @@ describe("LocalLedger: retention", () => {
     const fresh: ObjectOutcome = outcomeFor("u/new", { at: "2026-11-01T00:00:00.000Z" });
     // Written on 1 October and 1 November.
     const october = await opened(file, "r1", { now: "2026-10-01T00:00:00.000Z", retentionMs: 10 * DAY });
+    // Keys at the edges of a unit's range go too (one starting with U+FFFF, one beyond it), and a neighbour
+    // unit's old object, not its new one.
+    const odd = ["\uffff\uffff-old", "\u{1F600}-old"];
     await october.putObjects("u", [
       ["u/old", old],
       ["u/rewritten", outcomeFor("u/rewritten", { at: "2026-10-01T00:00:00.000Z" })],
+      ...odd.map((k) => [k, outcomeFor(k, { at: "2026-10-01T00:00:00.000Z" })] as const),
+    ]);
+    await october.putObjects("u#1", [
+      ["u/next-old", outcomeFor("u/next-old", { at: "2026-10-01T00:00:00.000Z" })],
     ]);
     await october.markSent("smn", ["k-old"], "m1");
     await october.addPending("smn", [alertFor("t-old")]);
@@ -512,6 +519,9 @@ describe("LocalLedger: retention", () => {
     await november.putObjects("u", [
       ["u/new", fresh],
       ["u/rewritten", outcomeFor("u/rewritten", { at: "2026-11-01T00:00:00.000Z" })],
+    ]);
+    await november.putObjects("u#1", [
+      ["u/next-new", outcomeFor("u/next-new", { at: "2026-11-01T00:00:00.000Z" })],
     ]);
     await november.markSent("smn", ["k-new"], "m2");
     await november.close(); // 1 November minus 10 days: October's entries go
@@ -523,6 +533,16 @@ describe("LocalLedger: retention", () => {
       { key: "u/rewritten", fingerprint: '"etag-u/rewritten"' },
     ]);
     expect([...got.keys()].sort()).toEqual(["u/new", "u/rewritten"]);
+    const edges = await check.getObjects(
+      "u",
+      odd.map((key) => ({ key, fingerprint: outcomeFor(key).fingerprint })),
+    );
+    expect([...edges.keys()]).toEqual([]);
+    const next = await check.getObjects(
+      "u#1",
+      ["u/next-old", "u/next-new"].map((key) => ({ key, fingerprint: outcomeFor(key).fingerprint })),
+    );
+    expect([...next.keys()]).toEqual(["u/next-new"]);
     expect([...(await check.sent("smn", ["k-old", "k-new"]))]).toEqual(["k-new"]);
     expect((await check.pending("smn")).map((a) => a.traceId)).toEqual(["t-old"]);
     await check.close();
