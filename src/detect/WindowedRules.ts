@@ -51,6 +51,14 @@ interface Episode {
 interface GroupState {
   /** The group's attempts within the window before the newest folded one (oldest first). */
   recent: Entry[];
+  /**
+   * Running counts over `recent`, kept as attempts enter and leave it: the rules read them at every attempt, and
+   * counting afresh each time rescanned a window of hundreds of a busy user's logins per login.
+   * Failures among `recent`.
+   */
+  failures: number;
+  /** Attempts in `recent` per user key (only for a detector that counts distinct users). */
+  users: Map<string, number> | undefined;
   lastTrigger: number;
   open: Episode | undefined;
 }
@@ -64,8 +72,10 @@ interface Detector {
   severity: Severity;
   /** The group an attempt belongs to, or undefined when it does not enter this detector. */
   groupOf(a: LoginAttempt): string | undefined;
+  /** Whether the detector needs {@link GroupState.users}. */
+  countsUsers: boolean;
   /** Whether the pattern holds at `a`, given the group's attempts within the window (ending with `a`). */
-  holds(recent: readonly Entry[], a: Entry): boolean;
+  holds(state: Readonly<GroupState>, a: Entry): boolean;
 }
 
 function detectors(s: WindowedSettings): Detector[] {
@@ -79,7 +89,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: bf.window,
       severity: bf.severity,
       groupOf: (a) => (failure(a) ? a.userKey : undefined),
-      holds: (recent) => recent.length >= bf.threshold,
+      countsUsers: false,
+      holds: (state) => state.recent.length >= bf.threshold,
     });
     out.push({
       rule: "brute-force",
@@ -87,7 +98,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: bf.window,
       severity: bf.severity,
       groupOf: (a) => (failure(a) && a.sourceIp !== "" ? a.sourceIp : undefined),
-      holds: (recent) => recent.length >= bf.ipThreshold,
+      countsUsers: false,
+      holds: (state) => state.recent.length >= bf.ipThreshold,
     });
   }
   const spray = s["password-spray"];
@@ -98,7 +110,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: spray.window,
       severity: spray.severity,
       groupOf: (a) => (failure(a) && a.sourceIp !== "" ? a.sourceIp : undefined),
-      holds: (recent) => new Set(recent.map((e) => e.userKey)).size >= spray.users,
+      countsUsers: true,
+      holds: (state) => state.users!.size >= spray.users,
     });
   const fts = s["failures-then-success"];
   if (fts.enabled)
@@ -108,8 +121,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: fts.window,
       severity: fts.severity,
       groupOf: (a) => a.userKey,
-      holds: (recent, a) =>
-        a.outcome === "success" && recent.filter((e) => e.outcome === "failure").length >= fts.failures,
+      countsUsers: false,
+      holds: (state, a) => a.outcome === "success" && state.failures >= fts.failures,
     });
   return out;
 }
@@ -295,20 +308,27 @@ export class WindowedRules {
     const groups = this.groups[i]!;
     let state = groups.get(group);
     if (!state) {
-      state = { recent: [], lastTrigger: -Infinity, open: undefined };
+      state = {
+        recent: [],
+        failures: 0,
+        users: d.countsUsers ? new Map() : undefined,
+        lastTrigger: -Infinity,
+        open: undefined,
+      };
       groups.set(group, state);
     }
     const from = e.time - d.windowMs;
     let drop = 0;
     while (drop < state.recent.length && state.recent[drop]!.time < from) drop++;
-    if (drop > 0) state.recent.splice(0, drop);
+    if (drop > 0) dropOldest(state, drop);
     state.recent.push(e);
+    counted(state, e, 1);
     if (state.recent.length > this.cap) {
       this.dropped += state.recent.length - this.cap;
-      state.recent.splice(0, state.recent.length - this.cap);
+      dropOldest(state, state.recent.length - this.cap);
     }
     if (state.open && e.time - state.lastTrigger > d.windowMs) this.close(d, group, state);
-    if (d.holds(state.recent, e)) {
+    if (d.holds(state, e)) {
       if (!state.open && e.time - state.lastTrigger > d.windowMs) {
         // A new episode: the completing window is its first evidence.
         const ep: Episode = {
@@ -363,6 +383,23 @@ export class WindowedRules {
       evidence,
     });
   }
+}
+
+/** Counts `e` into (`by` 1) or out of (`by` -1) the group's running counts. */
+function counted(state: GroupState, e: Entry, by: 1 | -1): void {
+  if (e.outcome === "failure") state.failures += by;
+  const users = state.users;
+  if (users) {
+    const n = (users.get(e.userKey) ?? 0) + by;
+    if (n === 0) users.delete(e.userKey);
+    else users.set(e.userKey, n);
+  }
+}
+
+/** Removes the `n` oldest attempts of the group's window, and their counts. */
+function dropOldest(state: GroupState, n: number): void {
+  for (let i = 0; i < n; i++) counted(state, state.recent[i]!, -1);
+  state.recent.splice(0, n);
 }
 
 function addEvidence(ep: Episode, e: Entry): void {
