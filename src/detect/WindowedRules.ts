@@ -29,8 +29,14 @@ export const EVIDENCE_LIST_MAX = 20;
 const DEFAULT_SLACK_MS = 60 * 60 * 1000;
 const DEFAULT_CAP = 1000;
 
-/** What the rules keep of an attempt: the attempt, its identity, and whether it came only from the ledger. */
-interface Entry extends LoginAttempt {
+/**
+ * What the rules keep of an attempt: the attempt itself (never changed here), its time, its identity, and whether it
+ * came only from the ledger. It points to the attempt rather than copying it: a copy with two more fields was the
+ * costliest object of an alert-heavy run (tens of thousands of them, each kept until its window passes).
+ */
+interface Entry {
+  attempt: LoginAttempt;
+  time: number;
   key: string;
   /** Read from the ledger as context before the run's own period: patterns it completes were an earlier run's. */
   context: boolean;
@@ -122,7 +128,7 @@ function detectors(s: WindowedSettings): Detector[] {
       severity: fts.severity,
       groupOf: (a) => a.userKey,
       countsUsers: false,
-      holds: (state, a) => a.outcome === "success" && state.failures >= fts.failures,
+      holds: (state, e) => e.attempt.outcome === "success" && state.failures >= fts.failures,
     });
   return out;
 }
@@ -137,7 +143,9 @@ export function attemptKey(a: LoginAttempt): string {
 }
 
 const byTime = (a: Entry, b: Entry) =>
-  a.time - b.time || (a.traceId < b.traceId ? -1 : a.traceId > b.traceId ? 1 : 0) || (a.key < b.key ? -1 : 1);
+  a.time - b.time ||
+  (a.attempt.traceId < b.attempt.traceId ? -1 : a.attempt.traceId > b.attempt.traceId ? 1 : 0) ||
+  (a.key < b.key ? -1 : 1);
 
 const pushBounded = (list: string[], value: string) => {
   if (value !== "" && list.length < EVIDENCE_LIST_MAX && !list.includes(value)) list.push(value);
@@ -228,7 +236,7 @@ export class WindowedRules {
       }
       const had = this.pending.get(key);
       if (had && (context || !had.context)) continue;
-      this.pending.set(key, { ...a, key, context });
+      this.pending.set(key, { attempt: a, time: a.time, key, context });
       this.newest = Math.max(this.newest, a.time);
     }
   }
@@ -263,11 +271,11 @@ export class WindowedRules {
    * `into`: the files whose verdicts an alert of this instance may still need.
    */
   objectsInUse(into: Set<string>): void {
-    for (const e of this.pending.values()) into.add(e.object);
+    for (const e of this.pending.values()) into.add(e.attempt.object);
     for (const g of this.groups)
       for (const s of g.values()) {
-        for (const e of s.recent) into.add(e.object);
-        if (s.open) into.add(s.open.completing.object);
+        for (const e of s.recent) into.add(e.attempt.object);
+        if (s.open) into.add(s.open.completing.attempt.object);
       }
     for (const a of this.closed) into.add(a.object);
   }
@@ -303,7 +311,7 @@ export class WindowedRules {
 
   private fold(i: number, e: Entry): void {
     const d = this.detectors[i]!;
-    const group = d.groupOf(e);
+    const group = d.groupOf(e.attempt);
     if (group === undefined) return;
     const groups = this.groups[i]!;
     let state = groups.get(group);
@@ -354,7 +362,8 @@ export class WindowedRules {
     const ep = state.open;
     state.open = undefined;
     if (!ep || ep.quiet) return;
-    const c = ep.completing;
+    const entry = ep.completing;
+    const c = entry.attempt;
     const evidence: AlertEvidence = {
       count: ep.count,
       first: new Date(ep.first).toISOString(),
@@ -387,12 +396,13 @@ export class WindowedRules {
 
 /** Counts `e` into (`by` 1) or out of (`by` -1) the group's running counts. */
 function counted(state: GroupState, e: Entry, by: 1 | -1): void {
-  if (e.outcome === "failure") state.failures += by;
+  const a = e.attempt;
+  if (a.outcome === "failure") state.failures += by;
   const users = state.users;
   if (users) {
-    const n = (users.get(e.userKey) ?? 0) + by;
-    if (n === 0) users.delete(e.userKey);
-    else users.set(e.userKey, n);
+    const n = (users.get(a.userKey) ?? 0) + by;
+    if (n === 0) users.delete(a.userKey);
+    else users.set(a.userKey, n);
   }
 }
 
@@ -406,9 +416,9 @@ function addEvidence(ep: Episode, e: Entry): void {
   ep.count++;
   ep.first = Math.min(ep.first, e.time);
   ep.last = Math.max(ep.last, e.time);
-  pushBounded(ep.traceIds, e.traceId);
-  pushBounded(ep.users, e.user);
-  pushBounded(ep.sourceIps, e.sourceIp);
+  pushBounded(ep.traceIds, e.attempt.traceId);
+  pushBounded(ep.users, e.attempt.user);
+  pushBounded(ep.sourceIps, e.attempt.sourceIp);
 }
 
 /** The user id part of a user key (`domain/userId`), as the alert's `userId`. */

@@ -106,11 +106,15 @@ describe("WindowedRules: running counts against the former rescanning rules", ()
         const reference = new ReferenceWindowedRules(settings, options);
         const all = raw.map(attempt);
         let next = 0;
+        // The rules keep the attempts they are given (not copies): they must leave them as they were.
+        const given: LoginAttempt[] = [];
         for (const b of batches) {
           const take = all.slice(next, next + Math.max(1, b.attempts.length));
           next += take.length;
           // Each side gets its own copies: neither may see the other's objects.
-          current.add(structuredClone(take), { context: b.context });
+          const mine = structuredClone(take);
+          given.push(...mine);
+          current.add(mine, { context: b.context });
           reference.add(structuredClone(take), { context: b.context });
           if (b.advance) {
             current.advance();
@@ -118,9 +122,12 @@ describe("WindowedRules: running counts against the former rescanning rules", ()
           }
           expect(current.alerts()).toEqual(reference.alerts());
         }
-        current.add(structuredClone(all.slice(next)));
+        const rest = structuredClone(all.slice(next));
+        given.push(...rest);
+        current.add(rest);
         reference.add(structuredClone(all.slice(next)));
         expect(current.finish()).toEqual(reference.finish());
+        expect(given).toEqual(all);
         expect([current.dropped, current.late, current.held]).toEqual([
           reference.dropped,
           reference.late,
