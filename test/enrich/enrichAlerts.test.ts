@@ -61,6 +61,19 @@ describe("enrichAlerts", () => {
     );
   });
 
+  it("keeps an own __proto__ key (a tampered ledger's alert) as a key, as the spread did", () => {
+    const [a] = fc.sample(alertArb, { numRuns: 1, seed: 2 });
+    const tampered = JSON.parse(
+      JSON.stringify({ ...a!, country: undefined }).replace("{", '{"__proto__":{"polluted":true},'),
+    ) as Alert;
+    const [got] = enrichAlerts([tampered], geo);
+    expect(Object.hasOwn(got!, "__proto__")).toBe(true);
+    expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+    expect(JSON.stringify(got)).toBe(
+      JSON.stringify({ ...tampered, ...geoFields(geo.lookup(tampered.sourceIp)) }),
+    );
+  });
+
   it("leaves the alerts it is given as they were", () => {
     const [a] = fc.sample(alertArb, { numRuns: 1, seed: 1 });
     const before = JSON.stringify(a);
