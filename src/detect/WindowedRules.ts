@@ -283,14 +283,16 @@ export class WindowedRules {
   private foldUntil(until: number): void {
     if (until <= this.watermark) return;
     const ready = [...this.pending.values()].filter((e) => e.time < until).sort(byTime);
+    // Keys are kept as long as a duplicate could still be mistaken for a late attempt worth counting. A key
+    // already past that is not kept at all (finish folds tens of thousands of attempts, and kept none of them).
+    const keep = until - this.lookbackMs - this.slackMs;
+    if (ready.length === this.pending.size) this.pending.clear();
     for (const e of ready) {
-      this.pending.delete(e.key);
-      this.folded.set(e.key, e.time);
+      if (this.pending.size > 0) this.pending.delete(e.key);
+      if (e.time >= keep) this.folded.set(e.key, e.time);
       for (let i = 0; i < this.detectors.length; i++) this.fold(i, e);
     }
     this.watermark = until;
-    // Keys are kept as long as a duplicate could still be mistaken for a late attempt worth counting.
-    const keep = until - this.lookbackMs - this.slackMs;
     for (const [k, t] of this.folded) if (t < keep) this.folded.delete(k);
     // Groups whose window and episode are over hold nothing.
     for (let i = 0; i < this.detectors.length; i++) {
