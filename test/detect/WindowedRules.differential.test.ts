@@ -138,6 +138,46 @@ describe("WindowedRules: running counts against the former rescanning rules", ()
     );
   });
 
+  it("counts the same late attempts and ignores the same redeliveries over a day of units", () => {
+    // Units in time order, each with new attempts and redeliveries of earlier ones (CTS delivers at least once):
+    // a redelivery of a folded attempt is ignored while its key is kept, and counted late after.
+    const dayArb = fc.record({
+      settings: settingsArb,
+      slackMin: fc.constantFrom(0, 10, 60),
+      units: fc.array(
+        fc.record({
+          fresh: fc.array(attemptArb, { maxLength: 25 }),
+          again: fc.array(fc.nat(), { maxLength: 10 }),
+        }),
+        { minLength: 2, maxLength: 12 },
+      ),
+    });
+    fc.assert(
+      fc.property(dayArb, ({ settings, slackMin, units }) => {
+        const current = new WindowedRules(settings, { slackMs: slackMin * MIN });
+        const reference = new ReferenceWindowedRules(settings, { slackMs: slackMin * MIN });
+        const seen: LoginAttempt[] = [];
+        for (const [u, unit] of units.entries()) {
+          // Each unit two hours after the one before: its attempts fold the earlier units' windows.
+          const fresh = unit.fresh.map((a, i) =>
+            attempt({ ...a, minutes: u * 120 + (a.minutes % 120) }, seen.length + i),
+          );
+          const again = seen.length === 0 ? [] : unit.again.map((n) => seen[n % seen.length]!);
+          seen.push(...fresh);
+          const batch = [...fresh, ...again];
+          current.add(structuredClone(batch));
+          reference.add(structuredClone(batch));
+          current.advance();
+          reference.advance();
+          expect([current.late, current.held]).toEqual([reference.late, reference.held]);
+        }
+        expect(current.finish()).toEqual(reference.finish());
+        expect([current.dropped, current.late]).toEqual([reference.dropped, reference.late]);
+      }),
+      { numRuns: 400, seed: 20 },
+    );
+  });
+
   it("finds patterns in the generated runs (the comparison is not between two empty lists)", () => {
     const settings = SETTINGS;
     const w = new WindowedRules(settings, { slackMs: 0 });
