@@ -57,11 +57,9 @@ interface Episode {
 interface GroupState {
   /** The group's attempts within the window before the newest folded one (oldest first). */
   recent: Entry[];
-  /**
-   * Running counts over `recent`, kept as attempts enter and leave it: the rules read them at every attempt, and
-   * counting afresh each time rescanned a window of hundreds of a busy user's logins per login.
-   * Failures among `recent`.
-   */
+  // Running counts over `recent`, kept as attempts enter and leave it: the rules read them at every attempt, and
+  // counting afresh each time rescanned a window of hundreds of a busy user's logins per login.
+  /** Failures among `recent`. */
   failures: number;
   /** Attempts in `recent` per user key (only for a detector that counts distinct users). */
   users: Map<string, number> | undefined;
@@ -364,8 +362,7 @@ export class WindowedRules {
     const ep = state.open;
     state.open = undefined;
     if (!ep || ep.quiet) return;
-    const entry = ep.completing;
-    const c = entry.attempt;
+    const c = ep.completing.attempt;
     const evidence: AlertEvidence = {
       count: ep.count,
       first: new Date(ep.first).toISOString(),
