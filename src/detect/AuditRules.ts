@@ -265,31 +265,42 @@ export class AuditRules {
 
   private auditLogin(raw: Record<string, unknown>): AuditOutcome {
     const trace = normaliseTrace(raw);
-    const ctx = loginContext(raw);
     const { rules } = this.config;
+    // The context (the `message` JSON parsed) is read only when something needs it: an alert, a success's
+    // owner and login-protection checks, or an allowlist scoped by user type. An allowed failure or logout,
+    // a good share of an account's logins, needs none. loginContext is pure: reading it later changes nothing.
+    let ctx: LoginContext | undefined;
     // Judged as CTS recorded it: the report shows the trimmed address, but a padded one is an odd spelling, which
     // is never silently allowed (AllowList.assess); a blank one is "missing".
     const recorded = field(raw, "source_ip");
-    const verdict = this.verdict(typeof recorded === "string" ? recorded : trace.sourceIp, trace, ctx);
+    const verdict = this.verdict(typeof recorded === "string" ? recorded : trace.sourceIp, trace, raw);
     const alerts: AuditAlert[] = [];
     const outside = verdict !== "allowed" && rules["ip-not-allowed"].enabled;
-    // One ISO text for every alert of the trace.
-    const time = isoTime(trace);
-    if (outside) alerts.push(this.alert(trace, "ip-not-allowed", verdict, ctx, time));
-    const outcome = loginOutcome(trace.traceName);
-    if (outcome === "success" && rules["owner-login"].enabled && ctx.userType === "domain owner") {
-      const a = this.alert(trace, "owner-login", "owner-login", ctx, time);
-      if (outside) a.severity = maxSeverity(a.severity!, "high");
-      alerts.push(a);
+    // One ISO text for every alert of the trace, made when the first alert needs it.
+    let time: string | undefined;
+    if (outside) {
+      ctx = loginContext(raw);
+      time = isoTime(trace);
+      alerts.push(this.alert(trace, "ip-not-allowed", verdict, ctx, time));
     }
-    // Only a console login has login protection: an API call (a token by password or key) never asks for it.
-    if (
-      outcome === "success" &&
-      rules["login-without-mfa"].enabled &&
-      ctx.mfa === "off" &&
-      ctx.traceType.toLowerCase() === "consoleaction"
-    ) {
-      alerts.push(this.alert(trace, "login-without-mfa", "login-protection-off", ctx, time));
+    const outcome = loginOutcome(trace.traceName);
+    if (outcome === "success" && (rules["owner-login"].enabled || rules["login-without-mfa"].enabled)) {
+      ctx ??= loginContext(raw);
+      if (rules["owner-login"].enabled && ctx.userType === "domain owner") {
+        const a = this.alert(trace, "owner-login", "owner-login", ctx, (time ??= isoTime(trace)));
+        if (outside) a.severity = maxSeverity(a.severity!, "high");
+        alerts.push(a);
+      }
+      // Only a console login has login protection: an API call (a token by password or key) never asks for it.
+      if (
+        rules["login-without-mfa"].enabled &&
+        ctx.mfa === "off" &&
+        ctx.traceType.toLowerCase() === "consoleaction"
+      ) {
+        alerts.push(
+          this.alert(trace, "login-without-mfa", "login-protection-off", ctx, (time ??= isoTime(trace))),
+        );
+      }
     }
     if (outcome === undefined || trace.time === undefined) return { matched: true, trace, alerts };
     const user = trace.user.name;
@@ -314,15 +325,16 @@ export class AuditRules {
   }
 
   /** The global allowlist's verdict, unless an entry scoped to this user, domain or user type allows it. */
-  private verdict(sourceIp: string, trace: Trace, ctx: LoginContext): IpVerdict {
+  private verdict(sourceIp: string, trace: Trace, raw: Record<string, unknown>): IpVerdict {
     const verdict = this.globalVerdict(sourceIp);
     if (verdict !== "not-allowlisted" || this.scoped.length === 0) return verdict;
     const user = trace.user.name.toLowerCase();
     const domains = [trace.user.domain.toLowerCase(), trace.user.domainId.toLowerCase()];
+    let userType: string | undefined;
     const applies = (s: ScopedAllow) =>
       (s.users.size === 0 || s.users.has(user)) &&
       (s.domains.size === 0 || domains.some((d) => d !== "" && s.domains.has(d))) &&
-      (s.userTypes.size === 0 || s.userTypes.has(ctx.userType));
+      (s.userTypes.size === 0 || s.userTypes.has((userType ??= loginContext(raw).userType)));
     return this.scoped.some((s) => applies(s) && s.list.check(sourceIp) === "allowed") ? "allowed" : verdict;
   }
 

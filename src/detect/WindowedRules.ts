@@ -29,8 +29,14 @@ export const EVIDENCE_LIST_MAX = 20;
 const DEFAULT_SLACK_MS = 60 * 60 * 1000;
 const DEFAULT_CAP = 1000;
 
-/** What the rules keep of an attempt: the attempt, its identity, and whether it came only from the ledger. */
-interface Entry extends LoginAttempt {
+/**
+ * What the rules keep of an attempt: the attempt itself (never changed here), its time, its identity, and whether it
+ * came only from the ledger. It points to the attempt rather than copying it: a copy with two more fields was the
+ * costliest object of an alert-heavy run (tens of thousands of them, each kept until its window passes).
+ */
+interface Entry {
+  attempt: LoginAttempt;
+  time: number;
   key: string;
   /** Read from the ledger as context before the run's own period: patterns it completes were an earlier run's. */
   context: boolean;
@@ -51,6 +57,12 @@ interface Episode {
 interface GroupState {
   /** The group's attempts within the window before the newest folded one (oldest first). */
   recent: Entry[];
+  // Running counts over `recent`, kept as attempts enter and leave it: the rules read them at every attempt, and
+  // counting afresh each time rescanned a window of hundreds of a busy user's logins per login.
+  /** Failures among `recent`. */
+  failures: number;
+  /** Attempts in `recent` per user key (only for a detector that counts distinct users). */
+  users: Map<string, number> | undefined;
   lastTrigger: number;
   open: Episode | undefined;
 }
@@ -64,8 +76,10 @@ interface Detector {
   severity: Severity;
   /** The group an attempt belongs to, or undefined when it does not enter this detector. */
   groupOf(a: LoginAttempt): string | undefined;
+  /** Whether the detector needs {@link GroupState.users}. */
+  countsUsers: boolean;
   /** Whether the pattern holds at `a`, given the group's attempts within the window (ending with `a`). */
-  holds(recent: readonly Entry[], a: Entry): boolean;
+  holds(state: Readonly<GroupState>, a: Entry): boolean;
 }
 
 function detectors(s: WindowedSettings): Detector[] {
@@ -79,7 +93,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: bf.window,
       severity: bf.severity,
       groupOf: (a) => (failure(a) ? a.userKey : undefined),
-      holds: (recent) => recent.length >= bf.threshold,
+      countsUsers: false,
+      holds: (state) => state.recent.length >= bf.threshold,
     });
     out.push({
       rule: "brute-force",
@@ -87,7 +102,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: bf.window,
       severity: bf.severity,
       groupOf: (a) => (failure(a) && a.sourceIp !== "" ? a.sourceIp : undefined),
-      holds: (recent) => recent.length >= bf.ipThreshold,
+      countsUsers: false,
+      holds: (state) => state.recent.length >= bf.ipThreshold,
     });
   }
   const spray = s["password-spray"];
@@ -98,7 +114,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: spray.window,
       severity: spray.severity,
       groupOf: (a) => (failure(a) && a.sourceIp !== "" ? a.sourceIp : undefined),
-      holds: (recent) => new Set(recent.map((e) => e.userKey)).size >= spray.users,
+      countsUsers: true,
+      holds: (state) => state.users!.size >= spray.users,
     });
   const fts = s["failures-then-success"];
   if (fts.enabled)
@@ -108,8 +125,8 @@ function detectors(s: WindowedSettings): Detector[] {
       windowMs: fts.window,
       severity: fts.severity,
       groupOf: (a) => a.userKey,
-      holds: (recent, a) =>
-        a.outcome === "success" && recent.filter((e) => e.outcome === "failure").length >= fts.failures,
+      countsUsers: false,
+      holds: (state, e) => e.attempt.outcome === "success" && state.failures >= fts.failures,
     });
   return out;
 }
@@ -124,7 +141,9 @@ export function attemptKey(a: LoginAttempt): string {
 }
 
 const byTime = (a: Entry, b: Entry) =>
-  a.time - b.time || (a.traceId < b.traceId ? -1 : a.traceId > b.traceId ? 1 : 0) || (a.key < b.key ? -1 : 1);
+  a.time - b.time ||
+  (a.attempt.traceId < b.attempt.traceId ? -1 : a.attempt.traceId > b.attempt.traceId ? 1 : 0) ||
+  (a.key < b.key ? -1 : 1);
 
 const pushBounded = (list: string[], value: string) => {
   if (value !== "" && list.length < EVIDENCE_LIST_MAX && !list.includes(value)) list.push(value);
@@ -215,7 +234,7 @@ export class WindowedRules {
       }
       const had = this.pending.get(key);
       if (had && (context || !had.context)) continue;
-      this.pending.set(key, { ...a, key, context });
+      this.pending.set(key, { attempt: a, time: a.time, key, context });
       this.newest = Math.max(this.newest, a.time);
     }
   }
@@ -250,11 +269,11 @@ export class WindowedRules {
    * `into`: the files whose verdicts an alert of this instance may still need.
    */
   objectsInUse(into: Set<string>): void {
-    for (const e of this.pending.values()) into.add(e.object);
+    for (const e of this.pending.values()) into.add(e.attempt.object);
     for (const g of this.groups)
       for (const s of g.values()) {
-        for (const e of s.recent) into.add(e.object);
-        if (s.open) into.add(s.open.completing.object);
+        for (const e of s.recent) into.add(e.attempt.object);
+        if (s.open) into.add(s.open.completing.attempt.object);
       }
     for (const a of this.closed) into.add(a.object);
   }
@@ -262,14 +281,16 @@ export class WindowedRules {
   private foldUntil(until: number): void {
     if (until <= this.watermark) return;
     const ready = [...this.pending.values()].filter((e) => e.time < until).sort(byTime);
+    // Keys are kept as long as a duplicate could still be mistaken for a late attempt worth counting. A key
+    // already past that is not kept at all (finish folds tens of thousands of attempts, and kept none of them).
+    const keep = until - this.lookbackMs - this.slackMs;
+    if (ready.length === this.pending.size) this.pending.clear();
     for (const e of ready) {
-      this.pending.delete(e.key);
-      this.folded.set(e.key, e.time);
+      if (this.pending.size > 0) this.pending.delete(e.key);
+      if (e.time >= keep) this.folded.set(e.key, e.time);
       for (let i = 0; i < this.detectors.length; i++) this.fold(i, e);
     }
     this.watermark = until;
-    // Keys are kept as long as a duplicate could still be mistaken for a late attempt worth counting.
-    const keep = until - this.lookbackMs - this.slackMs;
     for (const [k, t] of this.folded) if (t < keep) this.folded.delete(k);
     // Groups whose window and episode are over hold nothing.
     for (let i = 0; i < this.detectors.length; i++) {
@@ -290,25 +311,32 @@ export class WindowedRules {
 
   private fold(i: number, e: Entry): void {
     const d = this.detectors[i]!;
-    const group = d.groupOf(e);
+    const group = d.groupOf(e.attempt);
     if (group === undefined) return;
     const groups = this.groups[i]!;
     let state = groups.get(group);
     if (!state) {
-      state = { recent: [], lastTrigger: -Infinity, open: undefined };
+      state = {
+        recent: [],
+        failures: 0,
+        users: d.countsUsers ? new Map() : undefined,
+        lastTrigger: -Infinity,
+        open: undefined,
+      };
       groups.set(group, state);
     }
     const from = e.time - d.windowMs;
     let drop = 0;
     while (drop < state.recent.length && state.recent[drop]!.time < from) drop++;
-    if (drop > 0) state.recent.splice(0, drop);
+    if (drop > 0) dropOldest(state, drop);
     state.recent.push(e);
+    counted(state, e, 1);
     if (state.recent.length > this.cap) {
       this.dropped += state.recent.length - this.cap;
-      state.recent.splice(0, state.recent.length - this.cap);
+      dropOldest(state, state.recent.length - this.cap);
     }
     if (state.open && e.time - state.lastTrigger > d.windowMs) this.close(d, group, state);
-    if (d.holds(state.recent, e)) {
+    if (d.holds(state, e)) {
       if (!state.open && e.time - state.lastTrigger > d.windowMs) {
         // A new episode: the completing window is its first evidence.
         const ep: Episode = {
@@ -334,7 +362,7 @@ export class WindowedRules {
     const ep = state.open;
     state.open = undefined;
     if (!ep || ep.quiet) return;
-    const c = ep.completing;
+    const c = ep.completing.attempt;
     const evidence: AlertEvidence = {
       count: ep.count,
       first: new Date(ep.first).toISOString(),
@@ -365,13 +393,31 @@ export class WindowedRules {
   }
 }
 
+/** Counts `e` into (`by` 1) or out of (`by` -1) the group's running counts. */
+function counted(state: GroupState, e: Entry, by: 1 | -1): void {
+  const a = e.attempt;
+  if (a.outcome === "failure") state.failures += by;
+  const users = state.users;
+  if (users) {
+    const n = (users.get(a.userKey) ?? 0) + by;
+    if (n === 0) users.delete(a.userKey);
+    else users.set(a.userKey, n);
+  }
+}
+
+/** Removes the `n` oldest attempts of the group's window, and their counts. */
+function dropOldest(state: GroupState, n: number): void {
+  for (let i = 0; i < n; i++) counted(state, state.recent[i]!, -1);
+  state.recent.splice(0, n);
+}
+
 function addEvidence(ep: Episode, e: Entry): void {
   ep.count++;
   ep.first = Math.min(ep.first, e.time);
   ep.last = Math.max(ep.last, e.time);
-  pushBounded(ep.traceIds, e.traceId);
-  pushBounded(ep.users, e.user);
-  pushBounded(ep.sourceIps, e.sourceIp);
+  pushBounded(ep.traceIds, e.attempt.traceId);
+  pushBounded(ep.users, e.attempt.user);
+  pushBounded(ep.sourceIps, e.attempt.sourceIp);
 }
 
 /** The user id part of a user key (`domain/userId`), as the alert's `userId`. */

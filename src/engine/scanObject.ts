@@ -5,7 +5,13 @@ import type { Alert } from "../detect/types.js";
 import { describeError, SourceError } from "../errors.js";
 import type { DigestChains } from "../integrity/DigestChains.js";
 import { ByteBudget } from "../parse/ByteBudget.js";
-import { auditObject, type AuditedObject, type AuditReadOptions } from "../parse/auditObject.js";
+import {
+  auditObject,
+  placeAlerts,
+  placeAttempts,
+  type AuditedObject,
+  type AuditReadOptions,
+} from "../parse/auditObject.js";
 import { readTraceFile } from "../parse/readTraceFile.js";
 import type { FileRecord } from "../report/types.js";
 import { backoffDelay, DEFAULT_RETRY } from "../retry.js";
@@ -107,17 +113,8 @@ export async function scanFile(slot: Slot, ctx: ScanContext): Promise<void> {
   if (!audited) return;
   const { result, matches } = audited;
   slot.matchedTimes = matches.map((m) => m.time);
-  slot.allAlerts = matches.flatMap((m) =>
-    m.alerts.map((alert) => ({
-      ...alert,
-      region: m.region ?? slot.key.region,
-      object: slot.object.key,
-      integrity: "unverified" as const,
-    })),
-  );
-  slot.attempts = matches.flatMap((m) =>
-    m.attempt ? [{ ...m.attempt, region: m.region ?? slot.key.region, object: slot.object.key }] : [],
-  );
+  slot.allAlerts = placeAlerts(matches, slot.key.region, slot.object.key);
+  slot.attempts = placeAttempts(matches, slot.key.region, slot.object.key);
   record.traces = result.traces;
   record.bytes = result.bytes;
   slot.hashes = result.hashes;

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { field, MAX_FIELD_CHARS } from "../cts/trace.js";
 import type { AuditAlert, AuditRules } from "../detect/AuditRules.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
+import type { Alert } from "../detect/types.js";
 import { describeError } from "../errors.js";
 import { readTraceBuffer, readTraceFile } from "./readTraceFile.js";
 import type { ReadTraceOptions, ReadTraceResult } from "./types.js";
@@ -64,4 +65,46 @@ export async function auditObject(
     ? await readTraceBuffer(input, read)
     : await readTraceFile(input, read);
   return traceErrors ? { result, matches, traceErrors } : { result, matches };
+}
+
+/**
+ * The alerts of one object's matches as a run keeps them: each with its region (the trace's own, else
+ * `region`), the object's key, and integrity `unverified` (the file's verdict comes when it settles); in match
+ * order. Key for key and in key order what `{ ...alert, region, object, integrity }` gives, but the match's own
+ * alert objects are completed in place: they belong to this one reading of the object, and copying them cost an
+ * object per alert on alert-heavy files.
+ */
+export function placeAlerts(matches: readonly AuditMatch[], region: string, object: string): Alert[] {
+  const out: Alert[] = [];
+  for (const m of matches) {
+    const r = m.region ?? region;
+    for (const alert of m.alerts) {
+      const placed = alert as AuditAlert & Partial<Pick<Alert, "region" | "object" | "integrity">>;
+      placed.region = r;
+      placed.object = object;
+      placed.integrity = "unverified";
+      out.push(placed as Alert);
+    }
+  }
+  return out;
+}
+
+/**
+ * The login attempts of one object's matches, each with its region (the trace's own, else `region`) and the
+ * object's key: what `{ ...attempt, region, object }` gives, completed in place as {@link placeAlerts} does.
+ */
+export function placeAttempts(
+  matches: readonly AuditMatch[],
+  region: string,
+  object: string,
+): LoginAttempt[] {
+  const out: LoginAttempt[] = [];
+  for (const m of matches) {
+    if (!m.attempt) continue;
+    const placed = m.attempt as AuditMatch["attempt"] & Partial<Pick<LoginAttempt, "region" | "object">>;
+    placed.region = m.region ?? region;
+    placed.object = object;
+    out.push(placed as LoginAttempt);
+  }
+  return out;
 }
