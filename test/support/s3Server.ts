@@ -67,7 +67,15 @@ class Link {
 }
 
 export class S3TestServer {
-  readonly requests: Array<{ method: string; url: string; status: number; bytes: number }> = [];
+  /** Every request seen, with when it arrived and closed (performance.now(); `closed` 0 while open). */
+  readonly requests: Array<{
+    method: string;
+    url: string;
+    status: number;
+    bytes: number;
+    arrived: number;
+    closed: number;
+  }> = [];
   private readonly faults: Fault[] = [];
   private readonly agent = new http.Agent({ keepAlive: true });
   private constructor(
@@ -147,14 +155,15 @@ export class S3TestServer {
 
   private forward(port: number, req: http.IncomingMessage, res: http.ServerResponse): void {
     const fault = this.takeFault(req);
-    const record = { method: req.method ?? "", url: req.url ?? "", status: 0, bytes: 0 };
+    const arrived = performance.now();
+    const record = { method: req.method ?? "", url: req.url ?? "", status: 0, bytes: 0, arrived, closed: 0 };
     this.requests.push(record);
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
-    const arrived = performance.now();
     res.once("close", () => {
       this.inFlight--;
-      this.busyMs += performance.now() - arrived;
+      record.closed = performance.now();
+      this.busyMs += record.closed - arrived;
     });
     if (fault?.kind === "status") {
       record.status = fault.status ?? 503;
