@@ -108,6 +108,8 @@ interface Backfill {
   cpu: number;
   /** CPU seconds the server's process (s3rver and the proxy) used meanwhile. */
   serverCpu: number;
+  /** Of which the proxy's, when it runs alone. */
+  proxyCpu: number | undefined;
   /** Requests open at the proxy, averaged over each `SAMPLE_MS` of the run (from its first request on). */
   timeline: number[];
   /** The run's requests as the server saw them (for a closer look at the timeline). */
@@ -176,6 +178,10 @@ async function backfill(root: string, s3: BenchServer, concurrency: number): Pro
     busy: (after.busyMs - before.busyMs) / 1000,
     cpu: measured.cpuSeconds,
     serverCpu: after.cpuSeconds - before.cpuSeconds,
+    proxyCpu:
+      after.proxyCpuSeconds !== undefined && before.proxyCpuSeconds !== undefined
+        ? after.proxyCpuSeconds - before.proxyCpuSeconds
+        : undefined,
     timeline: timeline(after.requests, after.now),
     requests: after.requests,
     list: after.counts.list - before.counts.list,
@@ -247,8 +253,9 @@ async function sequentialPerRequest(s3: BenchServer, days: number): Promise<numb
 
 /**
  * The OBS rows and verdicts: the backfill at `concurrencies` (the first is the default, judged), each against
- * its bound and the sequential reader. The server runs in a process of its own unless BENCH_OBS_SERVER says
- * otherwise (`inline`: in the bench's process, as before; `process,inline`: both, the first judged). Each run's
+ * its bound and the sequential reader. s3rver and the proxy run each in a process of its own unless
+ * BENCH_OBS_SERVER says otherwise (`process`: both in one; `inline`: in the bench's process, as before; several,
+ * comma-separated: each in turn, the first judged). Each run's
  * in-flight timeline goes to `<cacheDir>/obs-timeline-<where>-<c>.txt` (one digit a 100 ms sample).
  */
 export async function obsBench(
@@ -258,9 +265,11 @@ export async function obsBench(
 ): Promise<{ rows: Row[]; verdicts: Array<[string, boolean]> }> {
   const keyPem = readFileSync(path.join(root, "fixtures", "keys", "test-private.pem"), "utf8");
   const store = await cachedStore(cacheDir, keyPem);
-  const wheres = (process.env.BENCH_OBS_SERVER ?? "process").split(",").map((w) => {
-    if (w !== "process" && w !== "inline")
-      throw new Error(`BENCH_OBS_SERVER: "${w}" must be process or inline (or both, comma-separated)`);
+  const wheres = (process.env.BENCH_OBS_SERVER ?? "split").split(",").map((w) => {
+    if (w !== "process" && w !== "inline" && w !== "split")
+      throw new Error(
+        `BENCH_OBS_SERVER: "${w}" must be split, process or inline (or several, comma-separated)`,
+      );
     return w;
   });
   const sequentialDays = Number(process.env.BENCH_OBS_SEQUENTIAL_DAYS ?? SEQUENTIAL_DAYS);
@@ -273,15 +282,23 @@ export async function obsBench(
       latencyMs: LATENCY_MS,
       bytesPerSecond: BYTES_PER_SECOND,
     });
-    const serverLabel = where === "process" ? "server in its own process" : "server in the bench process";
+    const serverLabel = {
+      split: "s3rver and proxy in processes of their own",
+      process: "server in its own process",
+      inline: "server in the bench process",
+    }[where];
     try {
       console.error(
         `cts-audit bench: OBS backfill, ${store.objects} objects, ${LATENCY_MS} ms a request, ${(BYTES_PER_SECOND / 1e6).toFixed(1)} MB/s, ${serverLabel} ...`,
       );
       const perRequest = sequentialDays > 0 ? await sequentialPerRequest(s3, sequentialDays) : NaN;
       const needed = DAYS * (FILES_PER_DAY + 24 * SERVICES.length);
-      for (const [i, c] of concurrencies.entries()) {
-        const b = await backfill(root, s3, c);
+      // Each concurrency by this build, then by each build BENCH_OBS_COMPARE names (another checkout, built): run
+      // side by side, a change is measured under the same load.
+      const builds = [root, ...(process.env.BENCH_OBS_COMPARE?.split(",").filter(Boolean) ?? [])];
+      const runs = concurrencies.flatMap((c) => builds.map((build) => ({ c, build })));
+      for (const [i, { c, build }] of runs.entries()) {
+        const b = await backfill(build, s3, c);
         if (b.summary.failed > 0 || b.summary.integrityViolations > 0)
           throw new Error(`bench: the OBS backfill failed objects (${JSON.stringify(b.summary)})`);
         const requests = b.list + b.get + b.head;
@@ -293,12 +310,17 @@ export async function obsBench(
         // machine s3rver answers late and the bound above cannot be reached by any client; this can.
         const utilisation = b.busy / (c * b.seconds);
         const t = describeTimeline(b.timeline, c);
-        writeFileSync(path.join(cacheDir, `obs-timeline-${where}-${c}.txt`), `${t.strip}\n`);
-        writeFileSync(path.join(cacheDir, `obs-requests-${where}-${c}.json`), JSON.stringify(b.requests));
-        // Both sides' CPU over what two cores give in the run's time: near 100%, the machine is the limit.
+        const tag = `${where}-${c}${build === root ? "" : `-${path.basename(build)}`}`;
+        writeFileSync(path.join(cacheDir, `obs-timeline-${tag}.txt`), `${t.strip}\n`);
+        writeFileSync(path.join(cacheDir, `obs-requests-${tag}.json`), JSON.stringify(b.requests));
+        // Both sides' CPU over the run's time, and what the target's pace would need: over two cores (this
+        // machine) or over one for s3rver's own thread (it serves one request at a time), the bench measures
+        // the machine or s3rver, not the scan.
         const cores = (b.cpu + b.serverCpu) / b.seconds;
+        const target = bound / 0.8;
+        const s3rverThread = b.proxyCpu !== undefined ? (b.serverCpu - b.proxyCpu) / target : undefined;
         rows.push([
-          `OBS backfill, ${DAYS} days, concurrency ${c}${wheres.length > 1 ? `, ${serverLabel}` : ""}`,
+          `OBS backfill, ${DAYS} days, concurrency ${c}${wheres.length > 1 ? `, ${serverLabel}` : ""}${build === root ? "" : `, build ${build}`}`,
           `${b.seconds.toFixed(1)} s`,
           `${(bound / b.seconds).toFixed(2)}x bound`,
           `${requests} requests (${b.list} list, ${b.get} get, ${b.head} head), bound ${bound.toFixed(1)} s; ` +
@@ -306,10 +328,10 @@ export async function obsBench(
               ? `${(sequential / b.seconds).toFixed(1)}x a sequential reader (${sequential.toFixed(0)} s); `
               : "") +
             `${(utilisation * 100).toFixed(0)}% of ${c} in flight (${(t.low * 100).toFixed(0)}% of ${SAMPLE_MS} ms samples under half, ${(t.half * 100).toFixed(0)}% under 90%), ${((b.busy / requests) * 1000).toFixed(0)} ms a request; ` +
-            `CPU ${b.cpu.toFixed(1)} s scan (${((b.cpu / requests) * 1000).toFixed(2)} ms/request) + ${b.serverCpu.toFixed(1)} s server (${((b.serverCpu / requests) * 1000).toFixed(2)} ms/request) = ${cores.toFixed(2)} cores busy`,
+            `CPU ${b.cpu.toFixed(1)} s scan (${((b.cpu / requests) * 1000).toFixed(2)} ms/request) + ${b.serverCpu.toFixed(1)} s server (${((b.serverCpu / requests) * 1000).toFixed(2)} ms/request${b.proxyCpu !== undefined ? `, of which proxy ${b.proxyCpu.toFixed(1)} s` : ""}) = ${cores.toFixed(2)} cores busy; at 0.8x the bound both sides would need ${((b.cpu + b.serverCpu) / target).toFixed(2)} cores${s3rverThread !== undefined ? ` and s3rver's one thread ${(s3rverThread * 100).toFixed(0)}% of a core` : ""}`,
         ]);
         console.error(
-          `  concurrency ${c}: ${b.seconds.toFixed(1)} s, ${(bound / b.seconds).toFixed(2)}x its bound, ${(utilisation * 100).toFixed(0)}% in flight, CPU ${b.cpu.toFixed(1)} s scan + ${b.serverCpu.toFixed(1)} s server`,
+          `  concurrency ${c}${build === root ? "" : ` (${build})`}: ${b.seconds.toFixed(1)} s, ${(bound / b.seconds).toFixed(2)}x its bound, ${(utilisation * 100).toFixed(0)}% in flight, CPU ${b.cpu.toFixed(1)} s scan + ${b.serverCpu.toFixed(1)} s server`,
         );
         console.error(`  in flight per ${SAMPLE_MS} ms (0-9: tenths of ${c}): ${t.strip.slice(0, 400)}`);
         if (w === 0 && i === 0) {

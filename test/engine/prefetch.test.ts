@@ -68,9 +68,12 @@ useCloudServers([BUCKET], async (servers) => {
 
 const REGIONS = ["ap-southeast-1", "eu-west-101"];
 
-/** A backfill of July 30th to August 1st, one source a region (each lists its day folders). */
-async function backfill(concurrency: number, prefetch: boolean): Promise<Report> {
-  const urls = REGIONS.map((r) => `obs://${BUCKET}/CloudTraces/${r}/`);
+/** A backfill of July 30th to August 1st, one source a region (each lists its day folders), or one for both. */
+async function backfill(concurrency: number, prefetch: boolean, oneSource = false): Promise<Report> {
+  // One source over both regions: the series changes mid-listing, and a unit's chain context with it.
+  const urls = oneSource
+    ? [`obs://${BUCKET}/CloudTraces/`]
+    : REGIONS.map((r) => `obs://${BUCKET}/CloudTraces/${r}/`);
   const config = configFor(
     [
       "scan",
@@ -185,4 +188,14 @@ describe("the engine with the next unit read ahead", () => {
     // Ordering, not timing: some of the next day's files were asked for before the held file was answered.
     expect(nextDay.some((q) => q.arrived < held.closed)).toBe(true);
   }, 60_000);
+
+  it("reads ahead across a change of region within one source as one unit after another does", async () => {
+    const reference = await backfill(3, false, true);
+    expect(new Set(reference.files.map((f) => f.object.split("/")[1])).size).toBe(2);
+    expect(reference.files.filter((f) => f.integrity === "valid").length).toBeGreaterThan(300);
+    for (const concurrency of [2, 16]) {
+      const r = await backfill(concurrency, true, true);
+      expect(comparable(r)).toEqual(comparable(reference));
+    }
+  }, 120_000);
 });
