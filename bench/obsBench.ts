@@ -11,6 +11,7 @@ import { createPrivateKey } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ObsBucket } from "../src/sources/ObsBucket.js";
+import { startBenchServer, type BenchServer, type ServerSnapshot } from "./obsServer.js";
 import { CtsBucket, makeTrace, resetTraceIds } from "../test/support/ctsBucket.js";
 import { S3_CREDENTIALS, S3TestServer } from "../test/support/s3Server.js";
 
@@ -30,6 +31,8 @@ const START = Date.UTC(2024, 5, 1);
 const CORPUS_VERSION = "obs-month-1";
 /** Days the sequential reader reads (it takes ~30 ms a request: a month would take minutes). */
 const SEQUENTIAL_DAYS = 2;
+/** The in-flight timeline's sample: requests open at the proxy, averaged over each such slice of the run. */
+const SAMPLE_MS = 100;
 
 /** The month's objects: trace files of three services, and hourly signed digests chained across days. */
 function monthBucket(keyPem: string): CtsBucket {
@@ -103,8 +106,14 @@ interface Backfill {
   busy: number;
   /** CPU seconds the scan's process used (user and system). */
   cpu: number;
-  /** CPU seconds this process (s3rver and the proxy) used meanwhile. */
+  /** CPU seconds the server's process (s3rver and the proxy) used meanwhile. */
   serverCpu: number;
+  /** Of which the proxy's, when it runs alone. */
+  proxyCpu: number | undefined;
+  /** Requests open at the proxy, averaged over each `SAMPLE_MS` of the run (from its first request on). */
+  timeline: number[];
+  /** The run's requests as the server saw them (for a closer look at the timeline). */
+  requests: ServerSnapshot["requests"];
   list: number;
   get: number;
   head: number;
@@ -121,10 +130,8 @@ interface Backfill {
 const isoDay = (ms: number) => new Date(ms).toISOString();
 
 /** One backfill by the built command line in its own process (bench/measure.mjs), counted at the proxy. */
-async function backfill(root: string, s3: S3TestServer, concurrency: number): Promise<Backfill> {
-  const before = s3.counts();
-  const busyBefore = s3.busyMs;
-  const serverBefore = process.cpuUsage();
+async function backfill(root: string, s3: BenchServer, concurrency: number): Promise<Backfill> {
+  const before = await s3.snapshot(Number.MAX_SAFE_INTEGER);
   const args = [
     "bench/measure.mjs",
     "scan",
@@ -161,36 +168,67 @@ async function backfill(root: string, s3: S3TestServer, concurrency: number): Pr
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (code !== 0 && code !== 1)
     throw new Error(`OBS backfill exited ${code}: ${Buffer.concat(err).toString().slice(-2000)}`);
-  const server = process.cpuUsage(serverBefore);
   const report = JSON.parse(Buffer.concat(out).toString()) as { summary: Backfill["summary"] };
   const measured = JSON.parse(/MEASURE (.*)/.exec(Buffer.concat(err).toString())![1]!) as {
     cpuSeconds: number;
   };
-  const after = s3.counts();
+  const after = await s3.snapshot(before.next);
   return {
     seconds,
-    busy: (s3.busyMs - busyBefore) / 1000,
+    busy: (after.busyMs - before.busyMs) / 1000,
     cpu: measured.cpuSeconds,
-    serverCpu: (server.user + server.system) / 1e6,
-    list: after.list - before.list,
-    get: after.get - before.get,
-    head: after.head - before.head,
-    bytes: after.bytes - before.bytes,
+    serverCpu: after.cpuSeconds - before.cpuSeconds,
+    proxyCpu:
+      after.proxyCpuSeconds !== undefined && before.proxyCpuSeconds !== undefined
+        ? after.proxyCpuSeconds - before.proxyCpuSeconds
+        : undefined,
+    timeline: timeline(after.requests, after.now),
+    requests: after.requests,
+    list: after.counts.list - before.counts.list,
+    get: after.counts.get - before.counts.get,
+    head: after.counts.head - before.counts.head,
+    bytes: after.counts.bytes - before.counts.bytes,
     summary: report.summary,
   };
+}
+
+/** Requests open at once, averaged over each `SAMPLE_MS` from the first request's arrival to the last close. */
+function timeline(requests: ServerSnapshot["requests"], now: number): number[] {
+  if (requests.length === 0) return [];
+  const start = Math.min(...requests.map((r) => r.arrived));
+  const end = Math.max(...requests.map((r) => r.closed || now));
+  const open = new Array<number>(Math.ceil((end - start) / SAMPLE_MS) || 1).fill(0);
+  for (const r of requests) {
+    const from = r.arrived - start;
+    const to = (r.closed || now) - start;
+    for (let b = Math.floor(from / SAMPLE_MS); b * SAMPLE_MS < to && b < open.length; b++)
+      open[b]! += Math.min(to, (b + 1) * SAMPLE_MS) - Math.max(from, b * SAMPLE_MS);
+  }
+  return open.map((ms) => ms / SAMPLE_MS);
+}
+
+/** Share of samples below a fraction of the slots, and the timeline as one digit a sample (0-9: tenths full). */
+function describeTimeline(
+  samples: number[],
+  concurrency: number,
+): { low: number; half: number; strip: string } {
+  const below = (f: number) =>
+    samples.filter((n) => n < f * concurrency).length / Math.max(1, samples.length);
+  const strip = samples.map((n) => String(Math.min(9, Math.floor((n / concurrency) * 10)))).join("");
+  return { low: below(0.5), half: below(0.9), strip };
 }
 
 /**
  * A sequential reader, as `aws cloudtrail validate-logs` reads: one request at a time through the same SDK,
  * listing each day folder and reading every digest (with its metadata) and every IAM file. It reads the first
- * `SEQUENTIAL_DAYS` days; its time a request is what a month of the scan's requests would take it.
+ * first `days` days; its time a request is what a month of the scan's requests would take it.
  */
-async function sequentialPerRequest(s3: S3TestServer): Promise<number> {
+async function sequentialPerRequest(s3: BenchServer, days: number): Promise<number> {
   const obs = new ObsBucket(BUCKET, { endpoint: s3.endpoint, ...S3_CREDENTIALS });
   const start = process.hrtime.bigint();
   let requests = 0;
   try {
-    for (let d = 0; d < SEQUENTIAL_DAYS; d++) {
+    for (let d = 0; d < days; d++) {
       const day = isoDay(START + d * 86_400_000)
         .slice(0, 10)
         .replace(/-/g, "/");
@@ -215,7 +253,10 @@ async function sequentialPerRequest(s3: S3TestServer): Promise<number> {
 
 /**
  * The OBS rows and verdicts: the backfill at `concurrencies` (the first is the default, judged), each against
- * its bound and the sequential reader.
+ * its bound and the sequential reader. s3rver and the proxy run each in a process of its own unless
+ * BENCH_OBS_SERVER says otherwise (`process`: both in one; `inline`: in the bench's process, as before; several,
+ * comma-separated: each in turn, the first judged). Each run's
+ * in-flight timeline goes to `<cacheDir>/obs-timeline-<where>-<c>.txt` (one digit a 100 ms sample).
  */
 export async function obsBench(
   root: string,
@@ -224,59 +265,96 @@ export async function obsBench(
 ): Promise<{ rows: Row[]; verdicts: Array<[string, boolean]> }> {
   const keyPem = readFileSync(path.join(root, "fixtures", "keys", "test-private.pem"), "utf8");
   const store = await cachedStore(cacheDir, keyPem);
-  const s3 = await S3TestServer.start([BUCKET], {
-    directory: store.dir,
-    latencyMs: LATENCY_MS,
-    bytesPerSecond: BYTES_PER_SECOND,
+  const wheres = (process.env.BENCH_OBS_SERVER ?? "split").split(",").map((w) => {
+    if (w !== "process" && w !== "inline" && w !== "split")
+      throw new Error(
+        `BENCH_OBS_SERVER: "${w}" must be split, process or inline (or several, comma-separated)`,
+      );
+    return w;
   });
+  const sequentialDays = Number(process.env.BENCH_OBS_SEQUENTIAL_DAYS ?? SEQUENTIAL_DAYS);
   const rows: Row[] = [];
   const verdicts: Array<[string, boolean]> = [];
-  try {
-    console.error(
-      `cts-audit bench: OBS backfill, ${store.objects} objects, ${LATENCY_MS} ms a request, ${(BYTES_PER_SECOND / 1e6).toFixed(1)} MB/s ...`,
-    );
-    const perRequest = await sequentialPerRequest(s3);
-    const needed = DAYS * (FILES_PER_DAY + 24 * SERVICES.length);
-    for (const [i, c] of concurrencies.entries()) {
-      const b = await backfill(root, s3, c);
-      if (b.summary.failed > 0 || b.summary.integrityViolations > 0)
-        throw new Error(`bench: the OBS backfill failed objects (${JSON.stringify(b.summary)})`);
-      const requests = b.list + b.get + b.head;
-      const latencyBound = (requests * LATENCY_MS) / 1000 / c;
-      const bandwidthBound = b.bytes / BYTES_PER_SECOND;
-      const bound = Math.max(latencyBound, bandwidthBound);
-      const sequential = requests * perRequest;
-      // How full the run kept its `c` slots: requests' open time at the proxy over c x wall time. On a loaded
-      // machine s3rver answers late and the bound above cannot be reached by any client; this can.
-      const utilisation = b.busy / (c * b.seconds);
-      rows.push([
-        `OBS backfill, ${DAYS} days, concurrency ${c}`,
-        `${b.seconds.toFixed(1)} s`,
-        `${(bound / b.seconds).toFixed(2)}x bound`,
-        `${requests} requests (${b.list} list, ${b.get} get, ${b.head} head), bound ${bound.toFixed(1)} s; ${(sequential / b.seconds).toFixed(1)}x a sequential reader (${sequential.toFixed(0)} s); ${(utilisation * 100).toFixed(0)}% of ${c} in flight, ${((b.busy / requests) * 1000).toFixed(0)} ms a request; CPU ${b.cpu.toFixed(1)} s scan + ${b.serverCpu.toFixed(1)} s s3rver`,
-      ]);
+  for (const [w, where] of wheres.entries()) {
+    const s3 = await startBenchServer(where, {
+      buckets: [BUCKET],
+      directory: store.dir,
+      latencyMs: LATENCY_MS,
+      bytesPerSecond: BYTES_PER_SECOND,
+    });
+    const serverLabel = {
+      split: "s3rver and proxy in processes of their own",
+      process: "server in its own process",
+      inline: "server in the bench process",
+    }[where];
+    try {
       console.error(
-        `  concurrency ${c}: ${b.seconds.toFixed(1)} s, ${(bound / b.seconds).toFixed(2)}x its bound`,
+        `cts-audit bench: OBS backfill, ${store.objects} objects, ${LATENCY_MS} ms a request, ${(BYTES_PER_SECOND / 1e6).toFixed(1)} MB/s, ${serverLabel} ...`,
       );
-      if (i === 0) {
-        verdicts.push([
-          `OBS backfill >= 0.8x of its bound at concurrency ${c} (${(bound / b.seconds).toFixed(2)}x)`,
-          bound / b.seconds >= 0.8,
+      const perRequest = sequentialDays > 0 ? await sequentialPerRequest(s3, sequentialDays) : NaN;
+      const needed = DAYS * (FILES_PER_DAY + 24 * SERVICES.length);
+      // Each concurrency by this build, then by each build BENCH_OBS_COMPARE names (another checkout, built): run
+      // side by side, a change is measured under the same load.
+      const builds = [root, ...(process.env.BENCH_OBS_COMPARE?.split(",").filter(Boolean) ?? [])];
+      const runs = concurrencies.flatMap((c) => builds.map((build) => ({ c, build })));
+      for (const [i, { c, build }] of runs.entries()) {
+        const b = await backfill(build, s3, c);
+        if (b.summary.failed > 0 || b.summary.integrityViolations > 0)
+          throw new Error(`bench: the OBS backfill failed objects (${JSON.stringify(b.summary)})`);
+        const requests = b.list + b.get + b.head;
+        const latencyBound = (requests * LATENCY_MS) / 1000 / c;
+        const bandwidthBound = b.bytes / BYTES_PER_SECOND;
+        const bound = Math.max(latencyBound, bandwidthBound);
+        const sequential = requests * perRequest;
+        // How full the run kept its `c` slots: requests' open time at the proxy over c x wall time. On a loaded
+        // machine s3rver answers late and the bound above cannot be reached by any client; this can.
+        const utilisation = b.busy / (c * b.seconds);
+        const t = describeTimeline(b.timeline, c);
+        const tag = `${where}-${c}${build === root ? "" : `-${path.basename(build)}`}`;
+        writeFileSync(path.join(cacheDir, `obs-timeline-${tag}.txt`), `${t.strip}\n`);
+        writeFileSync(path.join(cacheDir, `obs-requests-${tag}.json`), JSON.stringify(b.requests));
+        // Both sides' CPU over the run's time, and what the target's pace would need: over two cores (this
+        // machine) or over one for s3rver's own thread (it serves one request at a time), the bench measures
+        // the machine or s3rver, not the scan.
+        const cores = (b.cpu + b.serverCpu) / b.seconds;
+        const target = bound / 0.8;
+        const s3rverThread = b.proxyCpu !== undefined ? (b.serverCpu - b.proxyCpu) / target : undefined;
+        rows.push([
+          `OBS backfill, ${DAYS} days, concurrency ${c}${wheres.length > 1 ? `, ${serverLabel}` : ""}${build === root ? "" : `, build ${build}`}`,
+          `${b.seconds.toFixed(1)} s`,
+          `${(bound / b.seconds).toFixed(2)}x bound`,
+          `${requests} requests (${b.list} list, ${b.get} get, ${b.head} head), bound ${bound.toFixed(1)} s; ` +
+            (sequentialDays > 0
+              ? `${(sequential / b.seconds).toFixed(1)}x a sequential reader (${sequential.toFixed(0)} s); `
+              : "") +
+            `${(utilisation * 100).toFixed(0)}% of ${c} in flight (${(t.low * 100).toFixed(0)}% of ${SAMPLE_MS} ms samples under half, ${(t.half * 100).toFixed(0)}% under 90%), ${((b.busy / requests) * 1000).toFixed(0)} ms a request; ` +
+            `CPU ${b.cpu.toFixed(1)} s scan (${((b.cpu / requests) * 1000).toFixed(2)} ms/request) + ${b.serverCpu.toFixed(1)} s server (${((b.serverCpu / requests) * 1000).toFixed(2)} ms/request${b.proxyCpu !== undefined ? `, of which proxy ${b.proxyCpu.toFixed(1)} s` : ""}) = ${cores.toFixed(2)} cores busy; at 0.8x the bound both sides would need ${((b.cpu + b.serverCpu) / target).toFixed(2)} cores${s3rverThread !== undefined ? ` and s3rver's one thread ${(s3rverThread * 100).toFixed(0)}% of a core` : ""}`,
         ]);
-        verdicts.push([
-          `OBS backfill downloads only digests and IAM files (${b.get} GETs for ${needed})`,
-          b.get === needed,
-        ]);
+        console.error(
+          `  concurrency ${c}${build === root ? "" : ` (${build})`}: ${b.seconds.toFixed(1)} s, ${(bound / b.seconds).toFixed(2)}x its bound, ${(utilisation * 100).toFixed(0)}% in flight, CPU ${b.cpu.toFixed(1)} s scan + ${b.serverCpu.toFixed(1)} s server`,
+        );
+        console.error(`  in flight per ${SAMPLE_MS} ms (0-9: tenths of ${c}): ${t.strip.slice(0, 400)}`);
+        if (w === 0 && i === 0) {
+          verdicts.push([
+            `OBS backfill >= 0.8x of its bound at concurrency ${c} (${(bound / b.seconds).toFixed(2)}x)`,
+            bound / b.seconds >= 0.8,
+          ]);
+          verdicts.push([
+            `OBS backfill downloads only digests and IAM files (${b.get} GETs for ${needed})`,
+            b.get === needed,
+          ]);
+        }
       }
+      if (sequentialDays > 0)
+        rows.push([
+          `sequential reader (one request at a time)${wheres.length > 1 ? `, ${serverLabel}` : ""}`,
+          `${(perRequest * 1000).toFixed(1)} ms/request`,
+          "",
+          `${sequentialDays} days read, scaled to each run's requests`,
+        ]);
+    } finally {
+      await s3.stop();
     }
-    rows.push([
-      "sequential reader (one request at a time)",
-      `${(perRequest * 1000).toFixed(1)} ms/request`,
-      "",
-      `${SEQUENTIAL_DAYS} days read, scaled to each run's requests`,
-    ]);
-  } finally {
-    await s3.stop();
   }
   return { rows, verdicts };
 }

@@ -42,17 +42,40 @@ export class ChainCarry {
 
   /** The chains for one unit: its digests and the previous unit's of the same series. */
   chainsFor(unit: Unit, reads: readonly DigestRead[]): DigestChains {
-    const carry = this.series.get(unit.series);
+    return this.chainsWith(this.series.get(unit.series)?.reads ?? [], reads);
+  }
+
+  /**
+   * The chains `chainsFor(unit, reads)` gives once `previous`, the unit listed just before `unit`, has settled
+   * through `settle` (which leaves its own digests as its series' context and ends every other series): built
+   * while `previous` is still being read, so that `unit`'s files can start meanwhile. `settledAs(unit, context)`
+   * checks, at `unit`'s turn, that the carry is what was assumed.
+   */
+  chainsAfter(
+    previous: { unit: Unit; reads: readonly DigestRead[] },
+    unit: Unit,
+    reads: readonly DigestRead[],
+  ): { chains: DigestChains; context: readonly DigestRead[] } {
+    const context = previous.unit.series === unit.series ? previous.reads : [];
+    return { chains: this.chainsWith(context, reads), context };
+  }
+
+  /** Whether `unit`'s series now carries exactly `context` (by identity): what `chainsAfter` assumed. */
+  settledAs(unit: Unit, context: readonly DigestRead[]): boolean {
+    const carried = this.series.get(unit.series)?.reads ?? [];
+    return carried.length === context.length && carried.every((r, i) => r === context[i]);
+  }
+
+  private chainsWith(context: readonly DigestRead[], reads: readonly DigestRead[]): DigestChains {
     const { now, bucket } = this.chainOptions;
     // The oldest context digest links to one the previous unit had as context, out of view here: a link older
     // than the context is not "missing" (the unit that read it judged it).
     let contextStart = Infinity;
-    for (const r of carry?.reads ?? [])
-      contextStart = Math.min(contextStart, r.key.uploadTime?.getTime() ?? Infinity);
+    for (const r of context) contextStart = Math.min(contextStart, r.key.uploadTime?.getTime() ?? Infinity);
     const inScope: ScopeTest = (key, time) =>
       this.inScope(key, time) &&
       (time === undefined || time.getTime() >= contextStart || contextStart === Infinity);
-    return new DigestChains([...(carry?.reads ?? []), ...reads], this.publicKey, inScope, {
+    return new DigestChains([...context, ...reads], this.publicKey, inScope, {
       now,
       ...(bucket !== undefined ? { bucket } : {}),
     });

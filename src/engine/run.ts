@@ -12,7 +12,14 @@ import { inWindow, UPLOAD_GRACE_MS } from "./plan.js";
 import { progressTracker, type ProgressTracker } from "./progress.js";
 import { RunTally } from "./RunTally.js";
 import { prefetchUnits } from "./prefetchUnits.js";
-import { prepareUnit, scanUnit, type UnitContext } from "./scanUnit.js";
+import {
+  prepareUnit,
+  readUnit,
+  scanUnit,
+  type UnitContext,
+  type UnitOutcome,
+  type UnitReading,
+} from "./scanUnit.js";
 import type { EngineOptions, RunDeps } from "./types.js";
 import { startRun } from "./startRun.js";
 import { finishRun } from "./finishRun.js";
@@ -68,14 +75,7 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
       // A fan-out shard cut mid-series lists context units around its own: they settle nothing of their own.
       const own = deps.shard?.own;
       const prepare = (u: Unit) => prepareUnit(u, unitRole(u, own) === "own" ? ctx : quiet(ctx));
-      for await (const { unit, prepared } of prefetchUnits(listing, prepare, ahead)) {
-        const role = unitRole(unit, own);
-        if (role !== "own") {
-          for (const settled of await contextUnit(role, unit, ctx, prepared))
-            await write(settled, ctx.windows);
-          continue;
-        }
-        const outcome = await scanUnit(unit, ctx, prepared);
+      const finish = async (outcome: UnitOutcome) => {
         for (const settled of outcome.settled) await write(settled, ctx.windows);
         // Logins of objects reused from the ledger are in the baselines already.
         if (locations)
@@ -84,7 +84,53 @@ export async function run(options: EngineOptions, deps: RunDeps): Promise<Report
               window.contains(a.time ? Date.parse(a.time) : undefined),
             ),
           );
+      };
+      // Reading ahead, a unit's files start once the previous unit has handed out its last file, and it settles
+      // after that one: the slots its tail and its settling would leave idle carry the next unit's requests. Not
+      // with a replay (it must see the previous unit settled before it decides) or a shard's context units.
+      const pipelined = ahead && !ctx.replay && !own;
+      let pending: { unit: Unit; reading: UnitReading; done: Promise<void>; settled: () => void } | undefined;
+      const settlePending = async () => {
+        const p = pending!;
+        pending = undefined;
+        await finish(await p.reading.settle());
+        // Only once it is written: after a failure the next unit's ledger batches are never written.
+        p.settled();
+      };
+      try {
+        for await (const { unit, prepared } of prefetchUnits(listing, prepare, ahead)) {
+          const role = unitRole(unit, own);
+          if (role !== "own") {
+            for (const settled of await contextUnit(role, unit, ctx, prepared))
+              await write(settled, ctx.windows);
+            continue;
+          }
+          if (!pipelined) {
+            await finish(await scanUnit(unit, ctx, prepared));
+            continue;
+          }
+          const previous = pending;
+          if (previous) await previous.reading.dispatched;
+          const reading = readUnit(
+            unit,
+            ctx,
+            prepared,
+            previous
+              ? { previous: { unit: previous.unit, reads: previous.reading.reads }, settled: previous.done }
+              : undefined,
+          );
+          if (previous) await settlePending();
+          let settled!: () => void;
+          const done = new Promise<void>((resolve) => (settled = resolve));
+          pending = { unit, reading, done, settled };
+        }
+      } catch (err) {
+        // A listing that fails after a unit was read: that unit is settled and written first, as it was when
+        // units were read one after another (the listing's error surfaced only when the next unit was asked for).
+        if (pending) await settlePending();
+        throw err;
       }
+      if (pending) await settlePending();
       for (const settled of ctx.carry?.finishAll() ?? []) await write(settled, ctx.windows);
       if (ctx.windows) {
         // Windowed alerts are whole only once the source's last unit settled; the run's window applies to the

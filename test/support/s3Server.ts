@@ -43,6 +43,11 @@ export interface LinkOptions {
   bytesPerSecond?: number;
   /** s3rver's store: kept after stop() when given, so that a large corpus is uploaded once and reused. */
   directory?: string;
+  /**
+   * An s3rver already running elsewhere (its `directEndpoint`, e.g. in another process): only the proxy runs
+   * here, so that s3rver's synchronous listing walks neither stall the proxy's timers nor its clock.
+   */
+  upstream?: string;
 }
 
 /**
@@ -67,11 +72,19 @@ class Link {
 }
 
 export class S3TestServer {
-  readonly requests: Array<{ method: string; url: string; status: number; bytes: number }> = [];
+  /** Every request seen, with when it arrived and closed (performance.now(); `closed` 0 while open). */
+  readonly requests: Array<{
+    method: string;
+    url: string;
+    status: number;
+    bytes: number;
+    arrived: number;
+    closed: number;
+  }> = [];
   private readonly faults: Fault[] = [];
   private readonly agent = new http.Agent({ keepAlive: true });
   private constructor(
-    private readonly s3: S3rver,
+    private readonly s3: S3rver | undefined,
     private readonly proxy: http.Server,
     private readonly dir: string,
     readonly endpoint: string,
@@ -83,17 +96,22 @@ export class S3TestServer {
   /** Starts s3rver and the proxy, each on a random port of 127.0.0.1, with the given buckets. */
   static async start(buckets: string[], link: LinkOptions = {}): Promise<S3TestServer> {
     const dir = link.directory ?? mkdtempSync(path.join(tmpdir(), "cts-audit-s3rver-"));
-    // s3rver omits the Date header from its v2 string-to-sign, so it rejects every correctly signed v2 request
-    // (the OBS SDK always signs v2 or OBS-style against an IP address): signatures are not checked.
-    const s3 = new S3rver({
-      address: "127.0.0.1",
-      port: 0,
-      silent: true,
-      directory: dir,
-      allowMismatchedSignatures: true,
-      configureBuckets: buckets.map((name) => ({ name, configs: [] })),
-    });
-    const { port } = await s3.run();
+    let s3: S3rver | undefined;
+    let port: number;
+    if (link.upstream) port = Number(new URL(link.upstream).port);
+    else {
+      // s3rver omits the Date header from its v2 string-to-sign, so it rejects every correctly signed v2 request
+      // (the OBS SDK always signs v2 or OBS-style against an IP address): signatures are not checked.
+      s3 = new S3rver({
+        address: "127.0.0.1",
+        port: 0,
+        silent: true,
+        directory: dir,
+        allowMismatchedSignatures: true,
+        configureBuckets: buckets.map((name) => ({ name, configs: [] })),
+      });
+      ({ port } = await s3.run());
+    }
     const proxy = http.createServer();
     await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
     const proxyPort = (proxy.address() as AddressInfo).port;
@@ -147,14 +165,15 @@ export class S3TestServer {
 
   private forward(port: number, req: http.IncomingMessage, res: http.ServerResponse): void {
     const fault = this.takeFault(req);
-    const record = { method: req.method ?? "", url: req.url ?? "", status: 0, bytes: 0 };
+    const arrived = performance.now();
+    const record = { method: req.method ?? "", url: req.url ?? "", status: 0, bytes: 0, arrived, closed: 0 };
     this.requests.push(record);
     this.inFlight++;
     this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
-    const arrived = performance.now();
     res.once("close", () => {
       this.inFlight--;
-      this.busyMs += performance.now() - arrived;
+      record.closed = performance.now();
+      this.busyMs += record.closed - arrived;
     });
     if (fault?.kind === "status") {
       record.status = fault.status ?? 503;
@@ -264,9 +283,11 @@ export class S3TestServer {
     await closed;
     this.agent.destroy();
     // Idle keep-alive sockets (the SDK's, from seeding) would hold s3rver's close() open.
-    const s3closed = this.s3.close();
-    this.s3.httpServer?.closeAllConnections();
-    await s3closed;
+    if (this.s3) {
+      const s3closed = this.s3.close();
+      this.s3.httpServer?.closeAllConnections();
+      await s3closed;
+    }
     if (!this.link.directory) rmSync(this.dir, { recursive: true, force: true });
   }
 }
