@@ -1,140 +1,23 @@
-import type { AuditRules } from "../detect/AuditRules.js";
 import { CtsAuditError } from "../errors.js";
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
-import type { TimeWindow } from "../detect/TimeWindow.js";
-import { readDigest } from "../integrity/readDigest.js";
-import type { ByteBudget } from "../parse/ByteBudget.js";
 import type { DigestChains } from "../integrity/DigestChains.js";
 import type { DigestRead } from "../integrity/types.js";
-import type { ObjectSource } from "../sources/types.js";
-import type { ChainCarry, Settled } from "./ChainCarry.js";
-import type { WindowCarry } from "./WindowCarry.js";
-import type { LedgerPolicy } from "./LedgerPolicy.js";
-import { planObject, type Plan } from "./plan.js";
+import type { Settled } from "./ChainCarry.js";
 import { hashFile, MD5_HEX, scanFile, type Slot } from "./scanObject.js";
-import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
-import type { UnitReplay } from "./UnitReplay.js";
+import { eachLimited } from "./eachLimited.js";
+import { gated, prepareUnit, type PreparedUnit } from "./prepareUnit.js";
+import type { UnitContext } from "./unitContext.js";
 
 // A transaction is flushed to disk when it commits: batches of thousands keep that a small cost per object.
 const RECORD_BATCH = 10_000;
 const RECORD_INTERVAL_MS = 1000;
-
-/** What scanning a unit needs besides the unit. */
-export interface UnitContext {
-  options: EngineOptions;
-  source: ObjectSource;
-  rules: AuditRules;
-  window: TimeWindow;
-  ledger: LedgerPolicy;
-  /** Undefined when verification is off. */
-  carry: ChainCarry | undefined;
-  /** The windowed rules carried across units; undefined when none is enabled. */
-  windows?: WindowCarry;
-  bufferLimit: number;
-  warn?: (message: string) => void;
-  shouldStop?: () => string | undefined;
-  /** An object needing work was listed / completed. */
-  listed: (slot: Slot) => void;
-  completed: (slot: Slot) => void;
-  /** An object's outcome came from the ledger. */
-  reused: () => void;
-  /**
-   * Slots for objects being read, shared by the units in flight (one unit's files, the next one's digests read
-   * ahead): `concurrency` objects in flight in all, however the units overlap. Undefined: each phase has its own
-   * `concurrency`.
-   */
-  requests?: ByteBudget;
-  /** Replays units an earlier run settled, listed the same (absent without a usable ledger). */
-  replay?: UnitReplay;
-}
 
 /** A unit's outcome: its records settled so far, in the order they are written. */
 export interface UnitOutcome {
   settled: Settled[];
   /** The login attempts of objects read in this run (not reused from the ledger), for the per-user baselines. */
   fresh: LoginAttempt[];
-}
-
-function slotOf(item: Unit["objects"][number], plan: Plan): Slot {
-  const { object, key } = item;
-  return {
-    object,
-    key,
-    allAlerts: [],
-    attempts: [],
-    matchedTimes: [],
-    alerts: [],
-    record: {
-      object: object.key,
-      kind: object.explicit && key.kind !== "digest" ? "trace" : key.kind,
-      status: plan.action === "skip" ? "skipped" : "scanned",
-      traces: 0,
-      integrity: "unverified",
-      error: "",
-      ...(plan.action === "skip" || (plan.action === "hash" && plan.reason) ? { reason: plan.reason } : {}),
-      bytes: object.size,
-    },
-  };
-}
-
-/** A unit planned and its digests read: what can be done before the previous unit has settled. */
-export interface PreparedUnit {
-  slots: Slot[];
-  plans: Map<Slot, Plan>;
-  fileSlots: Slot[];
-  /** The unit's digests, in listing order. */
-  reads: DigestRead[];
-}
-
-/**
- * Plans a unit's objects and reads its digests. Nothing here depends on earlier units (the chains across
- * midnight are built in `scanUnit`, after the previous unit settled), so the engine runs it for the next unit
- * while the current one's files are read: over OBS, requests keep flowing between units.
- */
-export async function prepareUnit(unit: Unit, ctx: UnitContext): Promise<PreparedUnit> {
-  const { options } = ctx;
-  const plans = new Map<Slot, Plan>();
-  const slots = unit.objects.map((item) => {
-    const plan = planObject(options, item.object, item.key);
-    const slot = slotOf(item, plan);
-    plans.set(slot, plan);
-    if (plan.action !== "skip") ctx.listed(slot);
-    return slot;
-  });
-  const digestSlots = slots.filter((s) => plans.get(s)!.action === "digest");
-  const fileSlots = slots.filter((s) => ["parse", "hash"].includes(plans.get(s)!.action));
-
-  // Digests first: they are small, and they say which hash each trace file needs.
-  const reads: DigestRead[] = new Array<DigestRead>(digestSlots.length);
-  await eachLimited(digestSlots.length, options.concurrency, async (i) => {
-    const slot = digestSlots[i]!;
-    const read = await gated(ctx.requests, () =>
-      readDigest(ctx.source, slot.key, slot.object.explicit === true, slot.object.size),
-    );
-    reads[i] = read;
-    if (read.md5) {
-      slot.hashes = { md5: read.md5 };
-      slot.record.md5 = read.md5;
-    }
-    if (read.readFailed) {
-      slot.record.status = "failed";
-      slot.record.error = read.problem ?? "digest could not be read";
-    }
-    ctx.completed(slot);
-  });
-  return { slots, plans, fileSlots, reads };
-}
-
-/** `task` holding one of the shared request slots, when there are any. */
-async function gated<T>(requests: ByteBudget | undefined, task: () => Promise<T>): Promise<T> {
-  if (!requests) return task();
-  if (!requests.tryAcquire(1)) await requests.acquire(1);
-  try {
-    return await task();
-  } finally {
-    requests.release(1);
-  }
 }
 
 /**
@@ -333,28 +216,4 @@ export function readUnit(
 function etagIsHash(slot: Slot, chains: DigestChains): boolean {
   const etag = slot.object.etag?.toLowerCase();
   return etag !== undefined && MD5_HEX.test(etag) && chains.algorithmsFor(slot.object.key).length === 1;
-}
-
-/**
- * Calls `task` for indexes 0..count-1 in order, at most `concurrency` at a time. Hand-written rather than p-limit:
- * a few runners each take the next index, with no promise or closure a task. In a scan of thousands of small
- * files, p-limit's per-task machinery (four promises and a queue item each) showed up as a cost of its own.
- */
-export async function eachLimited(
-  count: number,
-  concurrency: number,
-  task: (index: number) => Promise<void>,
-  /** Called once every index has been handed to a runner (at the end when there are none). */
-  onDispatched?: () => void,
-): Promise<void> {
-  let next = 0;
-  const runner = async () => {
-    while (next < count) {
-      const index = next++;
-      if (next === count) onDispatched?.();
-      await task(index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, runner));
-  if (count === 0) onDispatched?.();
 }

@@ -1,5 +1,6 @@
 import type { Settled } from "./ChainCarry.js";
-import { prepareUnit, type PreparedUnit, type UnitContext } from "./scanUnit.js";
+import { prepareUnit, type PreparedUnit } from "./prepareUnit.js";
+import type { UnitContext } from "./unitContext.js";
 import type { Unit } from "./units.js";
 
 /**
