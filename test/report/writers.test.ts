@@ -125,7 +125,12 @@ describe("streamed report writers", () => {
         error: `corrupt ${i}`,
       });
     }
-    await w.digest({ object: "d", chain: "c", status: "invalid-signature", reason: "signature does not verify" });
+    await w.digest({
+      object: "d",
+      chain: "c",
+      status: "invalid-signature",
+      reason: "signature does not verify",
+    });
     await w.end({
       finishedAt: "f",
       summary: { objects: 2 * n, failed: n } as Report["summary"],
