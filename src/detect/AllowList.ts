@@ -173,6 +173,14 @@ export function parseIpAddress(text: string): ParsedIp {
     // The canonical dotted quad is its own canonical text.
     return { ok: true, address: { family: 4, value: new ipaddr.IPv6([...MAPPED_PREFIX, ...quad]), text } };
   }
+  return parseIpAddressFully(text);
+}
+
+/**
+ * {@link parseIpAddress} without its one-pass read of a canonical dotted quad: every check, for any text. The fast
+ * path must give exactly what this gives (its property test compares them over any text).
+ */
+export function parseIpAddressFully(text: string): ParsedIp {
   if (text === "") return bad("is empty");
   if (text.length > MAX_TEXT) return bad(`is longer than ${MAX_TEXT} characters`);
   if (/^\s|\s$/.test(text)) return bad("has leading or trailing whitespace");
