@@ -22,15 +22,15 @@ const gapKey = (g: GapRecord) => `gap|${g.chain}|${g.from}|${g.to}`;
  * judged as it would be in one whole-run pass. Verdicts that a later digest can change wait one unit.
  */
 export class ChainCarry {
-  private readonly series = new Map<string, SeriesCarry>();
+  protected readonly series = new Map<string, SeriesCarry>();
   /** While priming from context units: what settles is not counted (the shard that owns it counts it). */
-  private quiet = false;
+  protected quiet = false;
 
   constructor(
     private readonly publicKey: KeyObject,
     private readonly inScope: ScopeTest,
     /** The function's partial listing: a file with no digest in view is `pending`, its digest still to come. */
-    private readonly partial: boolean,
+    protected readonly partial: boolean,
     /** Now (a file is pending only while its digest is not yet due) and the bucket digests must name. */
     private readonly chainOptions: { now: Date; bucket: string | undefined },
     /**
@@ -82,7 +82,7 @@ export class ChainCarry {
   }
 
   /** Counts settled records into the chain summaries (not while priming: the shard that owns them counts). */
-  private summarise(settled: Settled): Settled {
+  protected summarise(settled: Settled): Settled {
     if (!this.quiet) countSettled(this.summaries, settled);
     return settled;
   }
@@ -191,62 +191,12 @@ export class ChainCarry {
     return out;
   }
 
-  /**
-   * A fan-out shard that starts mid-series: a context unit before the shard's first (its files not read, only
-   * planned; its digests read) builds the carry the shard's first unit needs (links, gaps already written, held and
-   * recent keys as present), and nothing of it is written or counted. Its held records are the previous shard's,
-   * which judges them with its read-ahead ({@link settleHeld}). Returns the records of other series this finishes.
-   */
-  prime(unit: Unit, slots: readonly Slot[], reads: readonly DigestRead[]): Settled[] {
-    const out: Settled[] = [];
-    for (const name of [...this.series.keys()]) if (name !== unit.series) out.push(this.finish(name));
-    const chains = this.chainsFor(unit, reads);
-    this.quiet = true;
-    try {
-      this.settle(unit, slots, reads, chains);
-    } finally {
-      this.quiet = false;
-    }
-    this.series.get(unit.series)!.foreign = true;
-    return out;
-  }
-
-  /**
-   * A fan-out shard that ends mid-series: the next unit's digests (read ahead, not reported) judge the held
-   * records of the unit's series exactly as the next unit's `settle` would, and the series ends here. The next
-   * unit's own digests, gaps and missing files are the next shard's.
-   */
-  settleHeld(unit: Unit, reads: readonly DigestRead[]): Settled[] {
-    const out: Settled[] = [];
-    for (const name of [...this.series.keys()]) if (name !== unit.series) out.push(this.finish(name));
-    const carry = this.series.get(unit.series);
-    if (!carry) return out;
-    const chains = this.chainsFor(unit, reads);
-    this.series.delete(unit.series);
-    if (carry.foreign) return out;
-    // As settle() judges the previous unit's held records, in the same order.
-    const statusOf = new Map(chains.digests.map((d) => [d.object, d]));
-    const settled: Settled = { digests: [], gaps: [], files: [], missing: [] };
-    for (const held of carry.heldDigests) {
-      const now = statusOf.get(held.record.object) ?? held.record;
-      settled.digests.push(now);
-      digestVerdict(held.slot, now);
-      settled.files.push(held.slot);
-    }
-    for (const slot of carry.heldFiles) {
-      fileVerdict(slot, chains, this.partial);
-      settled.files.push(slot);
-    }
-    out.push(this.summarise(settled));
-    return out;
-  }
-
   /** Settles every series still carried: held records get the verdicts they have. */
   finishAll(): Settled[] {
     return [...this.series.keys()].map((name) => this.finish(name));
   }
 
-  private finish(name: string): Settled {
+  protected finish(name: string): Settled {
     const carry = this.series.get(name);
     this.series.delete(name);
     const settled: Settled = { digests: [], gaps: [], files: [], missing: [] };

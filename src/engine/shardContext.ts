@@ -2,6 +2,8 @@ import type { Settled } from "./ChainCarry.js";
 import { prepareUnit, type PreparedUnit } from "./prepareUnit.js";
 import type { UnitContext } from "./unitContext.js";
 import type { Unit } from "./units.js";
+import { CtsAuditError } from "../errors.js";
+import { ShardChainCarry } from "./ShardChainCarry.js";
 
 /**
  * A fan-out shard's own part of its listing (DESIGN "Organisation-size backfills"): keys after `after` up to
@@ -39,6 +41,9 @@ export async function contextUnit(
 ): Promise<Settled[]> {
   const { slots, reads } = await (prepared ?? prepareUnit(unit, quiet(ctx)));
   if (!ctx.carry) return [];
+  // unitContext gives a shard cut mid-series (the only run with context units) a ShardChainCarry.
+  if (!(ctx.carry instanceof ShardChainCarry))
+    throw new CtsAuditError("INTERNAL", `context unit ${unit.id} of a run that is no shard cut mid-series`);
   return role === "lead" ? ctx.carry.prime(unit, slots, reads) : ctx.carry.settleHeld(unit, reads);
 }
 

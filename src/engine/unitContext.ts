@@ -6,6 +6,7 @@ import { ByteBudget } from "../parse/ByteBudget.js";
 import { parseObsUrl } from "../sources/obsUrl.js";
 import type { ObjectSource } from "../sources/types.js";
 import { ChainCarry } from "./ChainCarry.js";
+import { ShardChainCarry } from "./ShardChainCarry.js";
 import type { LedgerPolicy } from "./LedgerPolicy.js";
 import { inWindow, UPLOAD_GRACE_MS } from "./plan.js";
 import type { ProgressTracker } from "./progress.js";
@@ -70,7 +71,7 @@ export function unitContext(
   const carry =
     options.verify === "off"
       ? undefined
-      : new ChainCarry(
+      : new (deps.shard?.own ? ShardChainCarry : ChainCarry)(
           options.publicKey,
           (key, time) => key.startsWith(prefix) && inWindow(options, time, UPLOAD_GRACE_MS),
           source.partial === true,
