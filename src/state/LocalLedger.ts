@@ -39,6 +39,9 @@ const LOCK_POLL_MS = 100;
 /** Expired entries are deleted in transactions of at most this many, so that closing never holds one huge one. */
 const SWEEP_BATCH = 10_000;
 const HOUR_MS = 60 * 60 * 1000;
+// Named databases an environment may open: twelve are in use (meta, objects, sent, pending, expiry, attempts,
+// unit-replays, three imported from the JSON ledger, baselines and their expiry), with room for more.
+const MAX_DBS = 16;
 
 /** What the `meta` database holds under `format`. */
 interface FormatRecord {
@@ -606,7 +609,7 @@ export class LocalLedger implements Ledger {
     let env: RootDatabase;
     try {
       // noSubdir: the ledger is the file the user named, whatever its name (LMDB guesses from a dot otherwise).
-      env = openLmdb({ path: this.file, noSubdir: true, maxDbs: 12, readOnly: this.readOnly });
+      env = openLmdb({ path: this.file, noSubdir: true, maxDbs: MAX_DBS, readOnly: this.readOnly });
     } catch (err) {
       throw this.unreadable(`cannot be opened as a database (${describeError(err)})`, err);
     }
@@ -617,7 +620,7 @@ export class LocalLedger implements Ledger {
     let format: FormatRecord | undefined;
     let env: RootDatabase | undefined;
     try {
-      env = openLmdb({ path: this.file, noSubdir: true, maxDbs: 12, readOnly: true });
+      env = openLmdb({ path: this.file, noSubdir: true, maxDbs: MAX_DBS, readOnly: true });
       format = env.openDB({ name: "meta" }).get("format") as FormatRecord | undefined;
     } catch (err) {
       throw this.unreadable(`is a database but not a cts-audit ledger (${describeError(err)})`, err);
@@ -636,7 +639,7 @@ export class LocalLedger implements Ledger {
   private async create(): Promise<void> {
     const tmp = `${this.file}.new-${process.pid}-${randomUUID().slice(0, 8)}`;
     try {
-      const env = openLmdb({ path: tmp, noSubdir: true, maxDbs: 12 });
+      const env = openLmdb({ path: tmp, noSubdir: true, maxDbs: MAX_DBS });
       const s = openSubDatabases(env);
       await s.meta.put("format", {
         version: FORMAT,
@@ -700,7 +703,7 @@ export class LocalLedger implements Ledger {
       const v1 = await this.readV1();
       const aside = await this.asideName();
       const now = this.clock().getTime();
-      const env = openLmdb({ path: tmp, noSubdir: true, maxDbs: 12 });
+      const env = openLmdb({ path: tmp, noSubdir: true, maxDbs: MAX_DBS });
       const s = openSubDatabases(env);
       await s.meta.transaction(() => {
         s.meta.put("format", {
