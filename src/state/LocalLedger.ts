@@ -42,6 +42,19 @@ const HOUR_MS = 60 * 60 * 1000;
 // Named databases an environment may open: twelve are in use (meta, objects, sent, pending, expiry, attempts,
 // unit-replays, three imported from the JSON ledger, baselines and their expiry), with room for more.
 const MAX_DBS = 16;
+/** Tries of {@link LocalLedger.openChecked} (waits of 50, 100, 200 and 400 ms between them). */
+const OPEN_ATTEMPTS = 5;
+/** The sub-databases every cts-audit ledger has had since its first LMDB version (the others may be absent). */
+const REQUIRED_STORES = [
+  "meta",
+  "objects",
+  "sent",
+  "pending",
+  "expiry",
+  "legacyObjects",
+  "legacySent",
+  "legacyPending",
+] as const;
 
 /** What the `meta` database holds under `format`. */
 interface FormatRecord {
@@ -192,9 +205,7 @@ export class LocalLedger implements Ledger {
         await this.importV1(options.holder, deadline);
         continue;
       }
-      // Checked before the sub-databases are opened: opening them writable would add them to a foreign database.
-      await this.checkFormat();
-      this.stores = this.openStores();
+      this.stores = await this.openChecked();
       try {
         if (!this.readOnly) await this.lock(options.holder, deadline, lockWaitMs);
       } catch (err) {
@@ -602,6 +613,33 @@ export class LocalLedger implements Ledger {
       throw this.unreadable(`cannot be read (${describeError(err)})`, err);
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * Checks the format, then opens the sub-databases. LMDB opens a named database of a read-only environment in a
+   * read transaction, and while another process commits that can miss a database that is there (lmdb-js says so in
+   * its open.js): a ledger another run was writing read as "not a cts-audit ledger". Such a failure is tried again
+   * a few times; a file that really is not a ledger fails every time, and says so about half a second later.
+   */
+  private async openChecked(): Promise<Stores> {
+    for (let attempt = 1; ; attempt++) {
+      let stores: Stores | undefined;
+      try {
+        // Checked before the sub-databases are opened: opening them writable would add them to a foreign database.
+        await this.checkFormat();
+        stores = this.openStores();
+        const missing = REQUIRED_STORES.filter((name) => stores![name] === undefined);
+        if (missing.length > 0)
+          throw this.unreadable(
+            `is a database but lacks ${missing.join(", ")} (not a whole cts-audit ledger)`,
+          );
+        return stores;
+      } catch (err) {
+        await stores?.env.close().catch(() => undefined);
+        if (attempt >= OPEN_ATTEMPTS || !(err instanceof LedgerUnreadableError)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+      }
     }
   }
 

@@ -3,6 +3,7 @@ import {
   existsSync,
   readdirSync,
   readFileSync,
+  renameSync,
   statSync,
   truncateSync,
   writeFileSync,
@@ -365,6 +366,30 @@ describe("LocalLedger: opened while another process writes", () => {
       await child.kill("SIGKILL");
     }
     expect(problems).toEqual([]);
+  });
+
+  it("opens a ledger that read as no cts-audit ledger at first and whole a moment later", async () => {
+    // What a read-only LMDB open racing another process's commit looked like in CI: a named database missed, the
+    // whole ledger called foreign. Here the path holds a database without a format record, then the real one.
+    const file = ledgerFile();
+    const real = `${file}.real`;
+    const writer = await opened(real, "writer");
+    await writer.putObjects("u", [["u/a", outcomeFor("u/a")]]);
+    await writer.close();
+    const foreign = openLmdb({ path: file, noSubdir: true, maxDbs: 4 });
+    await foreign.openDB({ name: "meta" }).put("other", 1);
+    await foreign.close();
+    const swap = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        renameSync(real, file);
+        resolve();
+      }, 20),
+    );
+    const ro = new LocalLedger(file, { retentionMs: DAY });
+    await ro.open({ holder: holderFor("dry"), readOnly: true, lockWaitMs: 0 });
+    await swap;
+    expect((await ro.getObjects("u", [{ key: "u/a", fingerprint: '"etag-u/a"' }])).size).toBe(1);
+    await ro.close();
   });
 });
 
