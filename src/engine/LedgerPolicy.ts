@@ -96,7 +96,7 @@ export class LedgerPolicy {
 
   /** Records a unit's completed objects in one transaction (failed ones are read again by the next run). */
   async record(unit: string, slots: readonly Slot[]): Promise<void> {
-    if (!this.usable || !this.write) return;
+    if (!this.writable) return;
     const at = this.clock().toISOString();
     const outcomes = slots
       .filter((s) => s.record.status !== "failed" && !s.record.reason?.startsWith("not started"))

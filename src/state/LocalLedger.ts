@@ -77,12 +77,10 @@ interface SentRecord {
 }
 
 /** Expiry index kinds: the index key is `[atMs, kind, ...the entry's key]`. */
-// "U": one entry for a batch of a unit's objects ([unit, uuid]); "u": the same listing the batch's keys (ledgers
-// written before); "o": one object (ledgers written before
-// batches); "s": a sent key; "l"/"L": imported from the JSON ledger; "A": a batch of login attempts ([scope, uuid],
-// its value lists the [hour, id] of each hour's entry); "a": one login attempt ([scope, time, key], ledgers written
-// before hours);
-// "n": a unit's replay record ([unit, uuid]).
+// "U": one entry for a batch of a unit's objects ([unit, uuid]); "u": the same, listing the batch's keys, and "o": one
+// object (both from ledgers written before); "s": a sent key; "l"/"L": imported from the JSON ledger; "A": a batch of
+// login attempts ([scope, uuid], its value lists the [hour, id] of each hour's entry); "a": one login attempt
+// ([scope, time, key], ledgers written before hours); "n": a unit's replay record ([unit, uuid]).
 type ExpiryKind = "U" | "u" | "o" | "s" | "l" | "L" | "a" | "A" | "n";
 
 /** Default of {@link LocalLedgerOptions.attemptRetentionMs}. */
@@ -620,7 +618,7 @@ export class LocalLedger implements Ledger {
    * Checks the format, then opens the sub-databases. LMDB opens a named database of a read-only environment in a
    * read transaction, and while another process commits that can miss a database that is there (lmdb-js says so in
    * its open.js): a ledger another run was writing read as "not a cts-audit ledger". Such a failure is tried again
-   * a few times; a file that really is not a ledger fails every time, and says so about half a second later.
+   * a few times; a file that really is not a ledger fails every time, and says so about 0.75 s later.
    */
   private async openChecked(): Promise<Stores> {
     for (let attempt = 1; ; attempt++) {

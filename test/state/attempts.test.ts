@@ -25,23 +25,24 @@ afterAll(() => s3.stop());
 
 const bucket = () => new ObsBucket("ledger", { endpoint: s3.endpoint, ...S3_CREDENTIALS, timeoutSeconds: 5 });
 
+/** Opens the local ledger at `file` as of `now` (attempts kept 2 days, the rest 30). */
+const localAt = (file: string) => async (now: number) => {
+  const l = new LocalLedger(file, {
+    retentionMs: 30 * DAY,
+    attemptRetentionMs: 2 * DAY,
+    clock: () => new Date(now),
+  });
+  await l.open({ holder: holderFor(randomUUID()), lockWaitMs: 200 });
+  return l;
+};
+
 /** Opens a ledger of each kind at a place of its own; `again` opens another at the same place. */
 const kinds: Array<[string, () => { open: (now?: number) => Promise<Ledger> }]> = [
   [
     "LocalLedger",
     () => {
-      const file = path.join(tempDir(), "ledger");
-      return {
-        open: async (now = MIDNIGHT) => {
-          const l = new LocalLedger(file, {
-            retentionMs: 30 * DAY,
-            attemptRetentionMs: 2 * DAY,
-            clock: () => new Date(now),
-          });
-          await l.open({ holder: holderFor(randomUUID()), lockWaitMs: 200 });
-          return l;
-        },
-      };
+      const open = localAt(path.join(tempDir(), "ledger"));
+      return { open: (now = MIDNIGHT) => open(now) };
     },
   ],
   [
@@ -128,15 +129,7 @@ async function readOnly(l: Ledger, scope: string): Promise<LoginAttempt[]> {
 describe("LocalLedger: attempts expire after their retention, objects keep theirs", () => {
   it("drops attempts written more than attemptRetentionMs ago when closed", async () => {
     const file = path.join(tempDir(), "ledger");
-    const open = async (now: number) => {
-      const l = new LocalLedger(file, {
-        retentionMs: 30 * DAY,
-        attemptRetentionMs: 2 * DAY,
-        clock: () => new Date(now),
-      });
-      await l.open({ holder: holderFor(randomUUID()), lockWaitMs: 200 });
-      return l;
-    };
+    const open = localAt(file);
     const l1 = await open(MIDNIGHT);
     await l1.putAttempts(SCOPE, [at(1, "u", "203.0.113.1")]);
     await l1.close();
@@ -153,15 +146,7 @@ describe("LocalLedger: attempts expire after their retention, objects keep their
 
   it("reads and drops attempts kept one an entry, as ledgers written before hours kept them", async () => {
     const file = path.join(tempDir(), "ledger");
-    const open = async (now: number) => {
-      const l = new LocalLedger(file, {
-        retentionMs: 30 * DAY,
-        attemptRetentionMs: 2 * DAY,
-        clock: () => new Date(now),
-      });
-      await l.open({ holder: holderFor(randomUUID()), lockWaitMs: 200 });
-      return l;
-    };
+    const open = localAt(file);
     await (await open(MIDNIGHT)).close(); // a ledger of this version, then entries in the former layout
     const old = [at(5, "u", "203.0.113.1"), at(65, "v", "203.0.113.2")];
     const env = openLmdb({ path: file, noSubdir: true, maxDbs: 12 });
