@@ -10,7 +10,16 @@ import { planObject } from "./plan.js";
 import type { Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
-import { encodeBody, FORMAT, storedCarry, storedFile, type StoredFile, type UnitBody } from "./unitBody.js";
+import {
+  compactOutput,
+  encodeBody,
+  expandItem,
+  expandRecord,
+  FORMAT,
+  storedCarry,
+  type StoredFile,
+  type UnitBody,
+} from "./unitBody.js";
 import { lazyCarry, outputSlot, type Windowed } from "./replayedSlots.js";
 import { chainedFingerprint, optionsToken, uploadRange, windowToken } from "./unitFingerprint.js";
 
@@ -125,9 +134,9 @@ export class UnitReplay {
       return undefined; // not what this version wrote: scanned and stored again
     }
     const settled: Settled = {
-      digests: output.digests,
+      digests: output.digests.map((d) => expandRecord(d, unit)),
       gaps: output.gaps,
-      files: output.files.map((f) => outputSlot(f, this.windowedFn)),
+      files: output.files.map((f) => outputSlot(f, unit, this.windowedFn)),
       missing: output.missing,
     };
     for (const item of unit.objects) {
@@ -140,7 +149,11 @@ export class UnitReplay {
     // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs
     // kept for its day (attempts of objects not in this listing: the function's invocations, a planted context).
     if (ctx.windows)
-      await ctx.windows.settle(unit, this.windowedRules ? (JSON.parse(lines[2]!) as LoginAttempt[]) : [], []);
+      await ctx.windows.settle(
+        unit,
+        this.windowedRules ? (JSON.parse(lines[2]!) as LoginAttempt[]).map((a) => expandItem(a, unit)) : [],
+        [],
+      );
     st.clean.push(true);
     if (st.clean.length > DEPTH) st.clean.shift();
     if (!ctx.carry) return [settled];
@@ -183,13 +196,7 @@ export class UnitReplay {
     if (!this.ledger.writable) return;
     const body: UnitBody = {
       head: { v: FORMAT, reused },
-      output: {
-        digests: own.digests,
-        gaps: own.gaps,
-        files: own.files.map((s) => storedFile(s)),
-        missing: own.missing,
-      },
-      attempts,
+      ...compactOutput(unit, own, attempts),
       carry: kept ? storedCarry(kept) : null,
     };
     const stored = {

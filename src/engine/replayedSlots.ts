@@ -3,7 +3,9 @@ import type { DigestRead } from "../integrity/types.js";
 import type { SourceObject } from "../sources/types.js";
 import type { SeriesCarry } from "./ChainCarry.js";
 import type { Slot } from "./scanObject.js";
+import { expandItem, expandRecord } from "./unitBody.js";
 import type { StoredCarry, StoredFile, StoredRead, StoredSlot } from "./unitBody.js";
+import type { Unit } from "./units.js";
 
 /** A replay's slots and chain carry, restored from a unit's replay record (unitBody.ts). */
 
@@ -11,10 +13,10 @@ import type { StoredCarry, StoredFile, StoredRead, StoredSlot } from "./unitBody
 export type Windowed = (slot: Slot, f: StoredFile) => void;
 
 /** A replayed settled file: only what writing and counting it read (summaries read the key when overdue). */
-export function outputSlot(f: StoredFile, windowed: Windowed): Slot {
+export function outputSlot(f: StoredFile, unit: Unit, windowed: Windowed): Slot {
   const slot = {
-    record: f.record,
-    allAlerts: f.alerts ?? [],
+    record: expandRecord(f.record, unit),
+    allAlerts: f.alerts ? f.alerts.map((a) => expandItem(a, unit)) : [],
     matchedTimes: f.matchedTimes ?? [],
     attempts: [],
     alerts: [],

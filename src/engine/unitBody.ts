@@ -4,6 +4,7 @@ import type { Alert } from "../detect/types.js";
 import type { DigestRecord, FileRecord, GapRecord } from "../report/types.js";
 import type { SeriesCarry } from "./ChainCarry.js";
 import type { Slot } from "./scanObject.js";
+import type { Unit } from "./units.js";
 
 /**
  * A unit's replay record (UnitReplay's `StoredUnit.body`): what a settled unit's files, digests, gaps,
@@ -11,7 +12,59 @@ import type { Slot } from "./scanObject.js";
  */
 
 /** The body's own format: a body of another version is not replayed (the unit is scanned and stored again). */
-export const FORMAT = 1;
+export const FORMAT = 2;
+
+/**
+ * Where a listed object's key stands in a body: its index in the unit's listing. A replay happens only when the
+ * unit is listed exactly as when it was stored (its fingerprint chains the listing), so the index names the same
+ * key. A key is most of a record's text (an object's and its digest's: two thirds of a body), and parsing a body
+ * is most of a replay.
+ */
+export type KeyRef = string | number;
+
+/** The listing's keys by position, to store keys as {@link KeyRef}s. */
+export function keyIndex(unit: Unit): Map<string, number> {
+  const index = new Map<string, number>();
+  unit.objects.forEach((o, i) => index.set(o.object.key, i));
+  return index;
+}
+
+const ref = (key: string, index: ReadonlyMap<string, number>): KeyRef => index.get(key) ?? key;
+const deref = (key: KeyRef, unit: Unit): string =>
+  typeof key === "number" ? (unit.objects[key]?.object.key ?? "") : key;
+
+/** A record with its keys (`object`, and a file's `digest`) as {@link KeyRef}s, its fields in their order. */
+function compactRecord<T extends { object: string; digest?: string }>(r: T, index: ReadonlyMap<string, number>): T {
+  const out: Record<string, unknown> = {};
+  for (const field in r) {
+    const v = r[field];
+    out[field] = (field === "object" || field === "digest") && typeof v === "string" ? ref(v, index) : v;
+  }
+  return out as T;
+}
+
+/** Puts back, in place, what {@link compactRecord} replaced (the field order stays: the same report text). */
+export function expandRecord<T extends { object: string; digest?: string }>(r: T, unit: Unit): T {
+  const loose = r as unknown as { object: KeyRef; digest?: KeyRef };
+  if (typeof loose.object === "number") r.object = deref(loose.object, unit);
+  if (typeof loose.digest === "number") r.digest = deref(loose.digest, unit);
+  return r;
+}
+
+/**
+ * An alert or attempt as a body keeps it: its `object` (the file's own key, in every one) as a {@link KeyRef}.
+ */
+function compactItem<T extends { object: string }>(item: T, index: ReadonlyMap<string, number>): T {
+  const i = index.get(item.object);
+  return i === undefined ? item : { ...item, object: i };
+}
+
+/** Puts back, in place, what {@link compactItem} replaced. */
+export function expandItem<T extends { object: string }>(item: T, unit: Unit): T {
+  const loose = item as unknown as { object: KeyRef };
+  if (typeof loose.object === "number") item.object = deref(loose.object, unit);
+  return item;
+}
 
 /** A listed object as stored with a held slot. */
 export interface StoredObject {
@@ -75,10 +128,12 @@ export interface StoredCarry {
   written: string[];
 }
 
-export function storedFile(s: Slot): StoredFile {
+export function storedFile(s: Slot, index?: ReadonlyMap<string, number>): StoredFile {
   return {
-    record: s.record,
-    ...(s.allAlerts.length > 0 ? { alerts: s.allAlerts } : {}),
+    record: index ? compactRecord(s.record, index) : s.record,
+    ...(s.allAlerts.length > 0
+      ? { alerts: index ? s.allAlerts.map((a) => compactItem(a, index)) : s.allAlerts }
+      : {}),
     ...(s.record.matched !== undefined ? { matchedTimes: s.matchedTimes } : {}),
     ...(s.overdueChain !== undefined ? { overdueChain: s.overdueChain } : {}),
   };
@@ -128,6 +183,24 @@ export function storedCarry(c: SeriesCarry): StoredCarry {
 }
 
 const timeOrNull = (d: Date) => (Number.isNaN(d.getTime()) ? null : d.getTime());
+
+/** A unit's settled output and attempts as a body keeps them: keys of the unit's listing as {@link KeyRef}s. */
+export function compactOutput(
+  unit: Unit,
+  output: { digests: DigestRecord[]; gaps: GapRecord[]; files: readonly Slot[]; missing: FileRecord[] },
+  attempts: readonly LoginAttempt[],
+): Pick<UnitBody, "output" | "attempts"> {
+  const index = keyIndex(unit);
+  return {
+    output: {
+      digests: output.digests.map((d) => compactRecord(d, index)),
+      gaps: output.gaps,
+      files: output.files.map((s) => storedFile(s, index)),
+      missing: output.missing,
+    },
+    attempts: attempts.map((a) => compactItem(a, index)),
+  };
+}
 
 /** The body as stored: four lines of JSON (see {@link UnitBody}). */
 export function encodeBody(body: UnitBody): string {
