@@ -139,11 +139,13 @@ export class UnitReplay {
       files: output.files.map((f) => outputSlot(f, unit, this.windowedFn)),
       missing: output.missing,
     };
+    // One slot for the progress counts of every object (they read its object and alerts, and keep nothing).
+    const progressSlot = { object: undefined, allAlerts: [] as Alert[] } as unknown as { object: unknown };
     for (const item of unit.objects) {
       if (planObject(this.options, item.object, item.key).action === "skip") continue;
-      const progressSlot = { object: item.object, allAlerts: [] as Alert[] } as unknown as Slot;
-      ctx.listed(progressSlot);
-      ctx.completed(progressSlot);
+      progressSlot.object = item.object;
+      ctx.listed(progressSlot as Slot);
+      ctx.completed(progressSlot as Slot);
     }
     for (let i = 0; i < head.reused; i++) ctx.reused();
     // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs

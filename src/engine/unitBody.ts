@@ -34,7 +34,10 @@ const deref = (key: KeyRef, unit: Unit): string =>
   typeof key === "number" ? (unit.objects[key]?.object.key ?? "") : key;
 
 /** A record with its keys (`object`, and a file's `digest`) as {@link KeyRef}s, its fields in their order. */
-function compactRecord<T extends { object: string; digest?: string }>(r: T, index: ReadonlyMap<string, number>): T {
+function compactRecord<T extends { object: string; digest?: string }>(
+  r: T,
+  index: ReadonlyMap<string, number>,
+): T {
   const out: Record<string, unknown> = {};
   for (const field in r) {
     const v = r[field];

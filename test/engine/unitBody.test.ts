@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { parseObjectKey } from "../../src/cts/objectKey.js";
+import type { LoginAttempt } from "../../src/detect/LoginAttempt.js";
+import type { Alert } from "../../src/detect/types.js";
+import { outputSlot } from "../../src/engine/replayedSlots.js";
+import type { Slot } from "../../src/engine/scanObject.js";
+import { compactOutput, expandItem, expandRecord, type StoredFile } from "../../src/engine/unitBody.js";
+import type { Unit } from "../../src/engine/units.js";
+import type { DigestRecord, FileRecord } from "../../src/report/types.js";
+
+const day = "CloudTraces/ap-southeast-1/2024/01/02/system";
+const trace = (d: string, i: number) =>
+  `${d}/IAM/a_CloudTrace_ap-southeast-1_2024-01-02T0${i}-00-00Z_000000000000000${i}.json.gz`;
+const digest = (d: string, h: number) =>
+  `${d}/Digest/IAM/a_CloudTrace-Digest_ap-southeast-1_2024-01-02T0${h}-00-00Z.json.gz`;
+const own = [trace(day, 1), trace(day, 2), digest(day, 2)];
+/** A file held from the unit before: its key (and its digest's) are not in this unit's listing. */
+const held = trace("CloudTraces/ap-southeast-1/2024/01/01/system", 9);
+
+const unit: Unit = {
+  id: "CloudTraces/ap-southeast-1/2024-01-02",
+  series: "CloudTraces/ap-southeast-1",
+  objects: own.map((key) => ({ object: { key, size: 1 }, key: parseObjectKey(key) })),
+};
+
+const record = (object: string, extra: Partial<FileRecord> = {}): FileRecord => ({
+  object,
+  kind: "trace",
+  status: "scanned",
+  traces: 2,
+  integrity: "valid",
+  error: "",
+  bytes: 370,
+  md5: "0".repeat(32),
+  matched: 1,
+  ...extra,
+});
+const alert = (object: string) => ({ traceId: "t", object, rule: "ip-not-allowed" }) as unknown as Alert;
+const attempt = (object: string) => ({ time: 1, traceId: "t", object }) as unknown as LoginAttempt;
+const slot = (r: FileRecord, alerts: Alert[]): Slot =>
+  ({ record: r, allAlerts: alerts, matchedTimes: [1], attempts: [], alerts: [] }) as unknown as Slot;
+
+describe("a unit's replay body keeps listed keys as their index in the listing", () => {
+  const files = [
+    slot(record(own[0]!, { digest: own[2]! }), [alert(own[0]!)]),
+    slot(record(own[1]!, { digest: digest("elsewhere", 3) }), []),
+    slot(record(held, { integrity: "unlisted", reason: "held", digest: own[2]! }), [alert(held)]),
+  ];
+  const digests: DigestRecord[] = [{ object: own[2]!, status: "valid", chain: "c", files: 2 }];
+  const missing = [record(trace(day, 5), { integrity: "missing", status: "failed" })];
+  const attempts = [attempt(own[0]!), attempt(held)];
+  const before = JSON.stringify({
+    files: files.map((s) => [s.record, s.allAlerts]),
+    digests,
+    missing,
+    attempts,
+  });
+  const body = JSON.parse(
+    JSON.stringify(compactOutput(unit, { digests, gaps: [], files, missing }, attempts)),
+  ) as ReturnType<typeof compactOutput>;
+
+  it("stores listed keys as numbers and others as they are", () => {
+    const text = JSON.stringify(body);
+    for (const key of own) expect(text).not.toContain(key);
+    expect(text).toContain(held);
+    expect(text).toContain(digest("elsewhere", 3));
+  });
+
+  it("restores the same records, alerts, digests and attempts, fields in the same order", () => {
+    const restored = body.output.files.map((f: StoredFile) => outputSlot(f, unit, () => undefined));
+    const after = JSON.stringify({
+      files: restored.map((s) => [s.record, s.allAlerts]),
+      digests: body.output.digests.map((d) => expandRecord(d, unit)),
+      missing: body.output.missing,
+      attempts: body.attempts.map((a) => expandItem(a, unit)),
+    });
+    expect(after).toBe(before);
+  });
+
+  it("leaves the run's own records untouched (they take their verdicts after they are stored)", () => {
+    expect(files[0]!.record.object).toBe(own[0]);
+    expect(files[0]!.allAlerts[0]!.object).toBe(own[0]);
+    expect(attempts[0]!.object).toBe(own[0]);
+  });
+});
