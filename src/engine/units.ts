@@ -42,10 +42,26 @@ export async function* units(pages: AsyncIterable<readonly SourceObject[]>): Asy
   let current: Unit | undefined;
   // Whether the current unit is named after a CTS key (else after the folder of the objects it started with).
   let named = false;
+  // The unit of the key before: the next key of the same region-day under the same lead has the same one (most of
+  // a listing), without building its names again.
+  let last: { id: string; series: string; region: string; day: string; prefix: string } | undefined;
   for await (const page of pages) {
     for (const object of page) {
       const key = parseObjectKey(object.key);
-      const u = unitOf(key);
+      let u: { id: string; series: string } | undefined;
+      // Same prefix up to the region: the same first "CloudTraces/", hence the same lead.
+      if (
+        last &&
+        key.day === last.day &&
+        key.region === last.region &&
+        key.kind !== "other" &&
+        key.key.startsWith(last.prefix)
+      )
+        u = last;
+      else {
+        u = unitOf(key);
+        last = u && { ...u, region: key.region, day: key.day, prefix: `${u.series}/` };
+      }
       if (current && u !== undefined && named && u.id !== current.id) {
         yield current;
         current = undefined;
