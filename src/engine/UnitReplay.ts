@@ -162,7 +162,7 @@ export class UnitReplay {
     return ctx.carry.replay(
       unit,
       settled,
-      lines[3] === "null" ? undefined : lazyCarry(lines[3]!, this.windowedFn),
+      lines[3] === "null" ? undefined : lazyCarry(lines[3]!, unit, this.windowedFn),
     );
   }
 
@@ -199,7 +199,7 @@ export class UnitReplay {
     const body: UnitBody = {
       head: { v: FORMAT, reused },
       ...compactOutput(unit, own, attempts),
-      carry: kept ? storedCarry(kept) : null,
+      carry: kept ? storedCarry(kept, unit) : null,
     };
     const stored = {
       fingerprint: cur.fingerprint,

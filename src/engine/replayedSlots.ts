@@ -3,7 +3,7 @@ import type { DigestRead } from "../integrity/types.js";
 import type { SourceObject } from "../sources/types.js";
 import type { SeriesCarry } from "./ChainCarry.js";
 import type { Slot } from "./scanObject.js";
-import { expandItem, expandRecord } from "./unitBody.js";
+import { expandCarry, expandItem, expandRecord } from "./unitBody.js";
 import type { StoredCarry, StoredFile, StoredRead, StoredSlot } from "./unitBody.js";
 import type { Unit } from "./units.js";
 
@@ -58,11 +58,11 @@ function heldSlot(s: StoredSlot, windowed: Windowed): Slot {
 }
 
 /** The stored carry, parsed when the chains first read it (never, when the next unit is replayed too). */
-export function lazyCarry(text: string, windowed: Windowed): SeriesCarry {
+export function lazyCarry(text: string, unit: Unit, windowed: Windowed): SeriesCarry {
   let restored: SeriesCarry | undefined;
   const get = (): SeriesCarry => {
     if (restored) return restored;
-    const c = JSON.parse(text) as StoredCarry;
+    const c = expandCarry(JSON.parse(text) as StoredCarry, unit);
     restored = {
       reads: c.reads.map(restoreRead),
       heldFiles: c.heldFiles.map((s) => heldSlot(s, windowed)),

@@ -12,7 +12,7 @@ import type { Unit } from "./units.js";
  */
 
 /** The body's own format: a body of another version is not replayed (the unit is scanned and stored again). */
-export const FORMAT = 2;
+export const FORMAT = 3;
 
 /**
  * Where a listed object's key stands in a body: its index in the unit's listing. A replay happens only when the
@@ -142,12 +142,12 @@ export function storedFile(s: Slot, index?: ReadonlyMap<string, number>): Stored
   };
 }
 
-function storedSlot(s: Slot): StoredSlot {
+function storedSlot(s: Slot, index: ReadonlyMap<string, number>): StoredSlot {
   const o = s.object;
   return {
-    ...storedFile(s),
+    ...storedFile(s, index),
     object: {
-      key: o.key,
+      key: ref(o.key, index) as string,
       size: o.size,
       ...(o.etag !== undefined ? { etag: o.etag } : {}),
       ...(o.lastModified ? { lastModified: o.lastModified.getTime() } : {}),
@@ -159,10 +159,17 @@ function storedSlot(s: Slot): StoredSlot {
   };
 }
 
-export function storedCarry(c: SeriesCarry): StoredCarry {
+/**
+ * The carry a unit hands its next unit, as its body keeps it: keys of the unit's listing as {@link KeyRef}s (in
+ * `StoredObject.key`, `StoredRead.key` and a digest's log files, typed as strings where they are stored), which
+ * {@link expandCarry} puts back. A digest's list of files is most of a carry.
+ */
+export function storedCarry(c: SeriesCarry, unit: Unit): StoredCarry {
+  const index = keyIndex(unit);
+  const key = (k: string) => ref(k, index) as string;
   return {
     reads: c.reads.map((r) => ({
-      key: r.key.key,
+      key: key(r.key.key),
       readFailed: r.readFailed,
       ...(r.md5 !== undefined ? { md5: r.md5 } : {}),
       ...(r.problem !== undefined ? { problem: r.problem } : {}),
@@ -172,17 +179,46 @@ export function storedCarry(c: SeriesCarry): StoredCarry {
         ? {
             digest: {
               ...r.digest,
+              object: key(r.digest.object),
+              ...(r.digest.previous
+                ? { previous: { ...r.digest.previous, object: key(r.digest.previous.object) } }
+                : {}),
+              logFiles: r.digest.logFiles.map((f) => ({ ...f, object: key(f.object) })),
               startTime: timeOrNull(r.digest.startTime),
               endTime: timeOrNull(r.digest.endTime),
             },
           }
         : {}),
     })),
-    heldFiles: c.heldFiles.map(storedSlot),
-    heldDigests: c.heldDigests.map((d) => ({ slot: storedSlot(d.slot), record: d.record })),
-    recentKeys: [...c.recentKeys],
+    heldFiles: c.heldFiles.map((s) => storedSlot(s, index)),
+    heldDigests: c.heldDigests.map((d) => ({
+      slot: storedSlot(d.slot, index),
+      record: compactRecord(d.record, index),
+    })),
+    recentKeys: [...c.recentKeys].map(key),
     written: [...c.written],
   };
+}
+
+/** Puts back, in place, the keys {@link storedCarry} kept as {@link KeyRef}s. */
+export function expandCarry(c: StoredCarry, unit: Unit): StoredCarry {
+  const key = (k: string) => deref(k as KeyRef, unit);
+  for (const r of c.reads) {
+    r.key = key(r.key);
+    if (r.digest) {
+      r.digest.object = key(r.digest.object);
+      if (r.digest.previous) r.digest.previous.object = key(r.digest.previous.object);
+      for (const f of r.digest.logFiles) f.object = key(f.object);
+    }
+  }
+  for (const s of [...c.heldFiles, ...c.heldDigests.map((d) => d.slot)]) {
+    s.object.key = key(s.object.key);
+    expandRecord(s.record, unit);
+    for (const a of s.alerts ?? []) expandItem(a, unit);
+  }
+  for (const d of c.heldDigests) expandRecord(d.record, unit);
+  c.recentKeys = c.recentKeys.map(key);
+  return c;
 }
 
 const timeOrNull = (d: Date) => (Number.isNaN(d.getTime()) ? null : d.getTime());

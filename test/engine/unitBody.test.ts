@@ -4,7 +4,15 @@ import type { LoginAttempt } from "../../src/detect/LoginAttempt.js";
 import type { Alert } from "../../src/detect/types.js";
 import { outputSlot } from "../../src/engine/replayedSlots.js";
 import type { Slot } from "../../src/engine/scanObject.js";
-import { compactOutput, expandItem, expandRecord, type StoredFile } from "../../src/engine/unitBody.js";
+import { lazyCarry } from "../../src/engine/replayedSlots.js";
+import type { SeriesCarry } from "../../src/engine/types.js";
+import {
+  compactOutput,
+  expandItem,
+  expandRecord,
+  storedCarry,
+  type StoredFile,
+} from "../../src/engine/unitBody.js";
 import type { Unit } from "../../src/engine/units.js";
 import type { DigestRecord, FileRecord } from "../../src/report/types.js";
 
@@ -81,5 +89,78 @@ describe("a unit's replay body keeps listed keys as their index in the listing",
     expect(files[0]!.record.object).toBe(own[0]);
     expect(files[0]!.allAlerts[0]!.object).toBe(own[0]);
     expect(attempts[0]!.object).toBe(own[0]);
+  });
+});
+
+describe("a unit's stored carry keeps listed keys as their index in the listing", () => {
+  const logFile = (object: string) => ({ bucket: "b", object, hashValue: "ab", hashAlgorithm: "md5" });
+  const heldSlot = (key: string, integrity: FileRecord["integrity"]) =>
+    ({
+      object: { key, size: 370, lastModified: new Date(1_700_000_000_000) },
+      key: parseObjectKey(key),
+      record: record(key, { integrity, digest: own[2]! }),
+      allAlerts: [alert(key)],
+      matchedTimes: [1],
+      attempts: [],
+      alerts: [],
+      hashes: { md5: "0".repeat(32) },
+    }) as unknown as Slot;
+  const carry: SeriesCarry = {
+    reads: [
+      {
+        key: parseObjectKey(own[2]!),
+        md5: "1".repeat(32),
+        digest: {
+          projectId: "p",
+          startTime: new Date(1_704_157_200_000),
+          endTime: new Date(1_704_160_800_000),
+          endTimeText: "2024-01-02T02:00:00Z",
+          bucket: "b",
+          object: own[2]!,
+          signatureAlgorithm: "SHA256withRSA",
+          previous: { bucket: "b", object: own[2]!, hashValue: "ef", hashAlgorithm: "md5", signature: "01" },
+          logFiles: [logFile(own[0]!), logFile(held)],
+        },
+        problem: undefined,
+        readFailed: false,
+        metadataSignature: "cd",
+      },
+    ],
+    heldFiles: [heldSlot(own[1]!, "pending"), heldSlot(held, "unlisted")],
+    heldDigests: [
+      {
+        slot: heldSlot(own[2]!, "unverified"),
+        record: { object: own[2]!, status: "unanchored", chain: "c" } as DigestRecord,
+      },
+    ],
+    recentKeys: new Set([own[0]!, held]),
+    written: new Set(["gap:c:1"]),
+  } as unknown as SeriesCarry;
+  const text = JSON.stringify(storedCarry(carry, unit));
+
+  it("stores listed keys as numbers and others as they are", () => {
+    for (const key of own) expect(text).not.toContain(key);
+    expect(text).toContain(held);
+  });
+
+  it("restores every key where it was", () => {
+    const restored = lazyCarry(text, unit, () => undefined);
+    expect(
+      restored.reads.map((r) => [
+        r.key.key,
+        r.digest?.object,
+        r.digest?.previous?.object,
+        r.digest?.logFiles.map((f) => f.object),
+      ]),
+    ).toEqual([[own[2], own[2], own[2], [own[0], held]]]);
+    expect(
+      restored.heldFiles.map((s) => [s.object.key, s.record.object, s.record.digest, s.allAlerts[0]?.object]),
+    ).toEqual([
+      [own[1], own[1], own[2], own[1]],
+      [held, held, own[2], held],
+    ]);
+    expect(restored.heldDigests.map((d) => [d.slot.object.key, d.record.object])).toEqual([[own[2], own[2]]]);
+    expect([...restored.recentKeys]).toEqual([own[0], held]);
+    expect([...restored.written]).toEqual(["gap:c:1"]);
   });
 });
