@@ -187,6 +187,11 @@ export class WindowedRules {
   /** Keys of folded attempts still within reach of a duplicate, with their times. */
   private readonly folded = new Map<string, number>();
   private watermark = -Infinity;
+
+  /** Attempts older than this are late: the windows have folded past them. */
+  get foldedUntil(): number {
+    return this.watermark;
+  }
   private newest = -Infinity;
   private readonly closed: Alert[] = [];
   /** Attempts dropped by the per-group cap. */

@@ -10,17 +10,10 @@ import { planObject } from "./plan.js";
 import type { Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
-import {
-  compactOutput,
-  encodeBody,
-  expandItem,
-  expandRecord,
-  FORMAT,
-  storedCarry,
-  type StoredFile,
-  type UnitBody,
-} from "./unitBody.js";
-import { lazyCarry, outputSlot, type Windowed } from "./replayedSlots.js";
+import { encodeUnit, FORMAT, type UnitBody } from "./unitBody.js";
+import { expandItem, expandRecord } from "./keyRefs.js";
+import { lazyCarry, outputSlot, windowedBy, type Windowed } from "./replayedSlots.js";
+import type { StoredAttempts } from "./StoredAttempts.js";
 import { chainedFingerprint, optionsToken, uploadRange, windowToken } from "./unitFingerprint.js";
 
 /**
@@ -41,7 +34,7 @@ export interface ReplayContext {
   /** Undefined with verification off. */
   carry: ChainCarry | undefined;
   windows?: {
-    settle(unit: Unit, attempts: readonly LoginAttempt[], fresh: readonly LoginAttempt[]): Promise<void>;
+    settle(unit: Unit, attempts: readonly LoginAttempt[] | StoredAttempts): Promise<void>;
   };
   listed: (slot: Slot) => void;
   completed: (slot: Slot) => void;
@@ -79,7 +72,7 @@ export class UnitReplay {
     rulesId: string,
     private readonly options: EngineOptions,
     source: ObjectSource,
-    private readonly window: TimeWindow,
+    window: TimeWindow,
     /** The run's now, as the chains judge with it: a verdict made before a digest was due is not stored. */
     private readonly now: Date,
     private readonly clock: () => Date,
@@ -91,6 +84,7 @@ export class UnitReplay {
         rules["password-spray"].enabled ||
         rules["failures-then-success"].enabled);
     this.optionsToken = optionsToken(options, rulesId, source);
+    this.windowedFn = windowedBy(window);
   }
 
   /**
@@ -150,12 +144,13 @@ export class UnitReplay {
     for (let i = 0; i < head.reused; i++) ctx.reused();
     // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs
     // kept for its day (attempts of objects not in this listing: the function's invocations, a planted context).
-    if (ctx.windows)
+    if (ctx.windows) {
+      const load = () => (JSON.parse(lines[2]!) as LoginAttempt[]).map((a) => expandItem(a, unit));
       await ctx.windows.settle(
         unit,
-        this.windowedRules ? (JSON.parse(lines[2]!) as LoginAttempt[]).map((a) => expandItem(a, unit)) : [],
-        [],
+        !this.windowedRules ? [] : head.attempts ? { ...head.attempts, load } : load(),
       );
+    }
     st.clean.push(true);
     if (st.clean.length > DEPTH) st.clean.shift();
     if (!ctx.carry) return [settled];
@@ -196,14 +191,9 @@ export class UnitReplay {
     const attempts = this.windowedRules ? slots.flatMap((s) => s.attempts) : [];
     // Encoded now (the records take their verdicts later on), but only when it will be written (not in a dry run).
     if (!this.ledger.writable) return;
-    const body: UnitBody = {
-      head: { v: FORMAT, reused },
-      ...compactOutput(unit, own, attempts),
-      carry: kept ? storedCarry(kept, unit) : null,
-    };
     const stored = {
       fingerprint: cur.fingerprint,
-      body: encodeBody(body),
+      body: encodeUnit(unit, own, attempts, kept, reused, this.windowedRules),
       at: this.clock().toISOString(),
     };
     await this.ledger.later(`recording unit ${cur.id}`, (l) => l.putUnit(cur.id, stored));
@@ -217,15 +207,5 @@ export class UnitReplay {
     );
   }
 
-  private readonly windowedFn: Windowed = (slot, f) => this.windowed(slot, f);
-
-  /** The run's window on trace times, as scanUnit applies it. */
-  private windowed(slot: Slot, f: StoredFile): void {
-    slot.alerts =
-      slot.allAlerts.length === 0
-        ? []
-        : slot.allAlerts.filter((a) => this.window.contains(a.time ? Date.parse(a.time) : undefined));
-    if (f.matchedTimes)
-      slot.record.matched = f.matchedTimes.filter((t) => this.window.contains(t ?? undefined)).length;
-  }
+  private readonly windowedFn: Windowed;
 }

@@ -2,6 +2,7 @@ import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert, FileIntegrity } from "../detect/types.js";
 import { WindowedRules, type WindowedRulesOptions, type WindowedSettings } from "../detect/WindowedRules.js";
 import type { Unit } from "./units.js";
+import { isStoredAttempts, matchKept, type StoredAttempts } from "./StoredAttempts.js";
 
 /** The ledger operations the windows need (LedgerPolicy's: failures are reported there and read as "nothing"). */
 export interface AttemptStore {
@@ -65,8 +66,9 @@ export class WindowCarry {
    */
   async settle(
     unit: Unit,
-    attempts: readonly LoginAttempt[],
-    fresh: readonly LoginAttempt[] = attempts,
+    /** Or, for a replayed unit, its record's attempts unparsed (see {@link StoredAttempts}). */
+    given: readonly LoginAttempt[] | StoredAttempts,
+    fresh: readonly LoginAttempt[] = isStoredAttempts(given) ? [] : given,
   ): Promise<void> {
     for (const name of [...this.series.keys()]) if (name !== unit.series) this.finish(name);
     let s = this.series.get(unit.series);
@@ -75,27 +77,57 @@ export class WindowCarry {
       this.series.set(unit.series, s);
     }
     if (!s.rules.enabled) return;
-    const times = attempts.map((a) => a.time).filter(Number.isFinite);
-    const own: [number, number] | undefined =
-      times.length > 0 ? [Math.min(...times), Math.max(...times) + 1] : undefined;
+    let own: [number, number] | undefined;
+    if (isStoredAttempts(given)) own = given.n > 0 ? [given.lo, given.hi + 1] : undefined;
+    else {
+      const times = given.map((a) => a.time).filter(Number.isFinite);
+      own = times.length > 0 ? [Math.min(...times), Math.max(...times) + 1] : undefined;
+    }
     // The period this unit stands for. Attempts kept before it are context: a pattern at a time depends only on
     // attempts up to that time, so none this unit adds can change what was decided before it. Attempts kept
     // inside it are the unit's own (objects reused from the ledger, late files of an earlier run), and so are,
     // narrowly, those within two windows after its last attempt: the patterns its attempts can complete.
     const range =
       this.options.narrow && own ? ([own[0], own[1] + s.rules.lookbackMs] as const) : (dayRange(unit) ?? own);
+    let kept: LoginAttempt[] = [];
     if (this.store && range) {
       if (!s.primed) {
         const back = s.rules.lookbackMs + s.rules.slackMs;
         s.rules.add(await this.store.attempts(unit.series, range[0] - back, range[0]), { context: true });
       }
-      s.rules.add(await this.store.attempts(unit.series, range[0], range[1]));
+      kept = await this.store.attempts(unit.series, range[0], range[1]);
+      s.rules.add(kept);
     }
     s.primed = true;
-    s.rules.add(attempts);
+    if (!isStoredAttempts(given)) s.rules.add(given);
+    else if (given.n > 0)
+      s.rules.add((await this.keptCopy(unit, s.rules, given, kept, range)) ?? given.load());
     if (this.store) await this.store.keepAttempts(unit.series, fresh);
     s.rules.advance();
     this.forgetVerdicts();
+  }
+
+  /**
+   * A replayed unit's attempts as the ledger kept them (`kept`: its read of the unit's day, and reads of the times
+   * of the unit's attempts outside it), when they are exactly the record's (count and signature): they are the
+   * same attempts, and the record's copy stays unparsed. Undefined (parse the record) when they differ (some
+   * expired, a write failed, an object's older content left others), with a narrow read (the function's), or when
+   * any would be late (adding a late attempt twice counts it twice: only the record's copy gives that count).
+   */
+  private async keptCopy(
+    unit: Unit,
+    rules: WindowedRules,
+    given: StoredAttempts,
+    kept: readonly LoginAttempt[],
+    range: readonly [number, number] | undefined,
+  ): Promise<LoginAttempt[] | undefined> {
+    if (!this.store || !range || this.options.narrow || given.lo < rules.foldedUntil) return undefined;
+    const outside = [
+      ...(given.lo < range[0] ? await this.store.attempts(unit.series, given.lo, range[0]) : []),
+      ...(given.hi >= range[1] ? await this.store.attempts(unit.series, range[1], given.hi + 1) : []),
+    ];
+    const objects = new Set(unit.objects.map((o) => o.object.key));
+    return matchKept(given, outside.length === 0 ? kept : [...kept, ...outside], objects);
   }
 
   /**

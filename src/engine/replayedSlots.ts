@@ -1,16 +1,30 @@
 import { parseObjectKey } from "../cts/objectKey.js";
+import type { TimeWindow } from "../detect/TimeWindow.js";
 import type { DigestRead } from "../integrity/types.js";
 import type { SourceObject } from "../sources/types.js";
 import type { SeriesCarry } from "./ChainCarry.js";
 import type { Slot } from "./scanObject.js";
-import { expandCarry, expandItem, expandRecord } from "./unitBody.js";
-import type { StoredCarry, StoredFile, StoredRead, StoredSlot } from "./unitBody.js";
+import { expandCarry, type StoredCarry, type StoredRead, type StoredSlot } from "./storedCarry.js";
+import { expandItem, expandRecord } from "./keyRefs.js";
+import type { StoredFile } from "./storedFile.js";
 import type { Unit } from "./units.js";
 
 /** A replay's slots and chain carry, restored from a unit's replay record (unitBody.ts). */
 
 /** The run's window applied again to a restored slot (its alerts and matched times). */
 export type Windowed = (slot: Slot, f: StoredFile) => void;
+
+/** The run's window on trace times applied to a restored slot, as scanUnit applies it to a scanned one. */
+export function windowedBy(window: TimeWindow): Windowed {
+  return (slot, f) => {
+    slot.alerts =
+      slot.allAlerts.length === 0
+        ? []
+        : slot.allAlerts.filter((a) => window.contains(a.time ? Date.parse(a.time) : undefined));
+    if (f.matchedTimes)
+      slot.record.matched = f.matchedTimes.filter((t) => window.contains(t ?? undefined)).length;
+  };
+}
 
 /** A replayed settled file: only what writing and counting it read (summaries read the key when overdue). */
 export function outputSlot(f: StoredFile, unit: Unit, windowed: Windowed): Slot {

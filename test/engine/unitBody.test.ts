@@ -6,13 +6,10 @@ import { outputSlot } from "../../src/engine/replayedSlots.js";
 import type { Slot } from "../../src/engine/scanObject.js";
 import { lazyCarry } from "../../src/engine/replayedSlots.js";
 import type { SeriesCarry } from "../../src/engine/types.js";
-import {
-  compactOutput,
-  expandItem,
-  expandRecord,
-  storedCarry,
-  type StoredFile,
-} from "../../src/engine/unitBody.js";
+import { compactOutput } from "../../src/engine/unitBody.js";
+import { storedCarry } from "../../src/engine/storedCarry.js";
+import type { StoredFile } from "../../src/engine/storedFile.js";
+import { expandItem, expandRecord } from "../../src/engine/keyRefs.js";
 import type { Unit } from "../../src/engine/units.js";
 import type { DigestRecord, FileRecord } from "../../src/report/types.js";
 
