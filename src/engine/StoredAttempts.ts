@@ -47,9 +47,13 @@ function fnv(key: string, seed: number): number {
 const SEED_A = 0x811c9dc5;
 const SEED_B = 0x050c5d1f;
 
-/** Count, time range and signature of the distinct attempts with a time, of `attempts` (any order). */
-export function summarizeAttempts(attempts: Iterable<LoginAttempt>): AttemptsSummary {
-  const seen = new Set<string>();
+/**
+ * Count, time range and signature of the distinct attempts with a time, of `attempts` (any order). `distinct`:
+ * the caller knows no key repeats (the ledger's reads are distinct), and the check is skipped.
+ */
+export function summarizeAttempts(attempts: Iterable<LoginAttempt>, distinct = false): AttemptsSummary {
+  const seen = distinct ? undefined : new Set<string>();
+  let n = 0;
   let lo = Infinity;
   let hi = -Infinity;
   let a = 0;
@@ -57,31 +61,32 @@ export function summarizeAttempts(attempts: Iterable<LoginAttempt>): AttemptsSum
   for (const attempt of attempts) {
     if (!Number.isFinite(attempt.time)) continue; // no window holds it, nor does the ledger keep it
     const key = attemptKey(attempt);
-    if (seen.has(key)) continue;
-    seen.add(key);
+    if (seen) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    n++;
     if (attempt.time < lo) lo = attempt.time;
     if (attempt.time > hi) hi = attempt.time;
     a = (a + fnv(key, SEED_A)) >>> 0;
     b = (b + fnv(key, SEED_B)) >>> 0;
   }
-  const hex = (n: number) => n.toString(16).padStart(8, "0");
-  return seen.size === 0
-    ? { n: 0, lo: 0, hi: 0, sig: hex(0) + hex(0) }
-    : { n: seen.size, lo, hi, sig: hex(a) + hex(b) };
+  const hex = (v: number) => v.toString(16).padStart(8, "0");
+  return n === 0 ? { n: 0, lo: 0, hi: 0, sig: hex(0) + hex(0) } : { n, lo, hi, sig: hex(a) + hex(b) };
 }
 
 /**
- * The attempts among `kept` (read from the ledger) that came from `objects` within the summary's time range, when
- * they are exactly the summarised ones; else undefined (the caller parses the record's copy).
+ * Whether the attempts the ledger holds in the summary's time range are exactly the summarised ones: `reads` are
+ * the ledger's reads that cover that range, each distinct and none overlapping another in time. Attempts of other
+ * objects in the range (a neighbouring unit's, an older content's) make it false: the caller then parses.
  */
-export function matchKept(
+export function keptExactly(
   summary: AttemptsSummary,
-  kept: Iterable<LoginAttempt>,
-  objects: ReadonlySet<string>,
-): LoginAttempt[] | undefined {
-  const mine: LoginAttempt[] = [];
-  for (const a of kept)
-    if (objects.has(a.object) && a.time >= summary.lo && a.time <= summary.hi) mine.push(a);
-  const found = summarizeAttempts(mine);
-  return found.n === summary.n && found.sig === summary.sig ? mine : undefined;
+  reads: ReadonlyArray<readonly LoginAttempt[]>,
+): boolean {
+  const inRange = function* () {
+    for (const read of reads) for (const a of read) if (a.time >= summary.lo && a.time <= summary.hi) yield a;
+  };
+  const found = summarizeAttempts(inRange(), true);
+  return found.n === summary.n && found.sig === summary.sig;
 }

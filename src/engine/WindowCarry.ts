@@ -2,7 +2,7 @@ import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { Alert, FileIntegrity } from "../detect/types.js";
 import { WindowedRules, type WindowedRulesOptions, type WindowedSettings } from "../detect/WindowedRules.js";
 import type { Unit } from "./units.js";
-import { isStoredAttempts, matchKept, type StoredAttempts } from "./StoredAttempts.js";
+import { isStoredAttempts, keptExactly, type StoredAttempts } from "./StoredAttempts.js";
 
 /** The ledger operations the windows need (LedgerPolicy's: failures are reported there and read as "nothing"). */
 export interface AttemptStore {
@@ -108,11 +108,12 @@ export class WindowCarry {
   }
 
   /**
-   * A replayed unit's attempts as the ledger kept them (`kept`: its read of the unit's day, and reads of the times
-   * of the unit's attempts outside it), when they are exactly the record's (count and signature): they are the
-   * same attempts, and the record's copy stays unparsed. Undefined (parse the record) when they differ (some
-   * expired, a write failed, an object's older content left others), with a narrow read (the function's), or when
-   * any would be late (adding a late attempt twice counts it twice: only the record's copy gives that count).
+   * A replayed unit's attempts as the ledger kept them, when it holds exactly the record's (count and signature)
+   * in their time range: then the day's read (`kept`, added already) has those of the unit's day, and what this
+   * returns (the reads of their times outside the day) the others; the record's copy stays unparsed. Undefined
+   * (parse the record) when they differ (some expired, a write failed, other objects' attempts share the range),
+   * with a narrow read (the function's), or when any would be late (adding a late attempt twice counts it twice:
+   * only the record's copy gives that count).
    */
   private async keptCopy(
     unit: Unit,
@@ -122,12 +123,9 @@ export class WindowCarry {
     range: readonly [number, number] | undefined,
   ): Promise<LoginAttempt[] | undefined> {
     if (!this.store || !range || this.options.narrow || given.lo < rules.foldedUntil) return undefined;
-    const outside = [
-      ...(given.lo < range[0] ? await this.store.attempts(unit.series, given.lo, range[0]) : []),
-      ...(given.hi >= range[1] ? await this.store.attempts(unit.series, range[1], given.hi + 1) : []),
-    ];
-    const objects = new Set(unit.objects.map((o) => o.object.key));
-    return matchKept(given, outside.length === 0 ? kept : [...kept, ...outside], objects);
+    const before = given.lo < range[0] ? await this.store.attempts(unit.series, given.lo, range[0]) : [];
+    const after = given.hi >= range[1] ? await this.store.attempts(unit.series, range[1], given.hi + 1) : [];
+    return keptExactly(given, [before, kept, after]) ? [...before, ...after] : undefined;
   }
 
   /**

@@ -55,12 +55,13 @@ const lazy = (attempts: LoginAttempt[]) => (loaded: { n: number }) => ({
 describe("a replayed unit's attempts (StoredAttempts)", () => {
   const own = unitAttempts();
   const stale = { ...at(20, "bob", "203.0.113.5"), object: FILE };
-  const other = {
-    ...at(30, "carol", "203.0.113.6"),
-    object: `${SERIES}/2024/07/20/system/IAM/other.json.gz`,
-  };
+  const otherFile = `${SERIES}/2024/07/20/system/IAM/other.json.gz`;
+  const other = { ...at(30, "carol", "203.0.113.6"), object: otherFile };
+  const later = { ...at(90, "carol", "203.0.113.6"), object: otherFile };
   it.each([
-    ["the ledger kept exactly them (some before midnight)", [...own, other], false, 0],
+    ["the ledger kept exactly them (some before midnight)", [...own], false, 0],
+    ["the ledger also holds another object's attempt after them", [...own, later], false, 0],
+    ["the ledger also holds another object's attempt among them", [...own, other], false, 1],
     ["one of them expired from the ledger", [...own.slice(1), other], false, 1],
     ["the ledger also holds an older attempt of the same object", [...own, stale], false, 1],
     ["the ledger kept none", [], false, 1],
