@@ -59,6 +59,9 @@ const REQUIRED_STORES = [
   "legacyPending",
 ] as const;
 
+/** The `meta` key saying the ledger has its object batches' database (written with the writer lock). */
+const HAS_BATCHES = "object-batches";
+
 /** What the `meta` database holds under `format`. */
 interface FormatRecord {
   version: number;
@@ -700,7 +703,11 @@ export class LocalLedger implements Ledger {
         // Checked before the sub-databases are opened: opening them writable would add them to a foreign database.
         await this.checkFormat();
         stores = this.openStores();
-        const missing = REQUIRED_STORES.filter((name) => stores![name] === undefined);
+        const missing: string[] = REQUIRED_STORES.filter((name) => stores![name] === undefined);
+        // A ledger written before batches has no such database; one that says it has must show it (a read-only
+        // open racing a commit can miss it, and reading on without it would find no completed object).
+        if (missing.length === 0 && stores.batches === undefined && stores.meta.get(HAS_BATCHES) === true)
+          missing.push("object-batches");
         if (missing.length > 0)
           throw this.unreadable(
             `is a database but lacks ${missing.join(", ")} (not a whole cts-audit ledger)`,
@@ -931,6 +938,8 @@ export class LocalLedger implements Ledger {
           const now = s.meta.get("holder") as HolderRecord | undefined;
           if (now && now.run !== current?.run) return false;
           s.meta.put("holder", mine);
+          // From here on the batches' database is required (see openChecked); it exists: opening it made it.
+          if (s.batches && s.meta.get(HAS_BATCHES) !== true) s.meta.put(HAS_BATCHES, true);
           return true;
         });
         if (taken) {

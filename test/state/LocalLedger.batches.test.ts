@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { open as openLmdb } from "lmdb";
 import { describe, expect, it } from "vitest";
+import { LedgerUnreadableError } from "../../src/errors.js";
 import { LocalLedger } from "../../src/state/LocalLedger.js";
 import type { ObjectOutcome } from "../../src/state/types.js";
 import { tempDir } from "../support/harness.js";
@@ -48,9 +49,10 @@ const rows = (keys: readonly string[], over: Partial<ObjectOutcome> = {}) =>
 async function writeOldLedger(
   file: string,
   objects: ReadonlyArray<readonly [unit: string, key: string, outcome: ObjectOutcome]>,
+  meta: Record<string, unknown> = {},
 ): Promise<void> {
   const env = openLmdb({ path: file, noSubdir: true, maxDbs: 16 });
-  const meta = env.openDB({ name: "meta" });
+  const metaDb = env.openDB({ name: "meta" });
   const store = env.openDB<ObjectOutcome, [string, string]>({
     name: "objects",
     sharedStructuresKey: STRUCTURES,
@@ -59,14 +61,25 @@ async function writeOldLedger(
   for (const name of ["sent", "pending", "attempts"]) env.openDB({ name, sharedStructuresKey: STRUCTURES });
   env.openDB({ name: "unit-replays", encoding: "binary", compression: true });
   for (const name of ["legacy-objects", "legacy-sent", "legacy-pending"]) env.openDB({ name });
-  await meta.transaction(() => {
-    meta.put("format", { version: 2, createdAt: "2026-09-01T00:00:00.000Z" });
+  await metaDb.transaction(() => {
+    metaDb.put("format", { version: 2, createdAt: "2026-09-01T00:00:00.000Z" });
+    for (const [k, v] of Object.entries(meta)) metaDb.put(k, v);
     for (const [unit, key, outcome] of objects) {
       store.put([unit, key], outcome);
       expiry.put([Date.parse(outcome.at), "U", unit, randomUUID()], true);
     }
   });
   await env.close();
+}
+
+/** The value of a key of the ledger's `meta` database (read directly). */
+async function metaOf(file: string, key: string): Promise<unknown> {
+  const env = openLmdb({ path: file, noSubdir: true, maxDbs: 16, readOnly: true });
+  try {
+    return env.openDB({ name: "meta" }).get(key);
+  } finally {
+    await env.close();
+  }
 }
 
 /** What the file holds in a named database (read directly), undefined when it has none. */
@@ -213,14 +226,36 @@ describe("LocalLedger: a ledger written before batches", () => {
     await ro.close();
     expect(readFileSync(file).equals(before)).toBe(true);
     expect(await entriesOf(file, "object-batches")).toBeUndefined();
+    expect(await metaOf(file, "object-batches")).toBeUndefined();
 
     const writer = await opened(file);
     await writer.putObjects("u", rows(["u/b"]));
     await writer.close();
     expect(await entriesOf(file, "object-batches")).toBe(1);
+    // From now on the ledger says it has batches: a read-only open that misses them is not a ledger without any.
+    expect(await metaOf(file, "object-batches")).toBe(true);
     const ro2 = await opened(file, { readOnly: true });
     expect([...(await ro2.getObjects("u", ask(["u/a", "u/b"]))).keys()].sort()).toEqual(["u/a", "u/b"]);
     await ro2.close();
+  });
+});
+
+describe("LocalLedger: a ledger that says it has batches", () => {
+  it("but whose batches' database is missing reads as unreadable (read only), naming it", async () => {
+    const file = ledgerFile();
+    await writeOldLedger(file, [["u", "u/a", outcomeFor("u/a")]], { "object-batches": true });
+    const ro = new LocalLedger(file, { retentionMs: DAY });
+    const err = await ro.open({ holder: holderFor("dry"), readOnly: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LedgerUnreadableError);
+    expect((err as Error).message).toContain("lacks object-batches");
+    expect((err as Error).message).toContain(file);
+  });
+
+  it("a new ledger says so from its first writable open", async () => {
+    const file = ledgerFile();
+    await (await opened(file)).close();
+    expect(await metaOf(file, "object-batches")).toBe(true);
+    expect(await entriesOf(file, "object-batches")).toBe(0);
   });
 });
 
