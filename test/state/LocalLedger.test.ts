@@ -337,6 +337,44 @@ describe("LocalLedger: one writer at a time", () => {
     expect([0, perUnit]).toContain((await ledger.getObjects(`u${done + 1}`, next)).size);
     await ledger.close();
   });
+
+  it("kill -9 while writing batches of one unit: every batch whose putObjects returned is there, none in part", async () => {
+    const file = ledgerFile();
+    const perBatch = 50;
+    const child = startChild(["batches", file, String(perBatch)]);
+    let done = -1;
+    try {
+      await child.line((l) => {
+        const m = /^batch (\d+)$/.exec(l);
+        if (m) done = Number(m[1]);
+        return done >= 20;
+      });
+    } finally {
+      await child.kill("SIGKILL");
+    }
+    const ledger = await opened(file, "after-kill");
+    const batch = (b: number) =>
+      Array.from({ length: perBatch }, (_, i) => ({
+        key: `u/b${b}-k${i}`,
+        fingerprint: `"etag-u/b${b}-k${i}"`,
+      }));
+    // Every batch reported (and any after it that committed before the kill), whole; then none.
+    let b = 0;
+    for (; ; b++) {
+      const size = (await ledger.getObjects("u", batch(b))).size;
+      expect([0, perBatch], `batch ${b}`).toContain(size);
+      if (size === 0) break;
+    }
+    expect(b).toBeGreaterThan(done);
+    expect((await ledger.getObjects("u", batch(b + 1))).size).toBe(0);
+    // The unit goes on after the kill: a batch written now is found, and so is everything before it.
+    await ledger.putObjects("u", [["u/after", outcomeFor("u/after")]]);
+    const all = Array.from({ length: b }, (_, i) => batch(i)).flat();
+    expect(
+      (await ledger.getObjects("u", [...all, { key: "u/after", fingerprint: '"etag-u/after"' }])).size,
+    ).toBe(all.length + 1);
+    await ledger.close();
+  });
 });
 
 describe("LocalLedger: opened while another process writes", () => {

@@ -3,6 +3,7 @@
 //   hold <file>            opens the ledger and prints "locked", then waits to be killed
 //   write <file> <perUnit> writes units u0, u1, ... and prints "unit <n>" after each putObjects returned
 //   once <file>            writes one unit, closes, prints "closed" and leaves the process to exit by itself
+//   batches <file> <per>   writes batches b0, b1, ... of unit u (keys u/b<n>-k<i>), prints "batch <n>" after each
 import { hostname } from "node:os";
 import { LocalLedger } from "../../src/state/LocalLedger.js";
 import { outcomeFor } from "./ledgerFixtures.js";
@@ -25,6 +26,15 @@ if (mode === "once") {
   await ledger.putObjects("u0", [["u0/k0", outcomeFor("u0/k0")]]);
   await ledger.close();
   process.stdout.write("closed\n");
+} else if (mode === "batches") {
+  for (let b = 0; ; b++) {
+    const rows = Array.from(
+      { length: Number(perUnit) },
+      (_, i) => [`u/b${b}-k${i}`, outcomeFor(`u/b${b}-k${i}`)] as const,
+    );
+    await ledger.putObjects("u", rows);
+    process.stdout.write(`batch ${b}\n`);
+  }
 } else if (mode === "hold") {
   setInterval(() => undefined, 60_000);
 } else {
