@@ -132,6 +132,9 @@ export interface ListingWorkerOptions {
  * file) overlap the main thread's work. Started at construction: the thread's start-up (tens of ms) overlaps the
  * page the caller hands out meanwhile. The worker runs at most PAGES_AHEAD pages ahead of the consumer (credits
  * in shared memory, the worker blocking on them), and ends when the listing does, fails, or `stop` is called.
+ *
+ * Told `after`, the worker reads the folders above that key again (skipping what sorts before it): on a tree that
+ * changes while it is listed, it sees those folders as they are then, as a walk sees any folder when it gets there.
  */
 export class ListingWorker {
   static #started = 0;
