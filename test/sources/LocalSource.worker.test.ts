@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { SourceError } from "../../src/errors.js";
 import { ListingWorker } from "../../src/sources/ListingWorker.js";
@@ -126,6 +127,33 @@ describe("LocalSource on a worker thread", () => {
       for await (const page of worker.pages()) rest.push(...page.map((o) => o.key));
       expect({ cut, rest }).toEqual({ cut, rest: keys.slice(i + 1) });
     }
+  });
+
+  it("on random trees, a worker taking over at any object gives the in-thread walk's objects", async () => {
+    // Names from characters that sort just below, at and above "/" once a folder's name is followed by it.
+    const name = fc.stringMatching(/^[-.0ab]{1,3}$/);
+    const entry = fc.record({ path: fc.array(name, { minLength: 1, maxLength: 4 }), size: fc.nat(5) });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 25 }), fc.nat(30), async (entries, cut) => {
+        const root = path.join(base, `random-${run++}`);
+        mkdirSync(root);
+        for (const { path: parts, size } of entries) {
+          // A path that would put a file where a folder is (or the reverse) is left out.
+          try {
+            write(root, parts.join("/"), size);
+          } catch {
+            continue;
+          }
+        }
+        const want = await pagesOf(root, { listOnWorkerAfter: Infinity });
+        const got = await pagesOf(root, { listOnWorkerAfter: cut });
+        expect(got).toStrictEqual(want);
+        const keys = want.flat().map((o) => o.key);
+        expect(keys).toEqual([...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it.each([
