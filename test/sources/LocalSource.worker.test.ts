@@ -268,3 +268,35 @@ describe("LocalSource on a worker thread", () => {
     );
   });
 });
+
+describe("keys listed on a worker", () => {
+  it("are strings of their own: a key kept to the end of a run does not keep its whole page alive", async () => {
+    // 30 folders (a page each) of 400 files with names of 200 characters: a page's keys are about 100 KB.
+    const root = mkdtempSync(path.join(tmpdir(), "cts-audit-retain-"));
+    try {
+      for (let f = 0; f < 30; f++) {
+        const dir = path.join(root, `d${String(f).padStart(2, "0")}`);
+        mkdirSync(dir);
+        for (let i = 0; i < 400; i++)
+          writeFileSync(path.join(dir, `${"x".repeat(190)}${String(i).padStart(10, "0")}`), "");
+      }
+      const child = spawn(
+        process.execPath,
+        ["--expose-gc", "--import", "tsx", path.join(here, "retainChild.ts"), root],
+        { stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 },
+      );
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      expect({ code, err }).toEqual({ code: 0, err: "" });
+      const { pages, retainedBytes } = JSON.parse(out) as { pages: number; retainedBytes: number };
+      expect(pages).toBe(30);
+      // 30 keys of their own are a few KB; 30 whole pages kept by their keys were about 3 MB.
+      expect(retainedBytes).toBeLessThan(300_000);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
