@@ -4,9 +4,9 @@ import { attemptKey } from "../detect/WindowedRules.js";
 /**
  * What a unit's replay record says of the unit's login attempts without holding them parsed: how many distinct
  * ones with a time, their time range, and a signature of their keys. A replay hands the windows a
- * {@link StoredAttempts}; when the attempts the ledger kept for the unit's objects are exactly these (same count,
- * same keys), the windows take those they read anyway and the record's copy is never parsed (it was a third of a
- * rerun's parsing). Otherwise, or when in doubt, `load()` parses it.
+ * {@link StoredAttempts}; when the attempts the ledger's attempt store holds in their time range are exactly these
+ * (same count, same keys), the windows take those they read anyway. Otherwise, or when in doubt, `load()` has
+ * them from the objects' outcomes (the record no longer keeps a copy: it was a third of a record).
  */
 export interface AttemptsSummary {
   /** Distinct attempts (by {@link attemptKey}) with a finite time. */
@@ -18,9 +18,12 @@ export interface AttemptsSummary {
   sig: string;
 }
 
-/** A replayed unit's attempts: the summary, and the record's copy, parsed on demand. */
+/**
+ * A replayed unit's attempts: the summary, and a way to have them when the ledger's attempt store does not hold
+ * exactly them (undefined: they cannot be had, the unit is scanned).
+ */
 export interface StoredAttempts extends AttemptsSummary {
-  load(): LoginAttempt[];
+  load(): Promise<LoginAttempt[] | undefined>;
 }
 
 /** Whether `attempts` is a replay's {@link StoredAttempts} rather than attempts in hand. */

@@ -11,7 +11,7 @@ import type { Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
 import { encodeUnit, FORMAT, type UnitBody } from "./unitBody.js";
-import { expandItem, expandRecord } from "./keyRefs.js";
+import { expandRecord } from "./keyRefs.js";
 import { lazyCarry, outputSlot, windowedBy, type Windowed } from "./replayedSlots.js";
 import type { StoredAttempts } from "./StoredAttempts.js";
 import { chainedFingerprint, optionsToken, uploadRange, windowToken } from "./unitFingerprint.js";
@@ -34,7 +34,8 @@ export interface ReplayContext {
   /** Undefined with verification off. */
   carry: ChainCarry | undefined;
   windows?: {
-    settle(unit: Unit, attempts: readonly LoginAttempt[] | StoredAttempts): Promise<void>;
+    /** False: the unit's attempts could not be had (the unit is scanned). */
+    settle(unit: Unit, attempts: readonly LoginAttempt[] | StoredAttempts): Promise<boolean>;
   };
   listed: (slot: Slot) => void;
   completed: (slot: Slot) => void;
@@ -117,12 +118,12 @@ export class UnitReplay {
     if (ctx.shouldStop?.()) return undefined;
     const stored = await this.ledger.attempt(`reading unit ${id}`, "read", undefined, (l) => l.getUnit(id));
     if (stored?.fingerprint !== fingerprint) return undefined;
-    const lines = stored.body.split("\n", 4);
+    const lines = stored.body.split("\n", 3);
     let head: UnitBody["head"];
     let output: UnitBody["output"];
     try {
       head = JSON.parse(lines[0] ?? "") as UnitBody["head"];
-      if (head.v !== FORMAT || lines.length !== 4) return undefined;
+      if (head.v !== FORMAT || lines.length !== 3 || (this.windowedRules && !head.attempts)) return undefined;
       output = JSON.parse(lines[1]!) as UnitBody["output"];
     } catch {
       return undefined; // not what this version wrote: scanned and stored again
@@ -133,6 +134,15 @@ export class UnitReplay {
       files: output.files.map((f) => outputSlot(f, unit, this.windowedFn)),
       missing: output.missing,
     };
+    // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs
+    // kept for its day (attempts of objects not in this listing: the function's invocations, a planted context).
+    // Not to be had (see outcomeAttempts): the unit is scanned (what the windows were given is given again).
+    if (ctx.windows) {
+      const attempts = this.windowedRules
+        ? { ...head.attempts!, load: () => this.outcomeAttempts(unit) }
+        : [];
+      if (!(await ctx.windows.settle(unit, attempts))) return undefined;
+    }
     // One slot for the progress counts of every object (they read its object and alerts, and keep nothing).
     const progressSlot = { object: undefined, allAlerts: [] as Alert[] } as unknown as { object: unknown };
     for (const item of unit.objects) {
@@ -142,23 +152,34 @@ export class UnitReplay {
       ctx.completed(progressSlot as Slot);
     }
     for (let i = 0; i < head.reused; i++) ctx.reused();
-    // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs
-    // kept for its day (attempts of objects not in this listing: the function's invocations, a planted context).
-    if (ctx.windows) {
-      const load = () => (JSON.parse(lines[2]!) as LoginAttempt[]).map((a) => expandItem(a, unit));
-      await ctx.windows.settle(
-        unit,
-        !this.windowedRules ? [] : head.attempts ? { ...head.attempts, load } : load(),
-      );
-    }
     st.clean.push(true);
     if (st.clean.length > DEPTH) st.clean.shift();
     if (!ctx.carry) return [settled];
     return ctx.carry.replay(
       unit,
       settled,
-      lines[3] === "null" ? undefined : lazyCarry(lines[3]!, unit, this.windowedFn),
+      lines[2] === "null" ? undefined : lazyCarry(lines[2]!, unit, this.windowedFn),
     );
+  }
+
+  /**
+   * A replayed unit's login attempts from its objects' outcomes (the record keeps only their summary: the ledger
+   * has them twice already, in the outcomes and in its attempt store), in listing order as a scan gives them.
+   * Undefined when an object audited has no outcome (expired before the unit's record, a failed write).
+   */
+  private async outcomeAttempts(unit: Unit): Promise<LoginAttempt[] | undefined> {
+    const audited = unit.objects.filter((o) => planObject(this.options, o.object, o.key).action === "parse");
+    const found = await this.ledger.lookup(
+      unit.id,
+      audited.map((o) => ({ object: o.object }) as Slot),
+    );
+    const attempts: LoginAttempt[] = [];
+    for (const o of audited) {
+      const kept = found.get(o.object.key);
+      if (!kept) return undefined;
+      if (kept.attempts) attempts.push(...kept.attempts);
+    }
+    return attempts;
   }
 
   /**

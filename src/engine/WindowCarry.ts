@@ -61,22 +61,23 @@ export class WindowCarry {
   ) {}
 
   /**
-   * Feeds one unit's attempts (any order): `attempts` are those of the unit's own files, `fresh` those of them read
-   * in this run (kept in the ledger for later runs; the others came from it). `fresh` defaults to `attempts`.
+   * Feeds one unit's attempts (any order): `given` are those of the unit's own files, `fresh` those of them read
+   * in this run (kept in the ledger for later runs; the others came from it). `fresh` defaults to `given`. False
+   * (and nothing of the unit's own given) when a replayed unit's attempts could not be had.
    */
   async settle(
     unit: Unit,
     /** Or, for a replayed unit, its record's attempts unparsed (see {@link StoredAttempts}). */
     given: readonly LoginAttempt[] | StoredAttempts,
     fresh: readonly LoginAttempt[] = isStoredAttempts(given) ? [] : given,
-  ): Promise<void> {
+  ): Promise<boolean> {
     for (const name of [...this.series.keys()]) if (name !== unit.series) this.finish(name);
     let s = this.series.get(unit.series);
     if (!s) {
       s = { rules: new WindowedRules(this.settings, this.options), primed: false };
       this.series.set(unit.series, s);
     }
-    if (!s.rules.enabled) return;
+    if (!s.rules.enabled) return true;
     let own: [number, number] | undefined;
     if (isStoredAttempts(given)) own = given.n > 0 ? [given.lo, given.hi + 1] : undefined;
     else {
@@ -100,11 +101,16 @@ export class WindowCarry {
     }
     s.primed = true;
     if (!isStoredAttempts(given)) s.rules.add(given);
-    else if (given.n > 0)
-      s.rules.add((await this.keptCopy(unit, s.rules, given, kept, range)) ?? given.load());
+    else if (given.n > 0) {
+      const copy = (await this.keptCopy(unit, s.rules, given, kept, range)) ?? (await given.load());
+      // Nothing was added of the unit's own attempts: settling it again with them is settling it once.
+      if (!copy) return false;
+      s.rules.add(copy);
+    }
     if (this.store) await this.store.keepAttempts(unit.series, fresh);
     s.rules.advance();
     this.forgetVerdicts();
+    return true;
   }
 
   /**

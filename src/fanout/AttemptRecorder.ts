@@ -3,6 +3,7 @@ import type { Alert, FileIntegrity } from "../detect/types.js";
 import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 import { WindowCarry } from "../engine/WindowCarry.js";
 import type { Unit } from "../engine/units.js";
+import { isStoredAttempts, type StoredAttempts } from "../engine/StoredAttempts.js";
 import type { UnitAttempts } from "./Manifest.js";
 
 /**
@@ -19,9 +20,12 @@ export class AttemptRecorder extends WindowCarry {
 
   // Every unit, with attempts or none: the reducer replays the engine's calls exactly (a unit of another series
   // finishes the windows of the one before).
-  override settle(unit: Unit, attempts: readonly LoginAttempt[]): Promise<void> {
+  override async settle(unit: Unit, given: readonly LoginAttempt[] | StoredAttempts): Promise<boolean> {
+    // A unit replayed from the ledger: its attempts from its objects' outcomes (none to be had: it is scanned).
+    const attempts = isStoredAttempts(given) ? await given.load() : given;
+    if (!attempts) return false;
     this.units.push({ unit: unit.id, series: unit.series, attempts: [...attempts] });
-    return Promise.resolve();
+    return true;
   }
 
   override verdict(_object: string, _integrity: FileIntegrity): void {}

@@ -40,15 +40,15 @@ async function windowsOf(
 ) {
   const loaded = { n: 0 };
   const carry = new WindowCarry(SETTINGS, memoryStore(store), { narrow });
-  await carry.settle(unit, given(loaded));
-  return { alerts: carry.finishAll(), counters: carry.counters, loaded: loaded.n };
+  const settled = await carry.settle(unit, given(loaded));
+  return { settled, alerts: carry.finishAll(), counters: carry.counters, loaded: loaded.n };
 }
 
 const lazy = (attempts: LoginAttempt[]) => (loaded: { n: number }) => ({
   ...summarizeAttempts(attempts),
   load: () => {
     loaded.n++;
-    return attempts;
+    return Promise.resolve(attempts);
   },
 });
 
@@ -67,7 +67,7 @@ describe("a replayed unit's attempts (StoredAttempts)", () => {
     ["the ledger kept none", [], false, 1],
     ["a narrow read (the function's)", [...own], true, 1],
   ])(
-    "%s: the windows find what the record's copy gives them (parsed %i)",
+    "%s: the windows find what the record's copy gives them (loaded %i)",
     async (_, store, narrow, parses) => {
       const plain = await windowsOf(store, () => own, narrow);
       const replayed = await windowsOf(store, lazy(own), narrow);
@@ -78,7 +78,22 @@ describe("a replayed unit's attempts (StoredAttempts)", () => {
     },
   );
 
-  it("an empty record parses nothing", async () => {
+  it("says when the attempts cannot be had (the unit is then scanned), having added none of them", async () => {
+    const gone = (loaded: { n: number }) => ({
+      ...summarizeAttempts(own),
+      load: () => {
+        loaded.n++;
+        return Promise.resolve(undefined);
+      },
+    });
+    const replayed = await windowsOf([...own.slice(1)], gone);
+    expect([replayed.settled, replayed.loaded]).toEqual([false, 1]);
+    // What the ledger held of the day was given; the unit's own (the first, before midnight) were not.
+    const fromLedger = await windowsOf([...own.slice(1)], () => []);
+    expect(replayed.alerts).toEqual(fromLedger.alerts);
+  });
+
+  it("an empty record loads nothing", async () => {
     const replayed = await windowsOf([], lazy([]));
     expect(replayed.loaded).toBe(0);
     expect(replayed.alerts).toEqual([]);

@@ -5,6 +5,7 @@
 import { appendFileSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
+import { open as openLmdb } from "lmdb";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Report } from "../../src/report/types.js";
@@ -270,6 +271,31 @@ describe("unit replay: a rerun replays units listed as when an earlier run settl
     expect(report.summary.reused).toBe(fresh.summary.traceFiles);
     // The brute force across the first midnight needs the attempts of both replayed units.
     expect(fresh.alerts.filter((a) => a.rule === "brute-force")).toHaveLength(1);
+  });
+
+  it.each([
+    ["the ledger's attempt store lost them: they come from the objects' outcomes", false, 0],
+    ["the attempt store and the objects' outcomes lost them: the unit is read again", true, 1],
+  ])("a replayed unit's login attempts, when %s", async (_name, dropOutcomes, readDays) => {
+    const { dir } = days();
+    const file = path.join(tempDir(), "ledger");
+    const ledger = () => new LocalLedger(file, { retentionMs: 10 * 365 * 86_400_000 });
+    await runLocal(args(dir), { ledger: ledger() });
+    // What a retention sweep or a lost write leaves: nothing of the attempts, maybe nothing of the outcomes.
+    const env = openLmdb({ path: file, noSubdir: true, maxDbs: 16 });
+    const attempts = env.openDB({ name: "attempts" });
+    const batches = env.openDB({ name: "object-batches" });
+    await attempts.clearAsync();
+    if (dropOutcomes)
+      for (const key of batches.getKeys({}))
+        if (String((key as unknown[])[0]).endsWith("/2024-07-19")) await batches.remove(key);
+    await env.close();
+    const fresh = await runLocal(args(dir));
+    const { report, reads } = await runNoting(args(dir), { ledger: ledger() });
+    expect(text(report)).toBe(text(fresh));
+    expect(fresh.alerts.filter((a) => a.rule === "brute-force")).toHaveLength(1);
+    const read = [0, 1, 2].filter((d) => readsOfDay(reads, d).some((k) => k.includes("/IAM/")));
+    expect(read).toEqual(readDays === 0 ? [] : [1]);
   });
 
   it.each<{ name: string; change: Change }>([

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { parseObjectKey } from "../../src/cts/objectKey.js";
-import type { LoginAttempt } from "../../src/detect/LoginAttempt.js";
 import type { Alert } from "../../src/detect/types.js";
 import { outputSlot } from "../../src/engine/replayedSlots.js";
 import type { Slot } from "../../src/engine/scanObject.js";
@@ -9,7 +8,7 @@ import type { SeriesCarry } from "../../src/engine/types.js";
 import { compactOutput } from "../../src/engine/unitBody.js";
 import { storedCarry } from "../../src/engine/storedCarry.js";
 import type { StoredFile } from "../../src/engine/storedFile.js";
-import { expandItem, expandRecord } from "../../src/engine/keyRefs.js";
+import { expandRecord } from "../../src/engine/keyRefs.js";
 import type { Unit } from "../../src/engine/units.js";
 import type { DigestRecord, FileRecord } from "../../src/report/types.js";
 
@@ -41,7 +40,6 @@ const record = (object: string, extra: Partial<FileRecord> = {}): FileRecord => 
   ...extra,
 });
 const alert = (object: string) => ({ traceId: "t", object, rule: "ip-not-allowed" }) as unknown as Alert;
-const attempt = (object: string) => ({ time: 1, traceId: "t", object }) as unknown as LoginAttempt;
 const slot = (r: FileRecord, alerts: Alert[]): Slot =>
   ({ record: r, allAlerts: alerts, matchedTimes: [1], attempts: [], alerts: [] }) as unknown as Slot;
 
@@ -53,15 +51,13 @@ describe("a unit's replay body keeps listed keys as their index in the listing",
   ];
   const digests: DigestRecord[] = [{ object: own[2]!, status: "valid", chain: "c", files: 2 }];
   const missing = [record(trace(day, 5), { integrity: "missing", status: "failed" })];
-  const attempts = [attempt(own[0]!), attempt(held)];
   const before = JSON.stringify({
     files: files.map((s) => [s.record, s.allAlerts]),
     digests,
     missing,
-    attempts,
   });
   const body = JSON.parse(
-    JSON.stringify(compactOutput(unit, { digests, gaps: [], files, missing }, attempts)),
+    JSON.stringify(compactOutput(unit, { digests, gaps: [], files, missing })),
   ) as ReturnType<typeof compactOutput>;
 
   it("stores listed keys as numbers and others as they are", () => {
@@ -71,13 +67,12 @@ describe("a unit's replay body keeps listed keys as their index in the listing",
     expect(text).toContain(digest("elsewhere", 3));
   });
 
-  it("restores the same records, alerts, digests and attempts, fields in the same order", () => {
+  it("restores the same records, alerts and digests, fields in the same order", () => {
     const restored = body.output.files.map((f: StoredFile) => outputSlot(f, unit, () => undefined));
     const after = JSON.stringify({
       files: restored.map((s) => [s.record, s.allAlerts]),
       digests: body.output.digests.map((d) => expandRecord(d, unit)),
       missing: body.output.missing,
-      attempts: body.attempts.map((a) => expandItem(a, unit)),
     });
     expect(after).toBe(before);
   });
@@ -85,7 +80,6 @@ describe("a unit's replay body keeps listed keys as their index in the listing",
   it("leaves the run's own records untouched (they take their verdicts after they are stored)", () => {
     expect(files[0]!.record.object).toBe(own[0]);
     expect(files[0]!.allAlerts[0]!.object).toBe(own[0]);
-    expect(attempts[0]!.object).toBe(own[0]);
   });
 });
 
