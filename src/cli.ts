@@ -10,9 +10,6 @@ import { NdjsonWriter } from "./report/NdjsonWriter.js";
 import { TextWriter } from "./report/TextWriter.js";
 import { run, type Progress } from "./run.js";
 import { registerSecrets, safeLine } from "./safeText.js";
-import { boundHeapGrowth } from "./heapGrowth.js";
-
-boundHeapGrowth();
 
 function write(text: string): Promise<void> {
   return new Promise((resolve, reject) =>

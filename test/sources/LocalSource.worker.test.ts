@@ -74,6 +74,23 @@ async function pagesOf(root: string, options: LocalSourceOptions): Promise<Sourc
   return pages;
 }
 
+/**
+ * A node process of its own, its output collected; one that does not exit within `timeoutMs` is killed (code null)
+ * rather than left to the test's own timeout.
+ */
+async function runChild(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { code, out, err };
+}
+
 describe("LocalSource on a worker thread", () => {
   const tree = richTree();
 
@@ -250,18 +267,9 @@ describe("LocalSource on a worker thread", () => {
   ])("the process exits by itself: $name", async ({ mode }) => {
     // A process of its own (tsx loads the TypeScript, and keeps function names with a helper the worker's code
     // must do without): a worker left running, or a handle left open, would keep it from exiting.
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", path.join(here, "listChild.ts"), tree.root, mode],
-      // A process that does not exit is killed (code null) rather than left to the test's own timeout.
-      { stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 },
-    );
+    const running = runChild(["--import", "tsx", path.join(here, "listChild.ts"), tree.root, mode], 20_000);
     const want = await pagesOf(tree.root, { listOnWorkerAfter: Infinity });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const { code, out, err } = await running;
     expect({ code, err }).toEqual({ code: 0, err: "" });
     expect(out).toBe(
       mode === "all" ? `pages ${want.length} objects ${tree.objects} started 1\n` : "pages 1 started 1\n",
@@ -280,16 +288,10 @@ describe("keys listed on a worker", () => {
         for (let i = 0; i < 400; i++)
           writeFileSync(path.join(dir, `${"x".repeat(190)}${String(i).padStart(10, "0")}`), "");
       }
-      const child = spawn(
-        process.execPath,
+      const { code, out, err } = await runChild(
         ["--expose-gc", "--import", "tsx", path.join(here, "retainChild.ts"), root],
-        { stdio: ["ignore", "pipe", "pipe"], timeout: 60_000 },
+        60_000,
       );
-      let out = "";
-      let err = "";
-      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
       expect({ code, err }).toEqual({ code: 0, err: "" });
       const { pages, retainedBytes } = JSON.parse(out) as { pages: number; retainedBytes: number };
       expect(pages).toBe(30);
