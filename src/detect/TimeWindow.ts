@@ -12,4 +12,15 @@ export class TimeWindow {
     if (this.until && timeMs >= this.until.getTime()) return false;
     return true;
   }
+
+  /**
+   * How many of `times` are inside (null: a trace without a time, kept). Counted, not filtered: a replay or a scan
+   * asks it of every file, and only the count is kept.
+   */
+  count(times: ReadonlyArray<number | null>): number {
+    if (!this.since && !this.until) return times.length;
+    let n = 0;
+    for (const t of times) if (this.contains(t ?? undefined)) n++;
+    return n;
+  }
 }

@@ -11,6 +11,8 @@ export interface AttemptStore {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Verdicts kept before forgetVerdicts looks at them at all. */
+const FORGET_FLOOR = 10_000;
 
 /** A CTS unit's UTC day (`…/yyyy-mm-dd`) as `[start, end)`, or undefined for another folder. */
 function dayRange(unit: Unit): [number, number] | undefined {
@@ -47,6 +49,8 @@ export class WindowCarry {
   private readonly verdicts = new Map<string, FileIntegrity>();
   private dropped = 0;
   private late = 0;
+  /** Verdicts kept by the last pass of forgetVerdicts. */
+  private inUseAtLastPass = 0;
 
   constructor(
     private readonly settings: WindowedSettings,
@@ -143,12 +147,17 @@ export class WindowCarry {
     this.verdicts.set(object, integrity);
   }
 
-  /** Drops verdicts of files nothing held refers to any more (their attempts left every window). */
+  /**
+   * Drops verdicts of files nothing held refers to any more (their attempts left every window). Only once they
+   * outnumber twice what was in use at the last pass (and a floor): a pass walks everything the windows hold, and a
+   * unit a pass was a tenth of a rerun's windows. Memory stays bounded by the windows all the same.
+   */
   private forgetVerdicts(): void {
-    if (this.verdicts.size === 0) return;
+    if (this.verdicts.size <= Math.max(FORGET_FLOOR, 2 * this.inUseAtLastPass)) return;
     const inUse = new Set<string>(this.done.map((a) => a.object));
     for (const s of this.series.values()) s.rules.objectsInUse(inUse);
     for (const object of this.verdicts.keys()) if (!inUse.has(object)) this.verdicts.delete(object);
+    this.inUseAtLastPass = this.verdicts.size;
   }
 
   /**

@@ -123,8 +123,7 @@ export function readUnit(
         slot.allAlerts.length === 0
           ? []
           : slot.allAlerts.filter((a) => ctx.window.contains(a.time ? Date.parse(a.time) : undefined));
-      if (plans.get(slot)!.action === "parse")
-        slot.record.matched = slot.matchedTimes.filter((t) => ctx.window.contains(t ?? undefined)).length;
+      if (plans.get(slot)!.action === "parse") slot.record.matched = ctx.window.count(slot.matchedTimes);
       ctx.completed(slot);
     };
     const notStarted = (slot: Slot): boolean => {
