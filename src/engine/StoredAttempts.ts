@@ -1,5 +1,10 @@
 import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import { attemptKey } from "../detect/WindowedRules.js";
+import type { LedgerPolicy } from "./LedgerPolicy.js";
+import { planObject } from "./plan.js";
+import type { Slot } from "./scanObject.js";
+import type { EngineOptions } from "./types.js";
+import type { Unit } from "./units.js";
 
 /**
  * What a unit's replay record says of the unit's login attempts without holding them parsed: how many distinct
@@ -92,4 +97,28 @@ export function keptExactly(
   };
   const found = summarizeAttempts(inRange(), true);
   return found.n === summary.n && found.sig === summary.sig;
+}
+
+/**
+ * A replayed unit's login attempts from its objects' outcomes (its record keeps only their summary: the ledger has
+ * them twice already, in the outcomes and in its attempt store), in listing order as a scan gives them.
+ * Undefined when an object audited has no outcome (expired before the unit's record, a failed write).
+ */
+export async function outcomeAttempts(
+  ledger: LedgerPolicy,
+  options: EngineOptions,
+  unit: Unit,
+): Promise<LoginAttempt[] | undefined> {
+  const audited = unit.objects.filter((o) => planObject(options, o.object, o.key).action === "parse");
+  const found = await ledger.lookup(
+    unit.id,
+    audited.map((o) => ({ object: o.object }) as Slot),
+  );
+  const attempts: LoginAttempt[] = [];
+  for (const o of audited) {
+    const kept = found.get(o.object.key);
+    if (!kept) return undefined;
+    if (kept.attempts) attempts.push(...kept.attempts);
+  }
+  return attempts;
 }

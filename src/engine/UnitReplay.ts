@@ -13,7 +13,7 @@ import type { Unit } from "./units.js";
 import { encodeUnit, FORMAT, type UnitBody } from "./unitBody.js";
 import { expandRecord } from "./keyRefs.js";
 import { lazyCarry, outputSlot, windowedBy, type Windowed } from "./replayedSlots.js";
-import type { StoredAttempts } from "./StoredAttempts.js";
+import { outcomeAttempts, type StoredAttempts } from "./StoredAttempts.js";
 import { chainedFingerprint, optionsToken, uploadRange, windowToken } from "./unitFingerprint.js";
 
 /**
@@ -139,7 +139,7 @@ export class UnitReplay {
     // Not to be had (see outcomeAttempts): the unit is scanned (what the windows were given is given again).
     if (ctx.windows) {
       const attempts = this.windowedRules
-        ? { ...head.attempts!, load: () => this.outcomeAttempts(unit) }
+        ? { ...head.attempts!, load: () => outcomeAttempts(this.ledger, this.options, unit) }
         : [];
       if (!(await ctx.windows.settle(unit, attempts))) return undefined;
     }
@@ -160,26 +160,6 @@ export class UnitReplay {
       settled,
       lines[2] === "null" ? undefined : lazyCarry(lines[2]!, unit, this.windowedFn),
     );
-  }
-
-  /**
-   * A replayed unit's login attempts from its objects' outcomes (the record keeps only their summary: the ledger
-   * has them twice already, in the outcomes and in its attempt store), in listing order as a scan gives them.
-   * Undefined when an object audited has no outcome (expired before the unit's record, a failed write).
-   */
-  private async outcomeAttempts(unit: Unit): Promise<LoginAttempt[] | undefined> {
-    const audited = unit.objects.filter((o) => planObject(this.options, o.object, o.key).action === "parse");
-    const found = await this.ledger.lookup(
-      unit.id,
-      audited.map((o) => ({ object: o.object }) as Slot),
-    );
-    const attempts: LoginAttempt[] = [];
-    for (const o of audited) {
-      const kept = found.get(o.object.key);
-      if (!kept) return undefined;
-      if (kept.attempts) attempts.push(...kept.attempts);
-    }
-    return attempts;
   }
 
   /**
