@@ -66,6 +66,6 @@ export function encodeUnit(
 }
 
 /** The body as stored: three lines of JSON (see {@link UnitBody}). */
-export function encodeBody(body: UnitBody): string {
+function encodeBody(body: UnitBody): string {
   return [body.head, body.output, body.carry].map((part) => JSON.stringify(part)).join("\n");
 }
