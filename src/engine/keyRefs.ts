@@ -26,12 +26,12 @@ export function compactRecord<T extends { object: string; digest?: string }>(
   r: T,
   index: ReadonlyMap<string, number>,
 ): T {
-  const out: Record<string, unknown> = {};
-  for (const field in r) {
-    const v = r[field];
-    out[field] = (field === "object" || field === "digest") && typeof v === "string" ? ref(v, index) : v;
-  }
-  return out as T;
+  // A spread then the two keys: their places stay (an existing key is overwritten where it is), and V8 clones the
+  // record's shape where copying field by field built it again (a million records: a tenth of a second and their
+  // garbage).
+  const object = typeof r.object === "string" ? ref(r.object, index) : r.object;
+  if (typeof r.digest !== "string") return { ...r, object } as T;
+  return { ...r, object, digest: ref(r.digest, index) } as T;
 }
 
 /** Puts back, in place, what {@link compactRecord} replaced (the field order stays: the same report text). */

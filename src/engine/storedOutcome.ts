@@ -13,10 +13,12 @@ import type { Slot } from "./scanObject.js";
  * outcome's hashes (a million objects are a million copies of each). `lookup` puts the key back.
  */
 function storedRecord(record: FileRecord): FileRecord {
-  const stored: Partial<FileRecord> = { ...record };
-  delete stored.object;
-  delete stored.md5;
-  return stored as FileRecord;
+  // Copied field by field, not spread then `delete`d: a deletion turns an object into a dictionary, which msgpackr
+  // packs at about twice the cost (a million outcomes: a second of the ledger run's main thread).
+  const stored: Record<string, unknown> = {};
+  for (const field in record)
+    if (field !== "object" && field !== "md5") stored[field] = record[field as keyof FileRecord];
+  return stored as unknown as FileRecord;
 }
 
 /**
