@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseCtsTime, parseObjectKey } from "../../src/cts/objectKey.js";
+import { matchCtsName, parseCtsTime, parseObjectKey } from "../../src/cts/objectKey.js";
 
 describe("parseObjectKey", () => {
   it.each([
@@ -170,6 +170,78 @@ describe("parseCtsTime agrees with the regular-expression parser", () => {
         expect(parseCtsTime(text)?.getTime()).toBe(referenceCtsTime(text));
       }),
       { numRuns: 20_000 },
+    );
+  });
+});
+
+describe("matchCtsName", () => {
+  // The reference: the patterns searched at every position, as parseObjectKey did before it tried the name's own
+  // position first. Written out again here, not imported: the differential test checks the fast path against them.
+  const TIME = String.raw`\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z`;
+  const TRACE = new RegExp(
+    String.raw`(?:^|/)(?:([A-Za-z0-9._-]{0,64})_)?CloudTrace_(.*?)_(${TIME})_([0-9A-Fa-f]+)\.json(\.gz)?$`,
+  );
+  const DIGEST = new RegExp(
+    String.raw`(?:^|/)(?:([A-Za-z0-9._-]{0,64})_)?CloudTrace-Digest_(.*?)_(${TIME})\.json(\.gz)?$`,
+  );
+  // What parseObjectKey reads of a match: where the name starts (after the `/` the full search includes) and the
+  // captures.
+  const where = (m: RegExpExecArray) => ({
+    start: m.index + (m[0].startsWith("/") ? 1 : 0),
+    captures: m.slice(1),
+  });
+  const reference = (key: string) => {
+    const digest = key.includes("CloudTrace-Digest_") ? DIGEST.exec(key) : null;
+    const trace = digest || !key.includes("CloudTrace_") ? null : TRACE.exec(key);
+    const match = digest ?? trace;
+    return match ? { kind: digest ? "digest" : "trace", ...where(match) } : undefined;
+  };
+  const fast = (key: string) => {
+    const named = matchCtsName(key);
+    return named && { kind: named.kind, ...where(named.match) };
+  };
+
+  it.each([
+    "CloudTraces/r/2024/01/02/system/IAM/p_CloudTrace_r_2024-01-02T03-04-05Z_abc.json.gz",
+    "CloudTrace_r_2024-01-02T03-04-05Z_abc.json",
+    // A prefix the pattern does not take (a space): the name matches from its marker, after the prefix.
+    "a/b c_CloudTrace_r_2024-01-02T03-04-05Z_abc.json.gz",
+    // The marker twice: the first one starts the name, the region part holds the second.
+    "a/x_CloudTrace_CloudTrace_r_2024-01-02T03-04-05Z_abc.json",
+    "a/CloudTrace_x/CloudTrace_r/s_2024-01-02T03-04-05Z_abc.json",
+    "CloudTraces/r/2024/01/02/system/Digest/IAM/p_CloudTrace-Digest_r_2024-01-02T03-04-05Z.json.gz",
+    "a/CloudTrace-Digest_x_CloudTrace_r_2024-01-02T03-04-05Z_abc.json",
+    "a/b/c.json",
+    // The name's own position does not match, a later one does: the full search's match.
+    "a/b c_CloudTrace_x/CloudTrace_r_2024-01-02T03-04-05Z_abc.json",
+    `a/${"p".repeat(70)}_CloudTrace_x/q_CloudTrace_r_2024-01-02T03-04-05Z_abc.json.gz`,
+    `a/${"p".repeat(70)}_CloudTrace_r_2024-01-02T03-04-05Z_abc.json`,
+  ])("finds what the full search finds: %s", (key) => {
+    expect(fast(key)).toEqual(reference(key));
+  });
+
+  it("finds what the full search finds, on keys built from the names' parts", () => {
+    const part = fc.constantFrom(
+      "/",
+      "_",
+      "CloudTrace_",
+      "CloudTrace-Digest_",
+      "CloudTraces/",
+      "ap-southeast-1",
+      "2024-01-02T03-04-05Z",
+      "_0123abcd",
+      ".json",
+      ".json.gz",
+      " ",
+      "p.x-1",
+      "a".repeat(40),
+    );
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 14 }), (parts) => {
+        const key = parts.join("");
+        expect(fast(key)).toEqual(reference(key));
+      }),
+      { numRuns: 5000 },
     );
   });
 });
