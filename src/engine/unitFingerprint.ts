@@ -53,17 +53,27 @@ export function chainedFingerprint(
   const hash = createHash("sha256").update(options).update("\n").update(previous);
   hash.update(`\n${JSON.stringify(tokens)}\n`);
   // The same bytes as an update an object, in updates of many objects: a call into the hash costs more than the
-  // hashing of a line (a rerun fingerprints every object of the run).
-  let text = "";
+  // hashing of a line (a rerun fingerprints every object of the run). The lines are encoded into one reused buffer:
+  // joined as a string first, a rerun of a million objects made 400 MB of garbage here.
+  let used = 0;
   for (const { object: o } of unit.objects) {
-    text += `${o.key}\0${o.etag ?? `${o.size}:${o.lastModified?.getTime() ?? ""}`}\0${o.explicit ? 1 : 0}\0${o.unreadable ?? ""}\n`;
-    if (text.length >= 1 << 16) {
-      hash.update(text);
-      text = "";
+    const line = `${o.key}\0${o.etag ?? `${o.size}:${o.lastModified?.getTime() ?? ""}`}\0${o.explicit ? 1 : 0}\0${o.unreadable ?? ""}\n`;
+    // At most 3 bytes a UTF-16 unit: a line that may not fit goes after what is there.
+    if (used + line.length * 3 > LINES.length) {
+      hash.update(LINES.subarray(0, used));
+      used = 0;
+      if (line.length * 3 > LINES.length) {
+        hash.update(line);
+        continue;
+      }
     }
+    used += LINES.write(line, used);
   }
-  return hash.update(text).digest("hex");
+  return hash.update(LINES.subarray(0, used)).digest("hex");
 }
+
+/** The buffer chainedFingerprint encodes lines into (synchronously: one user at a time). */
+const LINES = Buffer.allocUnsafe(1 << 16);
 
 /** The oldest and newest upload time of a unit's objects (Infinity and -Infinity when none has one). */
 export function uploadRange(unit: Unit): [number, number] {

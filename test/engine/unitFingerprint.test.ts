@@ -46,6 +46,20 @@ describe("chainedFingerprint", () => {
     );
   });
 
+  it("hashes keys of any length and characters exactly as an update an object did", () => {
+    const listed = objects(3000).map((o, i) =>
+      i % 500 === 7
+        ? { ...o, key: `${o.key}/${"长".repeat(i === 7 ? 30_000 : 8000)}` }
+        : i % 3 === 1
+          ? { ...o, key: `${o.key}-é😀` }
+          : o,
+    );
+    const unit = unitOf(listed);
+    expect(chainedFingerprint("opts", "prev", ["whole"], unit)).toBe(
+      reference("opts", "prev", ["whole"], unit),
+    );
+  });
+
   it.each([
     ["an ETag", (o: SourceObject) => ({ ...o, etag: '"changed"' })],
     ["a size", (o: SourceObject) => ({ ...o, size: o.size + 1 })],
