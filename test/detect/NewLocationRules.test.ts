@@ -229,7 +229,7 @@ describe("LocalLedger baselines: expiry", () => {
 });
 
 describe("LedgerPolicy.baselineStore", () => {
-  it("a dry run reads the baselines and writes none; no ledger means no baselines", async () => {
+  it("a dry run reads the baselines and writes none, but learns within the run; no ledger means no baselines", async () => {
     const file = path.join(tempDir(), "ledger");
     const first = new LocalLedger(file, { retentionMs: DAY, clock: () => NOW });
     await first.open({ holder, lockWaitMs: 1000 });
@@ -249,9 +249,15 @@ describe("LedgerPolicy.baselineStore", () => {
     const store = dry.baselineStore();
     expect((await store.get(["acme/alice"])).get("acme/alice")).toEqual(b);
     await store.put([{ userKey: "acme/bob", baseline: b, expiresAt: NOW.getTime() + DAY }]);
-    expect((await store.get(["acme/bob"])).size).toBe(0);
+    // Its later units are judged with what its earlier ones taught, as a real run's are...
+    expect((await store.get(["acme/bob", "acme/alice"])).get("acme/bob")).toEqual(b);
     await dry.close();
     expect(failures).toEqual([]);
+    // ... and none of it reached the ledger.
+    const after = new LocalLedger(file, { retentionMs: DAY, clock: () => NOW });
+    await after.open({ holder, readOnly: true, lockWaitMs: 1000 });
+    expect([...(await after.getBaselines(["acme/alice", "acme/bob"])).keys()]).toEqual(["acme/alice"]);
+    await after.close();
 
     const none = new LedgerPolicy(
       undefined,
@@ -260,6 +266,33 @@ describe("LedgerPolicy.baselineStore", () => {
       (m) => failures.push(m),
       () => NOW,
     );
-    expect((await none.baselineStore().get(["acme/alice"])).size).toBe(0);
+    const noStore = none.baselineStore();
+    await noStore.put([{ userKey: "acme/alice", baseline: b, expiresAt: NOW.getTime() + DAY }]);
+    expect((await noStore.get(["acme/alice"])).size).toBe(0);
+  });
+
+  it("a run sees its own baselines at once, and they are in the ledger once it closes", async () => {
+    const file = path.join(tempDir(), "ledger");
+    const policy = new LedgerPolicy(
+      new LocalLedger(file, { retentionMs: DAY, clock: () => NOW }),
+      "rules",
+      true,
+      (m) => {
+        throw new Error(m);
+      },
+      () => NOW,
+    );
+    await policy.open(holder);
+    const store = policy.baselineStore();
+    const b = { firstLogin: T0, lastLogin: T0, countries: {}, asns: {} };
+    const later = { ...b, lastLogin: T0 + DAY };
+    await store.put([{ userKey: "acme/alice", baseline: b, expiresAt: NOW.getTime() + DAY }]);
+    await store.put([{ userKey: "acme/alice", baseline: later, expiresAt: NOW.getTime() + DAY }]);
+    expect((await store.get(["acme/alice"])).get("acme/alice")).toEqual(later);
+    await policy.close();
+    const after = new LocalLedger(file, { retentionMs: DAY, clock: () => NOW });
+    await after.open({ holder, readOnly: true, lockWaitMs: 1000 });
+    expect((await after.getBaselines(["acme/alice"])).get("acme/alice")).toEqual(later);
+    await after.close();
   });
 });
