@@ -3,8 +3,6 @@ import type { LoginAttempt } from "../detect/LoginAttempt.js";
 import type { LedgerHolder, Ledger, ObjectOutcome } from "../state/types.js";
 import { fingerprint, restoreOutcome, storedOutcome } from "./storedOutcome.js";
 import type { Slot } from "./scanObject.js";
-import type { LocationBaseline } from "../detect/LocationBaseline.js";
-import type { BaselineStore } from "../detect/NewLocationRules.js";
 
 /** Writes {@link LedgerPolicy.later} lets wait at once before the scan waits for them. */
 const MAX_QUEUED = 4;
@@ -32,9 +30,10 @@ export class LedgerPolicy {
     private readonly clock: () => Date,
   ) {}
 
-  /** Writes queued by {@link later}, in order; never rejects (a failure is reported). */
-  private tail: Promise<void> = Promise.resolve();
-  private queued = 0;
+  /** Writes issued by {@link later} and not yet durable, oldest first; none rejects (a failure is reported). */
+  private readonly inFlight: Array<Promise<void>> = [];
+  /** The last write in flight of each series of {@link later}. */
+  private readonly series = new Map<string, Promise<void>>();
 
   /** Whether this run writes to its ledger (usable, and not a dry run). */
   get writable(): boolean {
@@ -125,28 +124,41 @@ export class LedgerPolicy {
   }
 
   /**
-   * Queues a write of what the run has settled (a unit's outcomes, attempts, replay record) behind the writes
-   * queued before it, and returns before it is durable: a unit's commit (an fsync each) then overlaps the next
-   * unit's work instead of stalling it (with a ledger, a run spent about a tenth of its time waiting on them).
-   * Nothing a later unit reads depends on these writes (their data is in the run's memory or keyed by other
-   * units), and delivery runs after {@link drain}. A crash loses at most the queued writes: those objects are
-   * read again by the next run. At most {@link MAX_QUEUED} wait, so a slow disk slows the scan rather than
-   * growing the queue.
+   * Issues a write of what the run has settled (a unit's outcomes, attempts, replay record, baselines) and returns
+   * before it is durable: a unit's commits (an fsync each) then overlap the next unit's work instead of stalling it
+   * (with a ledger, a run spent about a tenth of its time waiting on them). Writes are issued at once, not one after
+   * another's commit: the ledger applies them in the order they are issued (LMDB has one writer), and those issued
+   * while it commits share its next commit, one fsync for several (a million-object first run made four synced
+   * commits a unit, and waited on them). Nothing a later unit reads depends on these writes (their data is in the
+   * run's memory or keyed by other units), and delivery runs after {@link drain}. A crash loses at most the writes
+   * in flight: those objects are read again by the next run. At most {@link MAX_QUEUED} are in flight, so a slow
+   * disk slows the scan rather than growing the queue.
    */
-  async later(what: string, op: (ledger: Ledger) => Promise<void>): Promise<void> {
+  async later(
+    what: string,
+    op: (ledger: Ledger) => Promise<void>,
+    /**
+     * Writes of the same `series` are issued each after the one before is durable: the OBS ledger's requests are
+     * independent, and a later write of the same marker (a user's baseline) must not land before an earlier one.
+     */
+    series?: string,
+  ): Promise<void> {
     if (!this.writable) return;
-    this.queued++;
-    const done = this.tail.then(async () => {
-      await this.attempt(what, "write", undefined, op);
-      this.queued--;
+    const write = () => this.attempt(what, "write", undefined, op);
+    const before = series === undefined ? undefined : this.series.get(series);
+    const done = (before ? before.then(write) : write()).then(() => {
+      this.inFlight.splice(this.inFlight.indexOf(done), 1);
+      if (series !== undefined && this.series.get(series) === done) this.series.delete(series);
     });
-    this.tail = done;
-    if (this.queued > MAX_QUEUED) await done;
+    if (series !== undefined) this.series.set(series, done);
+    this.inFlight.push(done);
+    // The oldest first: writes become durable in the order they were issued.
+    while (this.inFlight.length > MAX_QUEUED) await this.inFlight[0];
   }
 
-  /** Waits for every queued write (before delivery reads what was sent, and before the ledger closes). */
-  drain(): Promise<void> {
-    return this.tail;
+  /** Waits for every write in flight (before delivery reads what was sent, and before the ledger closes). */
+  async drain(): Promise<void> {
+    while (this.inFlight.length > 0) await Promise.all([...this.inFlight]);
   }
 
   /** Login attempts of `scope` kept by earlier runs in `[from, to)`; none when the ledger cannot be read. */
@@ -158,45 +170,6 @@ export class LedgerPolicy {
   async keepAttempts(scope: string, attempts: readonly LoginAttempt[]): Promise<void> {
     if (attempts.length === 0) return;
     await this.later("keeping login attempts", (l) => l.putAttempts(scope, attempts));
-  }
-
-  /**
-   * The per-user location baselines (`new-country`/`new-asn`) through this policy: without a usable ledger, or
-   * when a read fails (reported), a user has no baseline, so those rules stay silent rather than guess.
-   *
-   * What this run wrote is also kept for the run (one baseline a user: bounded by the users, not the objects), and
-   * read from there: a write is then queued like a unit's others ({@link later}) instead of awaited, which stalled
-   * every unit on a synced commit (a million-object first run: half a second idle), and the next unit still sees
-   * it. A dry run writes nothing, and judges each unit against what its earlier units taught, as a real run does.
-   */
-  baselineStore(): BaselineStore {
-    const written = new Map<string, LocationBaseline>();
-    return {
-      get: async (keys) => {
-        const unknown = keys.filter((k) => !written.has(k));
-        const read =
-          unknown.length === 0
-            ? new Map<string, LocationBaseline>()
-            : await this.attempt(
-                "reading location baselines",
-                "read",
-                new Map<string, LocationBaseline>(),
-                async (l) => (l.getBaselines ? l.getBaselines(unknown) : new Map<string, LocationBaseline>()),
-              );
-        for (const k of keys) {
-          const mine = written.get(k);
-          if (mine) read.set(k, mine);
-        }
-        return read;
-      },
-      put: async (baselines) => {
-        if (!this.usable) return;
-        for (const b of baselines) written.set(b.userKey, b.baseline);
-        await this.later("recording location baselines", async (l) => {
-          await l.putBaselines?.(baselines);
-        });
-      },
-    };
   }
 
   async close(): Promise<void> {

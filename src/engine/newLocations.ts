@@ -3,6 +3,7 @@ import { NewLocationRules } from "../detect/NewLocationRules.js";
 import { DEFAULT_RULES } from "../detect/RulesConfig.js";
 import type { Alert } from "../detect/types.js";
 import type { LedgerPolicy } from "./LedgerPolicy.js";
+import { baselineStore } from "./baselineStore.js";
 import type { EngineOptions } from "./types.js";
 
 /**
@@ -19,7 +20,7 @@ export function newLocations(
   const config = options.rules ?? DEFAULT_RULES;
   const settings = { "new-country": config.rules["new-country"], "new-asn": config.rules["new-asn"] };
   if (options.command !== "scan" || !options.geo || !ledger.usable) return undefined;
-  const rules = new NewLocationRules(options.geo, settings, config.knownNetworks, ledger.baselineStore());
+  const rules = new NewLocationRules(options.geo, settings, config.knownNetworks, baselineStore(ledger));
   if (!rules.enabled) return undefined;
   return (attempts) => (attempts.length === 0 ? Promise.resolve([]) : rules.evaluate(attempts));
 }

@@ -17,6 +17,7 @@ import { LocalLedger } from "../../src/state/LocalLedger.js";
 import { ObsLedger } from "../../src/state/ObsLedger.js";
 import type { Ledger } from "../../src/state/types.js";
 import { tempDir } from "../support/harness.js";
+import { baselineStore } from "../../src/engine/baselineStore.js";
 import { S3_CREDENTIALS, S3TestServer } from "../support/s3Server.js";
 
 const DAY = 86_400_000;
@@ -246,7 +247,7 @@ describe("LedgerPolicy.baselineStore", () => {
       () => NOW,
     );
     await dry.open(holder);
-    const store = dry.baselineStore();
+    const store = baselineStore(dry);
     expect((await store.get(["acme/alice"])).get("acme/alice")).toEqual(b);
     await store.put([{ userKey: "acme/bob", baseline: b, expiresAt: NOW.getTime() + DAY }]);
     // Its later units are judged with what its earlier ones taught, as a real run's are...
@@ -266,7 +267,7 @@ describe("LedgerPolicy.baselineStore", () => {
       (m) => failures.push(m),
       () => NOW,
     );
-    const noStore = none.baselineStore();
+    const noStore = baselineStore(none);
     await noStore.put([{ userKey: "acme/alice", baseline: b, expiresAt: NOW.getTime() + DAY }]);
     expect((await noStore.get(["acme/alice"])).size).toBe(0);
   });
@@ -283,7 +284,7 @@ describe("LedgerPolicy.baselineStore", () => {
       () => NOW,
     );
     await policy.open(holder);
-    const store = policy.baselineStore();
+    const store = baselineStore(policy);
     const b = { firstLogin: T0, lastLogin: T0, countries: {}, asns: {} };
     const later = { ...b, lastLogin: T0 + DAY };
     await store.put([{ userKey: "acme/alice", baseline: b, expiresAt: NOW.getTime() + DAY }]);
