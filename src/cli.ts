@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { buildLedger, buildNotifier, buildSources, saveUnsentDigest } from "./adapters.js";
-import { parseCli, USAGE } from "./config.js";
+import { parseCli, USAGE, wantsRules } from "./config.js";
+import { loadRulesParser } from "./detect/rulesParser.js";
 import { ConfigError, CtsAuditError, describeError, LedgerBusyError } from "./errors.js";
 import { HtmlWriter } from "./report/HtmlWriter.js";
 import type { AlertDigest } from "./notify/types.js";
@@ -65,6 +66,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
+    if (wantsRules(argv, process.env)) await loadRulesParser();
     const request = parseCli(argv, process.env);
     if (request.kind === "help") {
       await write(`${USAGE}\n`);

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { AllowList, type AllowEntry } from "./detect/AllowList.js";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
-import { parseRules } from "./detect/parseRules.js";
+import { parseRulesText } from "./detect/rulesParser.js";
 import type { RulesConfig } from "./detect/RulesConfig.js";
 import { GeoLookup } from "./enrich/GeoLookup.js";
 import { ConfigError } from "./errors.js";
@@ -268,8 +268,17 @@ function oneOf<T extends string>(
 export type CliRequest = { kind: "help" } | { kind: "version" } | { kind: "run"; config: Config };
 
 /**
+ * Whether the command line or the environment names a rules file, as {@link parseCli} reads them: the entry point
+ * then loads the rules parser first (`loadRulesParser`), which a run without one does not pay for.
+ */
+export function wantsRules(argv: readonly string[], env: Env): boolean {
+  return readArgv(argv).values.rules !== undefined || Boolean(env.CTS_AUDIT_RULES);
+}
+
+/**
  * Builds the Config from argv (without `node` and the script) and the environment. Every problem is collected
- * and thrown at once in one ConfigError, each naming the option and the fix.
+ * and thrown at once in one ConfigError, each naming the option and the fix. With a rules file, await
+ * `loadRulesParser` first (see {@link wantsRules}).
  */
 export function parseCli(argv: readonly string[], env: Env, now = new Date()): CliRequest {
   const { values, positionals, problems } = readArgv(argv);
@@ -328,7 +337,7 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     }
     if (text !== undefined) {
       try {
-        ({ config: rules, warnings: rulesWarnings } = parseRules(text, origin));
+        ({ config: rules, warnings: rulesWarnings } = parseRulesText(text, origin));
       } catch (err) {
         problems.push(...(err instanceof ConfigError ? err.problems : [String(err)]));
       }

@@ -1,7 +1,7 @@
 import { AllowList, type AllowEntry } from "./detect/AllowList.js";
 import { readFileSync } from "node:fs";
 import { DEFAULT_EVENTS } from "./detect/AuditRules.js";
-import { parseRules } from "./detect/parseRules.js";
+import { parseRulesText } from "./detect/rulesParser.js";
 import { DEFAULT_MAX_DECOMPRESSED_BYTES, type CloudConfig, type Env, type NotifyTarget } from "./config.js";
 import type { EngineOptions } from "./engine/types.js";
 import { GeoLookup } from "./enrich/GeoLookup.js";
@@ -55,7 +55,7 @@ export interface FunctionConfig {
  * whose problems say to fix the file named by CTS_AUDIT_RULES.
  */
 export function applyRulesText(fc: FunctionConfig, text: string, location: string): void {
-  const { config, warnings } = parseRules(text, `env CTS_AUDIT_RULES ${location}`);
+  const { config, warnings } = parseRulesText(text, `env CTS_AUDIT_RULES ${location}`);
   fc.options.rules = config;
   fc.rulesWarnings.push(...warnings);
 }
@@ -135,7 +135,7 @@ export function functionConfig(
     }
     if (text !== undefined) {
       try {
-        const parsed = parseRules(text, `env CTS_AUDIT_RULES ${rulesText.slice(0, 200)}`);
+        const parsed = parseRulesText(text, `env CTS_AUDIT_RULES ${rulesText.slice(0, 200)}`);
         rules = parsed.config;
         rulesWarnings.push(...parsed.warnings);
       } catch (err) {

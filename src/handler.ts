@@ -6,6 +6,7 @@ import { parseObjectKey } from "./cts/objectKey.js";
 import type { EngineOptions } from "./engine/types.js";
 import { ConfigError, describeError } from "./errors.js";
 import { applyRulesText, FUNCTION_VARIABLES, functionConfig, type FunctionConfig } from "./functionConfig.js";
+import { loadRulesParser } from "./detect/rulesParser.js";
 import type { Report } from "./report/types.js";
 import { run, type RunDeps } from "./run.js";
 import { MemorySource } from "./sources/MemorySource.js";
@@ -249,6 +250,7 @@ async function handle(
     // A shard of a fanned-out backfill, or the timer that starts one (DESIGN "Organisation-size backfills").
     const problems: string[] = [];
     const env = environment(context, problems);
+    if (env.CTS_AUDIT_RULES) await loadRulesParser();
     const config = functionConfig(env, { obs: true }, problems);
     // Loaded only for fan-out events: the trigger path's cold start does not pay for the coordinator.
     const { fanOutEvent } = await import("./fanout/functionEvents.js");
@@ -351,6 +353,7 @@ async function handle(
   const contextProblems: string[] = [];
   const env = environment(context, contextProblems);
   registerSecrets(env.HUAWEICLOUD_SDK_AK, env.HUAWEICLOUD_SDK_SK, env.HUAWEICLOUD_SDK_SECURITY_TOKEN);
+  if (env.CTS_AUDIT_RULES) await loadRulesParser();
   let fc: FunctionConfig;
   try {
     fc = functionConfig(env, { obs: jobs.some((j) => j.locations.length > 0) }, contextProblems);

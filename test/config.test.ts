@@ -2,6 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadRulesParser } from "../src/detect/rulesParser.js";
 import { OPTIONS, parseCli, parseTime } from "../src/config.js";
 import { DEFAULT_EVENTS } from "../src/detect/AuditRules.js";
 import { ConfigError } from "../src/errors.js";
@@ -23,6 +24,10 @@ function config(args: string[], env: Record<string, string> = {}) {
   if (r.kind !== "run") throw new Error("not a run");
   return r.config;
 }
+
+// Entry points load the rules parser when a rules file is given (test/cli.startup.test.ts); these tests call the
+// configuration directly.
+beforeAll(() => loadRulesParser());
 
 describe("parseCli", () => {
   it("applies the documented defaults", () => {

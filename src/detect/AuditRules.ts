@@ -3,7 +3,7 @@ import { field, normaliseTrace, type Trace } from "../cts/trace.js";
 import { AllowList, type IpVerdict } from "./AllowList.js";
 import type { LoginAttempt } from "./LoginAttempt.js";
 import { DEFAULT_RULES, maxSeverity, type RulesConfig } from "./RulesConfig.js";
-import { rulesHash } from "./parseRules.js";
+import { rulesHash } from "./rulesHash.js";
 import type { Alert, AlertReason } from "./types.js";
 
 /**

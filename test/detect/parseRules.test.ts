@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseRules, rulesHash } from "../../src/detect/parseRules.js";
+import { parseRules } from "../../src/detect/parseRules.js";
+import { rulesHash } from "../../src/detect/rulesHash.js";
 import { DEFAULT_RULES } from "../../src/detect/RulesConfig.js";
 import { ConfigError } from "../../src/errors.js";
 

@@ -5,7 +5,8 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadRulesParser } from "../../src/detect/rulesParser.js";
 import type { ObjectOutcome } from "../../src/state/types.js";
 import { LocalLedger } from "../../src/state/LocalLedger.js";
 import { CtsBucket, makeTrace } from "../support/ctsBucket.js";
@@ -75,6 +76,10 @@ function bucketDir(): { dir: string; keys: Record<string, string> } {
   bucket.writeTo(dir);
   return { dir, keys };
 }
+
+// Entry points load the rules parser when a rules file is given (test/cli.startup.test.ts); these tests call the
+// configuration directly.
+beforeAll(() => loadRulesParser());
 
 describe("detection rules through the engine", () => {
   it("parses IAM and CTS folders, hashes the others, and raises one alert per rule of a trace", async () => {

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -91,6 +91,34 @@ describe("npm run package", () => {
     expect(result.runs[0]!.summary.alerts).toBe(1);
     expect(scenario.smn.published.slice(before)).toHaveLength(1);
   }, 60_000);
+
+  it.each([
+    [
+      "a rules file turning ip-not-allowed off: no alert",
+      "rules:\n  ip-not-allowed:\n    enabled: false\n",
+      true,
+      0,
+    ],
+    [
+      "a bad rules file: a configuration error, no run",
+      "rules:\n  brute-force:\n    threshold: one\n",
+      false,
+      -1,
+    ],
+  ] as const)(
+    "unpacked, reads CTS_AUDIT_RULES with the parser it loads on demand: %s",
+    async (_what, text, ok, alerts) => {
+      const file = path.join(tempDir(), "rules.yaml");
+      writeFileSync(file, text);
+      const { result } = await scenario.runUnpacked(app, undefined, process.execPath, {
+        CTS_AUDIT_RULES: file,
+      });
+      expect(result.ok).toBe(ok);
+      if (alerts >= 0) expect(result.runs[0]).toMatchObject({ summary: { alerts, failed: 0 } });
+      else expect(result.runs ?? []).toHaveLength(0);
+    },
+    60_000,
+  );
 
   it("makes the same zips from the same sources", async () => {
     const again = await packageFunction(tempDir());

@@ -5,7 +5,7 @@ import { field, normaliseTrace, type Trace } from "../../../src/cts/trace.js";
 import { AllowList, type IpVerdict } from "../../../src/detect/AllowList.js";
 import type { LoginAttempt } from "../../../src/detect/LoginAttempt.js";
 import { DEFAULT_RULES, maxSeverity, type RulesConfig } from "../../../src/detect/RulesConfig.js";
-import { rulesHash } from "../../../src/detect/parseRules.js";
+import { rulesHash } from "../../../src/detect/rulesHash.js";
 import type { Alert, AlertReason } from "../../../src/detect/types.js";
 
 /**
