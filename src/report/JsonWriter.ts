@@ -189,13 +189,13 @@ export class JsonWriter implements ReportWriter {
       for (const name of ["files", "digests", "gaps"] as const) {
         const s = this.spools.get(name)!;
         await w(`  ${JSON.stringify(name)}: [${s.count ? "\n" : ""}`);
+        // The records' UTF-8 as it was written, copied in large pieces.
         if (s.held) {
           s.settle();
-          for (const piece of s.held) await w(piece.toString("utf8"));
-        }
-        // utf8 decoding in the stream keeps a character split across chunks whole.
-        else if (s.file)
-          for await (const chunk of createReadStream(s.file, { encoding: "utf8" })) await w(chunk as string);
+          for (const piece of s.held) await this.out.writeBytes(piece);
+        } else if (s.file)
+          for await (const chunk of createReadStream(s.file, { highWaterMark: 1 << 20 }))
+            await this.out.writeBytes(chunk as Buffer);
         await w(s.count ? "\n  ],\n" : "],\n");
       }
       await w(`  "notifications": ${indent(tail.notifications)},\n`);

@@ -96,6 +96,13 @@ describe("JsonWriter: records held in memory, then spooled to files", () => {
       expect(await document(list, budget, { concurrent: true })).toBe(held);
   });
 
+  it("a spool of megabytes, copied out in pieces of a megabyte, gives the same document", async () => {
+    const many = writes(30_000);
+    const held = await document(many, undefined);
+    expect(Buffer.byteLength(held)).toBeGreaterThan(3 << 20);
+    expect(await document(many, 0)).toBe(held);
+  });
+
   it("empty arrays, and a run of digests only, the same either way", async () => {
     expect(await document([], 0)).toBe(await document([], undefined));
     const digests: Write[] = Array.from({ length: 50 }, (_, i) => ({ kind: "digest", i }));

@@ -90,4 +90,20 @@ describe("StreamOut", () => {
     };
     await expect(attempt()).rejects.toThrow(/disk full/);
   });
+  it("bytes written as they are go after the text gathered before them, and wait while the stream is full", async () => {
+    const stream = sink(1024, 1);
+    const out = new StreamOut(stream);
+    let expected = "";
+    for (let i = 0; i < 200; i++) {
+      const text = `t${i}:${"é".repeat(i % 50)}\n`;
+      const bytes = `b${i}:${"😀".repeat(i % 30)}\n`;
+      expected += text + bytes;
+      await out.write(text);
+      await out.writeBytes(Buffer.from(bytes, "utf8"));
+      // Never more queued than a full stream and one write: the writer waited.
+      expect(stream.writableLength).toBeLessThanOrEqual(1024 + 200);
+    }
+    await out.flush();
+    expect(stream.text()).toBe(expected);
+  });
 });
