@@ -106,7 +106,11 @@ export function scaleBench(
   // Once, unmeasured: the first read of a million files from a cold page cache would be charged to one format.
   measure(root, work, common(dirBig, "text"));
   measure(root, work, common(dirSmall, "text"));
-  const base = measure(root, work, common(dirSmall, "json"));
+  // Twice too, the faster kept: the million-object json run it is compared with is the faster of two.
+  const base = [
+    measure(root, work, common(dirSmall, "json")),
+    measure(root, work, common(dirSmall, "json")),
+  ].reduce((a, b) => (b.seconds < a.seconds ? b : a));
   row(`${small} objects, json`, base);
   const byFormat: Array<[string, Measured]> = [];
   for (const format of ["json", "ndjson", "text"]) {

@@ -127,9 +127,11 @@ export class LedgerPolicy {
    * Issues a write of what the run has settled (a unit's outcomes, attempts, replay record, baselines) and returns
    * before it is durable: a unit's commits (an fsync each) then overlap the next unit's work instead of stalling it
    * (with a ledger, a run spent about a tenth of its time waiting on them). Writes are issued at once, not one after
-   * another's commit: the ledger applies them in the order they are issued (LMDB has one writer), and those issued
-   * while it commits share its next commit, one fsync for several (a million-object first run made four synced
-   * commits a unit, and waited on them). Nothing a later unit reads depends on these writes (their data is in the
+   * another's commit: the local ledger queues them on LMDB's one writer, and those issued while it commits share its
+   * next commit, one fsync for several (a million-object first run made four synced commits a unit, and waited on
+   * them); within one commit lmdb-js may apply them in another order, which none of them depends on (they write
+   * different entries, and `series` orders those that rewrite the same ones). Nothing a later unit reads depends
+   * on these writes (their data is in the
    * run's memory or keyed by other units), and delivery runs after {@link drain}. A crash loses at most the writes
    * in flight: those objects are read again by the next run. At most {@link MAX_QUEUED} are in flight, so a slow
    * disk slows the scan rather than growing the queue.

@@ -128,6 +128,11 @@ export interface Ledger {
    * other adapters keep compiling; the two ledgers implement it.
    */
   getBaselines?(userKeys: readonly string[]): Promise<Map<string, LocationBaseline>>;
+  /**
+   * True while this run holds the ledger's writer lock: no other run writes to it, so what this run wrote is what
+   * it holds (the OBS ledger has no lock: concurrent invocations write to it).
+   */
+  readonly exclusive?: boolean;
   /** Stores baselines (replacing each user's), durably when it returns; dropped after their `expiresAt`. */
   putBaselines?(baselines: readonly StoredBaseline[]): Promise<void>;
   /** Drops expired entries, makes everything durable and releases the lock. Safe to call twice. */

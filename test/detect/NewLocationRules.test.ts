@@ -2,7 +2,11 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { open as openLmdb } from "lmdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_LOCATION_SETTINGS } from "../../src/detect/LocationBaseline.js";
+import {
+  DEFAULT_LOCATION_SETTINGS,
+  mergeBaselines,
+  type LocationBaseline,
+} from "../../src/detect/LocationBaseline.js";
 import {
   NewLocationRules,
   type BaselineStore,
@@ -270,6 +274,60 @@ describe("LedgerPolicy.baselineStore", () => {
     const noStore = baselineStore(none);
     await noStore.put([{ userKey: "acme/alice", baseline: b, expiresAt: NOW.getTime() + DAY }]);
     expect((await noStore.get(["acme/alice"])).size).toBe(0);
+  });
+
+  it("over a ledger others write to, a run merges its own baselines with theirs; over its own, it reads none again", async () => {
+    const b: LocationBaseline = {
+      firstLogin: T0,
+      lastLogin: T0,
+      countries: { FR: { first: T0, last: T0 } },
+      asns: {},
+    };
+    const theirs: LocationBaseline = {
+      firstLogin: T0 - DAY,
+      lastLogin: T0 + DAY,
+      countries: { DE: { first: T0, last: T0 } },
+      asns: {},
+    };
+    for (const exclusive of [false, true]) {
+      const held = new Map<string, LocationBaseline>();
+      let reads = 0;
+      const ledger = {
+        location: "memory",
+        exclusive,
+        open: async () => undefined,
+        close: async () => undefined,
+        getBaselines: async (keys: readonly string[]) => {
+          reads++;
+          return new Map(keys.flatMap((k) => (held.has(k) ? [[k, held.get(k)!] as const] : [])));
+        },
+        putBaselines: async (list: ReadonlyArray<{ userKey: string; baseline: LocationBaseline }>) => {
+          for (const x of list) held.set(x.userKey, x.baseline);
+        },
+      } as unknown as Ledger;
+      const policy = new LedgerPolicy(
+        ledger,
+        "rules",
+        true,
+        () => undefined,
+        () => NOW,
+      );
+      await policy.open(holder);
+      const store = baselineStore(policy);
+      await store.put([{ userKey: "acme/alice", baseline: b, expiresAt: NOW.getTime() + DAY }]);
+      await policy.drain();
+      held.set("acme/alice", theirs); // another invocation's write
+      reads = 0;
+      const got = (await store.get(["acme/alice"])).get("acme/alice");
+      if (exclusive) {
+        expect(reads).toBe(0);
+        expect(got).toEqual(b);
+      } else {
+        expect(reads).toBe(1);
+        expect(got).toEqual(mergeBaselines(theirs, b));
+        expect(Object.keys(got!.countries).sort()).toEqual(["DE", "FR"]);
+      }
+    }
   });
 
   it("a run sees its own baselines at once, and they are in the ledger once it closes", async () => {
