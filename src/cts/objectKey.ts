@@ -137,11 +137,10 @@ export function matchCtsName(key: string): { kind: "digest" | "trace"; match: Re
 /** Parses an object key relative to the bucket root. Never throws: unknown keys are `other` with a reason. */
 export function parseObjectKey(key: string): CtsObjectKey {
   const named = matchCtsName(key);
-  const match = named?.match;
-  const digest = named?.kind === "digest";
-  if (!match)
+  if (!named)
     return other(key, "not a CTS trace or digest file name (no _CloudTrace_ or _CloudTrace-Digest_)");
-  const kind: ObjectKind = digest ? "digest" : "trace";
+  const { kind, match } = named;
+  const digest = kind === "digest";
   const uploadTime = parseCtsTime(match[3]!);
   if (!uploadTime) return other(key, `invalid time ${match[3]} in the file name`);
   const parsed = folderOf(key, match.index + (match[0].startsWith("/") ? 1 : 0), kind);

@@ -131,10 +131,9 @@ export class LedgerPolicy {
    * next commit, one fsync for several (a million-object first run made four synced commits a unit, and waited on
    * them); within one commit lmdb-js may apply them in another order, which none of them depends on (they write
    * different entries, and `series` orders those that rewrite the same ones). Nothing a later unit reads depends
-   * on these writes (their data is in the
-   * run's memory or keyed by other units), and delivery runs after {@link drain}. A crash loses at most the writes
-   * in flight: those objects are read again by the next run. At most {@link MAX_QUEUED} are in flight, so a slow
-   * disk slows the scan rather than growing the queue.
+   * on these writes (their data is in the run's memory or keyed by other units), and delivery runs after
+   * {@link drain}. A crash loses at most the writes in flight: those objects are read again by the next run. At
+   * most {@link MAX_QUEUED} are in flight, so a slow disk slows the scan rather than growing the queue.
    */
   async later(
     what: string,
@@ -154,7 +153,7 @@ export class LedgerPolicy {
     });
     if (series !== undefined) this.series.set(series, done);
     this.inFlight.push(done);
-    // The oldest first: writes become durable in the order they were issued.
+    // Waits for the oldest: the first issued, the first a slow disk holds up.
     while (this.inFlight.length > MAX_QUEUED) await this.inFlight[0];
   }
 
