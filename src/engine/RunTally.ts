@@ -4,6 +4,45 @@ import type { IntegrityFinding } from "../notify/buildDigest.js";
 import type { DigestRecord, FileRecord, GapRecord, ReportSummary } from "../report/types.js";
 import { alertKey } from "../state/alertKey.js";
 
+/** What files count into a run's summary (see {@link RunTally.file}). */
+export type FileCounts = Pick<
+  ReportSummary,
+  | "objects"
+  | "traceFiles"
+  | "digestFiles"
+  | "traces"
+  | "matched"
+  | "failed"
+  | "skipped"
+  | "integrityViolations"
+>;
+
+const FILE_COUNTS = [
+  "objects",
+  "traceFiles",
+  "digestFiles",
+  "traces",
+  "matched",
+  "failed",
+  "skipped",
+  "integrityViolations",
+] as const satisfies ReadonlyArray<keyof FileCounts>;
+
+/**
+ * What `records` add to a run's summary, and their integrity findings: counted once when a replayed unit is
+ * stored, added by {@link RunTally.addFiles} when it is replayed.
+ */
+export function countFiles(records: Iterable<FileRecord>): {
+  counts: FileCounts;
+  findings: IntegrityFinding[];
+} {
+  const t = new RunTally();
+  for (const r of records) t.file(r);
+  const counts = {} as FileCounts;
+  for (const k of FILE_COUNTS) counts[k] = t.summary[k];
+  return { counts, findings: t.findings };
+}
+
 /**
  * What the run keeps of its records: the summary's counts, the integrity findings (for the digest) and the
  * alerts, deduped by trace. Everything else has gone to the report writer.
@@ -38,6 +77,12 @@ export class RunTally {
       s.integrityViolations++;
       this.findings.push({ object: f.object, verdict: `file ${f.integrity}`, detail: f.reason ?? f.error });
     }
+  }
+
+  /** Files counted by {@link countFiles} (a replayed unit's), as {@link file} would count them one by one. */
+  addFiles(counts: FileCounts, findings: readonly IntegrityFinding[]): void {
+    for (const k of FILE_COUNTS) this.summary[k] += counts[k];
+    this.findings.push(...findings);
   }
 
   digest(d: DigestRecord): void {

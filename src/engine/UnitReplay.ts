@@ -10,9 +10,9 @@ import { planObject } from "./plan.js";
 import type { Slot } from "./scanObject.js";
 import type { EngineOptions } from "./types.js";
 import type { Unit } from "./units.js";
-import { encodeUnit, FORMAT, type UnitBody } from "./unitBody.js";
+import { encodeUnit, FORMAT, RECORDS_LINE, type UnitBody } from "./unitBody.js";
 import { expandRecord } from "./keyRefs.js";
-import { lazyCarry, outputSlot, windowedBy, type Windowed } from "./replayedSlots.js";
+import { lazyCarry, restoreFiles, windowedBy, type Windowed } from "./replayedSlots.js";
 import { outcomeAttempts, type StoredAttempts } from "./StoredAttempts.js";
 import { chainedFingerprint, optionsToken, uploadRange, windowToken } from "./unitFingerprint.js";
 
@@ -73,7 +73,7 @@ export class UnitReplay {
     rulesId: string,
     private readonly options: EngineOptions,
     source: ObjectSource,
-    window: TimeWindow,
+    private readonly window: TimeWindow,
     /** The run's now, as the chains judge with it: a verdict made before a digest was due is not stored. */
     private readonly now: Date,
     private readonly clock: () => Date,
@@ -118,20 +118,24 @@ export class UnitReplay {
     if (ctx.shouldStop?.()) return undefined;
     const stored = await this.ledger.attempt(`reading unit ${id}`, "read", undefined, (l) => l.getUnit(id));
     if (stored?.fingerprint !== fingerprint) return undefined;
-    const lines = stored.body.split("\n", 3);
+    const lines = stored.body.split("\n");
     let head: UnitBody["head"];
     let output: UnitBody["output"];
     try {
       head = JSON.parse(lines[0] ?? "") as UnitBody["head"];
-      if (head.v !== FORMAT || lines.length !== 3 || (this.windowedRules && !head.attempts)) return undefined;
-      output = JSON.parse(lines[1]!) as UnitBody["output"];
+      if (head.v !== FORMAT || (this.windowedRules && !head.attempts)) return undefined;
+      output = JSON.parse(lines[1] ?? "") as UnitBody["output"];
+      const f = output.files;
+      const n = f.refs.length;
+      if (lines.length !== RECORDS_LINE + n || f.integrity.length !== n || f.times.length !== n)
+        return undefined;
     } catch {
       return undefined; // not what this version wrote: scanned and stored again
     }
     const settled: Settled = {
       digests: output.digests.map((d) => expandRecord(d, unit)),
       gaps: output.gaps,
-      files: output.files.map((f) => outputSlot(f, unit, this.windowedFn)),
+      ...restoreFiles(output.files, lines, RECORDS_LINE, unit, this.window, this.windowedFn),
       missing: output.missing,
     };
     // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs

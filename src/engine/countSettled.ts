@@ -1,4 +1,5 @@
 import { mergeChainSummaries, type ChainSummaries, type ChainSummary } from "../integrity/failClosed.js";
+import { parseObjectKey } from "../cts/objectKey.js";
 import type { Settled } from "./types.js";
 
 /**
@@ -17,11 +18,13 @@ export function countSettled(summaries: ChainSummaries, settled: Settled): void 
       ...(end !== undefined ? { newestEnd: end, newestKey: d.object } : {}),
     });
   }
+  const overdue = (chain: string, at: number | undefined) => {
+    if (at !== undefined) add({ chain, digests: 0, valid: 0, overdueFrom: at, overdueTo: at });
+  };
   for (const slot of settled.files) {
     // A replayed file has a key only when it is overdue (UnitReplay): the key is read only then.
-    if (!slot.overdueChain) continue;
-    const at = slot.key.uploadTime?.getTime();
-    if (at !== undefined)
-      add({ chain: slot.overdueChain, digests: 0, valid: 0, overdueFrom: at, overdueTo: at });
+    if (slot.overdueChain) overdue(slot.overdueChain, slot.key.uploadTime?.getTime());
   }
+  for (const { chain, object } of settled.replayed?.overdue ?? [])
+    overdue(chain, parseObjectKey(object).uploadTime?.getTime());
 }

@@ -56,3 +56,46 @@ export function expandItem<T extends { object: string }>(item: T, unit: Unit): T
   if (typeof loose.object === "number") item.object = deref(loose.object, unit);
   return item;
 }
+
+const ZERO = 48;
+const NINE = 57;
+
+/**
+ * Where, in a record's JSON text, the top-level `name` that {@link compactRecord} made a number stands: the
+ * number's start, end and value. Why a textual search is exact: `JSON.stringify` escapes every `"` inside a string,
+ * so `{"name":` or `,"name":` can only be a key (a quote after `{` or `,` opens a key or an array's string, and only
+ * a key is followed by `:`); a record's only object value (`oversized`) has no such key, so the first match is the
+ * record's own. Undefined: no such key, or its value is not a number (a key not in the listing).
+ */
+function refSpan(text: string, name: string): [number, number, number] | undefined {
+  const needle = `"${name}":`;
+  let at = text.startsWith(`{${needle}`) ? 1 : text.indexOf(`,${needle}`) + 1;
+  if (at <= 0) return undefined;
+  at += needle.length;
+  let end = at;
+  let value = 0;
+  for (let c = text.charCodeAt(end); c >= ZERO && c <= NINE; c = text.charCodeAt(++end))
+    value = value * 10 + c - ZERO;
+  return end === at ? undefined : [at, end, value];
+}
+
+/**
+ * `JSON.stringify(expandRecord(JSON.parse(text), unit))`, without parsing: `text` is `JSON.stringify` of a
+ * {@link compactRecord} (a file's, whose `digest` may be a ref too). Written by hand: parsing a replayed record to
+ * write it again was a third of a rerun. `quoted` gives a ref's key as JSON (a unit's digest key serves a dozen
+ * files: its caller keeps them).
+ */
+export function expandRecordText(
+  text: string,
+  unit: Unit,
+  quoted: (ref: number) => string = (n) => JSON.stringify(deref(n, unit)),
+): string {
+  const o = refSpan(text, "object");
+  const d = refSpan(text, "digest");
+  if (!o && !d) return text;
+  // One concatenation of pieces of the text (splicing twice made the first result flat again to search it).
+  const [first, second] = !o ? [d!, undefined] : !d ? [o, undefined] : o[0] < d[0] ? [o, d] : [d, o];
+  const head = `${text.slice(0, first[0])}${quoted(first[2])}`;
+  if (!second) return `${head}${text.slice(first[1])}`;
+  return `${head}${text.slice(first[1], second[0])}${quoted(second[2])}${text.slice(second[1])}`;
+}

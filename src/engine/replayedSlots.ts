@@ -5,9 +5,13 @@ import type { SourceObject } from "../sources/types.js";
 import type { SeriesCarry } from "./ChainCarry.js";
 import type { Slot } from "./scanObject.js";
 import { expandCarry, type StoredCarry, type StoredRead, type StoredSlot } from "./storedCarry.js";
-import { expandItem, expandRecord } from "./keyRefs.js";
+import { deref, expandItem, expandRecord, expandRecordText } from "./keyRefs.js";
 import type { StoredFile } from "./storedFile.js";
 import type { Unit } from "./units.js";
+import type { Alert } from "../detect/types.js";
+import type { FileRecord } from "../report/types.js";
+import type { ReplayedFiles, Settled } from "./types.js";
+import type { StoredFiles } from "./unitBody.js";
 
 /** A replay's slots and chain carry, restored from a unit's replay record (unitBody.ts). */
 
@@ -20,13 +24,17 @@ export type Windowed = (slot: Slot, f: StoredFile) => void;
  */
 const NONE = Object.freeze([]) as unknown as never[];
 
+/** The alerts of `all` inside the window (an alert without a time is kept, as the window keeps such traces). */
+function alertsIn(window: TimeWindow, all: Alert[]): Alert[] {
+  return all.length === 0
+    ? NONE
+    : all.filter((a) => window.contains(a.time ? Date.parse(a.time) : undefined));
+}
+
 /** The run's window on trace times applied to a restored slot, as scanUnit applies it to a scanned one. */
 export function windowedBy(window: TimeWindow): Windowed {
   return (slot, f) => {
-    slot.alerts =
-      slot.allAlerts.length === 0
-        ? NONE
-        : slot.allAlerts.filter((a) => window.contains(a.time ? Date.parse(a.time) : undefined));
+    slot.alerts = alertsIn(window, slot.allAlerts);
     if (f.matchedTimes) slot.record.matched = window.count(f.matchedTimes);
   };
 }
@@ -46,6 +54,65 @@ export function outputSlot(f: StoredFile, unit: Unit, windowed: Windowed): Slot 
   } as unknown as Slot;
   windowed(slot, f);
   return slot;
+}
+
+/**
+ * A replayed unit's files (its body's `files` and record lines, from `first`). When the run's window cuts none of
+ * their times (and the storing run's cut none), they are written from their records' text, never parsed
+ * ({@link ReplayedFiles}); else each is restored as a slot, its count taken again.
+ */
+export function restoreFiles(
+  stored: StoredFiles,
+  lines: readonly string[],
+  first: number,
+  unit: Unit,
+  window: TimeWindow,
+  windowed: Windowed,
+): Pick<Settled, "files" | "replayed"> {
+  const alerts = new Map(stored.alerts);
+  const overdue = new Map(stored.overdue);
+  const line = (i: number) => lines[first + i] ?? "";
+  const cut =
+    (window.since || window.until) && stored.times.some((t) => t !== 0 && window.count(t) !== t.length);
+  if (!stored.whole || cut)
+    return {
+      files: stored.refs.map((_, i) => {
+        const t = stored.times[i];
+        const a = alerts.get(i);
+        const o = overdue.get(i);
+        const f: StoredFile = {
+          record: JSON.parse(line(i)) as FileRecord,
+          ...(a ? { alerts: a } : {}),
+          ...(t ? { matchedTimes: t } : {}),
+          ...(o !== undefined ? { overdueChain: o } : {}),
+        };
+        return outputSlot(f, unit, windowed);
+      }),
+    };
+  // A key as JSON, once a unit: a digest's serves the dozen files it lists.
+  const quotedKeys: string[] = [];
+  const quoted = (n: number) => (quotedKeys[n] ??= JSON.stringify(deref(n, unit)));
+  const windowedAlerts = new Map<number, Alert[]>();
+  for (const [i, all] of alerts)
+    windowedAlerts.set(
+      i,
+      alertsIn(
+        window,
+        all.map((a) => expandItem(a, unit)),
+      ),
+    );
+  const replayed: ReplayedFiles = {
+    size: stored.refs.length,
+    object: (i) => deref(stored.refs[i] ?? "", unit),
+    integrity: (i) => stored.integrity[i] ?? "unverified",
+    text: (i) => expandRecordText(line(i), unit, quoted),
+    record: (i) => expandRecord(JSON.parse(line(i)) as FileRecord, unit),
+    alerts: (i) => windowedAlerts.get(i),
+    counts: stored.counts,
+    findings: stored.findings,
+    overdue: stored.overdue.map(([i, chain]) => ({ chain, object: deref(stored.refs[i] ?? "", unit) })),
+  };
+  return { files: [], replayed };
 }
 
 /** A slot the next unit judges again, as the chains hold it. */

@@ -1,14 +1,16 @@
 import type { KeyObject } from "node:crypto";
 import type { AllowList } from "../detect/AllowList.js";
+import type { Alert, FileIntegrity } from "../detect/types.js";
 import type { RulesConfig } from "../detect/RulesConfig.js";
 import type { GeoLookup } from "../enrich/GeoLookup.js";
-import type { DigestLimits } from "../notify/buildDigest.js";
+import type { DigestLimits, IntegrityFinding } from "../notify/buildDigest.js";
 import type { AlertDigest, Notifier } from "../notify/types.js";
 import type { DigestRecord, FileRecord, GapRecord, ReportWriter } from "../report/types.js";
 import type { ObjectSource } from "../sources/types.js";
 import type { Ledger } from "../state/types.js";
 import type { ChainSummaries } from "../integrity/failClosed.js";
 import type { DigestRead } from "../integrity/types.js";
+import type { FileCounts } from "./RunTally.js";
 import type { Slot } from "./scanObject.js";
 import type { ShardRange } from "./shardContext.js";
 import type { WindowCarry } from "./WindowCarry.js";
@@ -132,12 +134,35 @@ export interface SeriesCarry {
   foreign?: boolean;
 }
 
+/**
+ * A replayed unit's files as its replay record keeps them (replayedSlots.ts): each record's report text, and what
+ * the run reads of the files without parsing them.
+ */
+export interface ReplayedFiles {
+  readonly size: number;
+  /** The i-th file's key. */
+  object(i: number): string;
+  integrity(i: number): FileIntegrity;
+  /** The i-th record's JSON text: exactly `JSON.stringify(record(i))`. */
+  text(i: number): string;
+  record(i: number): FileRecord;
+  /** The i-th file's alerts inside the run's window, if it has any. */
+  alerts(i: number): Alert[] | undefined;
+  /** What the files count into the summary (the window cuts none of their times), and their findings. */
+  readonly counts: FileCounts;
+  readonly findings: readonly IntegrityFinding[];
+  /** Files whose digest was overdue: the chain, and the file's key (see countSettled). */
+  readonly overdue: ReadonlyArray<{ chain: string; object: string }>;
+}
+
 /** The records a unit (or the end of a series) settles, in the order they are written. */
 export interface Settled {
   digests: DigestRecord[];
   gaps: GapRecord[];
   /** Files of the unit (and held files of the previous one) with their final verdicts. */
   files: Slot[];
+  /** A replayed unit's files, written after `files` (which is then empty). */
+  replayed?: ReplayedFiles;
   /** Files some digest lists that the source does not hold. */
   missing: FileRecord[];
 }

@@ -30,6 +30,22 @@ export async function writeSettled(
     tally.alerts(slot.alerts);
     await writer.file(slot.record);
   }
+  const r = settled.replayed;
+  if (r) {
+    // As above, from what the unit's record keeps: its counts were taken when it was stored, its texts are written
+    // as they are (a writer without fileText is given the record).
+    tally.addFiles(r.counts, r.findings);
+    for (let i = 0; i < r.size; i++) {
+      const integrity = r.integrity(i);
+      const alerts = r.alerts(i);
+      if (alerts) {
+        for (const alert of alerts) alert.integrity = integrity;
+        tally.alerts(alerts);
+      }
+      windows?.verdict(r.object(i), integrity);
+      await (writer.fileText ? writer.fileText(r.text(i)) : writer.file(r.record(i)));
+    }
+  }
   for (const m of settled.missing) {
     tally.file(m);
     await writer.file(m);

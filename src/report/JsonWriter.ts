@@ -38,8 +38,9 @@ class Spool {
   stream: WriteStream | undefined;
   out: StreamOut | undefined;
 
-  text(record: object): string {
-    return `${this.count++ === 0 ? "" : ",\n"}    ${JSON.stringify(record)}`;
+  /** A record's line, from its JSON text. */
+  text(json: string): string {
+    return `${this.count++ === 0 ? "" : ",\n"}    ${json}`;
   }
 
   /** Moves what is held to `file` and streams the rest there. */
@@ -104,10 +105,10 @@ export class JsonWriter implements ReportWriter {
     for (const name of ["files", "digests", "gaps"] as const) this.spools.set(name, new Spool());
   }
 
-  private add(name: Spooled, record: object): Promise<void> {
+  private add(name: Spooled, json: string): Promise<void> {
     const s = this.spools.get(name);
     if (!s) throw new Error("JsonWriter: begin() was not called");
-    const text = s.text(record);
+    const text = s.text(json);
     if (s.out) return s.out.write(text);
     // Held (also while the spill is under way: the spool takes what it holds when its file opens).
     s.hold(text);
@@ -137,15 +138,20 @@ export class JsonWriter implements ReportWriter {
   }
 
   file(record: FileRecord): Promise<void> {
-    return this.add("files", record);
+    return this.add("files", JSON.stringify(record));
+  }
+
+  /** A file record as its JSON text (a replayed unit's): written as it is. */
+  fileText(json: string): Promise<void> {
+    return this.add("files", json);
   }
 
   digest(record: DigestRecord): Promise<void> {
-    return this.add("digests", record);
+    return this.add("digests", JSON.stringify(record));
   }
 
   gap(record: GapRecord): Promise<void> {
-    return this.add("gaps", record);
+    return this.add("gaps", JSON.stringify(record));
   }
 
   async end(tail: ReportTail): Promise<void> {

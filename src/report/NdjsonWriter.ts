@@ -29,6 +29,14 @@ export class NdjsonWriter implements ReportWriter {
     return this.emit("file", record);
   }
 
+  /**
+   * A file record as its JSON text (a replayed unit's): the line `emit` writes, without parsing it (a record has
+   * no `type` of its own, and always an `object`).
+   */
+  fileText(json: string): Promise<void> {
+    return this.out.write(`{"type":"file",${json.slice(1)}\n`);
+  }
+
   digest(record: DigestRecord): Promise<void> {
     return this.emit("digest", record);
   }

@@ -123,6 +123,11 @@ export interface Report extends ReportHeader, ReportTail {
 export interface ReportWriter {
   begin(header: ReportHeader): Promise<void>;
   file(record: FileRecord): Promise<void>;
+  /**
+   * A file record given as its JSON text, exactly `JSON.stringify(record)` (a rerun's replayed records, kept as
+   * text: parsing them to write them again was a third of a rerun). Writers without it are given the record.
+   */
+  fileText?(json: string): Promise<void>;
   digest(record: DigestRecord): Promise<void>;
   gap(record: GapRecord): Promise<void>;
   end(tail: ReportTail): Promise<void>;

@@ -8,7 +8,12 @@ import { gzipSync } from "node:zlib";
 import { open as openLmdb } from "lmdb";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Report } from "../../src/report/types.js";
+import { PassThrough } from "node:stream";
+import { HtmlWriter } from "../../src/report/HtmlWriter.js";
+import { JsonWriter } from "../../src/report/JsonWriter.js";
+import { NdjsonWriter } from "../../src/report/NdjsonWriter.js";
+import { TextWriter } from "../../src/report/TextWriter.js";
+import type { Report, ReportWriter } from "../../src/report/types.js";
 import { ObsBucket } from "../../src/sources/ObsBucket.js";
 import { LocalSource } from "../../src/sources/LocalSource.js";
 import type { ObjectSource } from "../../src/sources/types.js";
@@ -134,7 +139,15 @@ describe("a rerun over the ledger", () => {
  * from one address across the first midnight (a brute force that only the windowed rules see, across two units).
  * `oldTrace`: one file of the second day also holds a login whose trace time is weeks before its upload.
  */
-function days(options: { digestsTo?: number; lastFile?: number; oldTrace?: boolean; ecs?: boolean } = {}): {
+function days(
+  options: {
+    digestsTo?: number;
+    lastFile?: number;
+    oldTrace?: boolean;
+    ecs?: boolean;
+    unlisted?: boolean;
+  } = {},
+): {
   dir: string;
   keys: string[];
 } {
@@ -181,6 +194,14 @@ function days(options: { digestsTo?: number; lastFile?: number; oldTrace?: boole
   }
   b.addDigests({ service: "IAM", from: at(20), to: at(options.digestsTo ?? 76) });
   if (options.ecs) b.addDigests({ service: "ECS", from: at(20), to: at(76) });
+  // A file no digest lists (added after them): an integrity finding of the second day, every run.
+  if (options.unlisted)
+    keys.push(
+      b.addTraceFile({
+        uploadTime: at(40, 30),
+        traces: [makeTrace({ traceName: "login", sourceIp: "203.0.113.99", time: at(40, 29) })],
+      }),
+    );
   const dir = tempDir();
   b.writeTo(dir);
   return { dir, keys };
@@ -228,7 +249,12 @@ function noting(
 /** Runs like `runLocal`, noting the objects read. */
 async function runNoting(
   args: string[],
-  deps: { ledger?: Ledger; clock?: () => Date; shouldStop?: () => string | undefined } = {},
+  deps: {
+    ledger?: Ledger;
+    clock?: () => Date;
+    shouldStop?: () => string | undefined;
+    report?: ReportWriter;
+  } = {},
   failing?: ReadonlySet<string>,
 ): Promise<{ report: Report; reads: Set<string> }> {
   const reads = new Set<string>();
@@ -347,6 +373,56 @@ describe("unit replay: a rerun replays units listed as when an earlier run settl
     const third = await runNoting(args(dir), { ledger: ledger() });
     expect([...third.reads]).toEqual([]);
     expect(text(third.report)).toBe(text(fresh));
+  });
+
+  describe("a replayed unit's records are written as a fresh run writes them, in every format", () => {
+    const writers: Record<string, (out: PassThrough) => ReportWriter> = {
+      json: (out) => new JsonWriter(out),
+      ndjson: (out) => new NdjsonWriter(out),
+      text: (out) => new TextWriter(out),
+      html: (out) => new HtmlWriter(out),
+    };
+    /** The report as written, with what differs between two runs of the same listing made equal. */
+    const written = async (run: (writer: ReportWriter) => Promise<unknown>, format: string) => {
+      const out = new PassThrough();
+      const chunks: Buffer[] = [];
+      out.on("data", (c: Buffer) => chunks.push(c));
+      await run(writers[format]!(out));
+      const year = new Date().getUTCFullYear();
+      return Buffer.concat(chunks)
+        .toString("utf8")
+        .replace(new RegExp(`${year}-\\d\\d-\\d\\dT[\\d:.]+Z`, "g"), "<now>")
+        .replace(/"reused": ?\d+/g, '"reused":0')
+        .replace(/<b>\d+<\/b>reused/g, "<b>0</b>reused")
+        .replace(/\d+ reused/g, "0 reused");
+    };
+
+    it.each(
+      ["json", "ndjson", "text", "html"].flatMap((format) => [
+        { format, window: "none", more: [] as string[] },
+        // Cuts the second day's times: its files' counts are taken again (its records parsed).
+        { format, window: "cutting the second day", more: ["--since", at(40).toISOString()] },
+      ]),
+    )(
+      "$format, window $window: the same report, nothing read, findings counted",
+      async ({ format, more }) => {
+        const { dir } = days({ unlisted: true });
+        const ledger = localLedger();
+        await runLocal(args(dir, ...more), { ledger: ledger() });
+        const fresh = await written((report) => runLocal(args(dir, ...more), { report }), format);
+        let reads = new Set<string>();
+        const rerun = await written(async (report) => {
+          ({ reads } = await runNoting(args(dir, ...more), { ledger: ledger(), report }));
+        }, format);
+        expect([...reads]).toEqual([]);
+        expect(rerun).toBe(fresh);
+        if (format === "json") {
+          const report = JSON.parse(rerun) as Report;
+          expect(report.files.filter((f) => f.integrity === "unlisted")).toHaveLength(1);
+          expect(report.summary.integrityViolations).toBeGreaterThan(0);
+        }
+      },
+    );
   });
 
   it("a unit whose verdicts were pending is not replayed: a later run judges it again with its own clock", async () => {

@@ -1,13 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { parseObjectKey } from "../../src/cts/objectKey.js";
 import type { Alert } from "../../src/detect/types.js";
-import { outputSlot } from "../../src/engine/replayedSlots.js";
+import { TimeWindow } from "../../src/detect/TimeWindow.js";
+import { restoreFiles, windowedBy } from "../../src/engine/replayedSlots.js";
+import { countFiles, RunTally } from "../../src/engine/RunTally.js";
 import type { Slot } from "../../src/engine/scanObject.js";
 import { lazyCarry } from "../../src/engine/replayedSlots.js";
 import type { SeriesCarry } from "../../src/engine/types.js";
-import { compactOutput } from "../../src/engine/unitBody.js";
+import { encodeUnit, RECORDS_LINE, type UnitBody } from "../../src/engine/unitBody.js";
 import { storedCarry } from "../../src/engine/storedCarry.js";
-import type { StoredFile } from "../../src/engine/storedFile.js";
 import { expandRecord } from "../../src/engine/keyRefs.js";
 import type { Unit } from "../../src/engine/units.js";
 import type { DigestRecord, FileRecord } from "../../src/report/types.js";
@@ -51,30 +52,62 @@ describe("a unit's replay body keeps listed keys as their index in the listing",
   ];
   const digests: DigestRecord[] = [{ object: own[2]!, status: "valid", chain: "c", files: 2 }];
   const missing = [record(trace(day, 5), { integrity: "missing", status: "failed" })];
-  const before = JSON.stringify({
-    files: files.map((s) => [s.record, s.allAlerts]),
-    digests,
-    missing,
-  });
-  const body = JSON.parse(
-    JSON.stringify(compactOutput(unit, { digests, gaps: [], files, missing })),
-  ) as ReturnType<typeof compactOutput>;
+  const encoded = encodeUnit(unit, { digests, gaps: [], files, missing }, [], undefined, 0, false);
+  const lines = encoded.split("\n");
+  const output = JSON.parse(lines[1]!) as UnitBody["output"];
+  const restore = (window: TimeWindow) =>
+    restoreFiles(output.files, lines, RECORDS_LINE, unit, window, windowedBy(window));
 
   it("stores listed keys as numbers and others as they are", () => {
-    const text = JSON.stringify(body);
-    for (const key of own) expect(text).not.toContain(key);
-    expect(text).toContain(held);
-    expect(text).toContain(digest("elsewhere", 3));
+    for (const key of own) expect(encoded).not.toContain(key);
+    expect(encoded).toContain(held);
+    expect(encoded).toContain(digest("elsewhere", 3));
+    expect(lines).toHaveLength(RECORDS_LINE + files.length);
   });
 
-  it("restores the same records, alerts and digests, fields in the same order", () => {
-    const restored = body.output.files.map((f: StoredFile) => outputSlot(f, unit, () => undefined));
+  it("restores the same records, alerts and digests, fields in the same order, parsed when a window cuts", () => {
+    const { files: restored, replayed } = restore(new TimeWindow(new Date(1000), undefined));
+    expect(replayed).toBeUndefined();
     const after = JSON.stringify({
       files: restored.map((s) => [s.record, s.allAlerts]),
-      digests: body.output.digests.map((d) => expandRecord(d, unit)),
-      missing: body.output.missing,
+      digests: output.digests.map((d) => expandRecord(d, unit)),
+      missing: output.missing,
     });
-    expect(after).toBe(before);
+    // The window holds none of the files' matched times (1 ms after the epoch): each record counts them again.
+    const cut = JSON.stringify({
+      files: files.map((s) => [{ ...s.record, matched: 0 }, s.allAlerts]),
+      digests,
+      missing,
+    });
+    expect(after).toBe(cut);
+  });
+
+  it("gives each record's text unparsed when no window cuts, with what the run counts of the files", () => {
+    const { files: restored, replayed } = restore(new TimeWindow(undefined, undefined));
+    expect(restored).toEqual([]);
+    const r = replayed!;
+    expect(r.size).toBe(files.length);
+    for (const [i, s] of files.entries()) {
+      expect(r.text(i)).toBe(JSON.stringify(s.record));
+      expect(JSON.stringify(r.record(i))).toBe(JSON.stringify(s.record));
+      expect(r.object(i)).toBe(s.record.object);
+      expect(r.integrity(i)).toBe(s.record.integrity);
+      expect(JSON.stringify(r.alerts(i) ?? [])).toBe(JSON.stringify(s.allAlerts));
+    }
+    const counted = countFiles(files.map((s) => s.record));
+    expect(r.counts).toEqual(counted.counts);
+    expect(r.findings).toEqual(counted.findings);
+    expect(r.findings.map((f) => f.object)).toEqual([held]);
+  });
+
+  it("counts a replayed unit's files into the run as its records would be", () => {
+    const oneByOne = new RunTally();
+    for (const s of files) oneByOne.file(s.record);
+    const replayed = new RunTally();
+    const r = restore(new TimeWindow(undefined, undefined)).replayed!;
+    replayed.addFiles(r.counts, r.findings);
+    expect(replayed.summary).toEqual(oneByOne.summary);
+    expect(replayed.findings).toEqual(oneByOne.findings);
   });
 
   it("leaves the run's own records untouched (they take their verdicts after they are stored)", () => {
