@@ -69,14 +69,18 @@ function digits2(text: string, at: number): number {
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 }
 
+/** Whether the character at `at` separates a time's hours, minutes and seconds: `-` (file names) or `:`. */
+function isTimeSep(text: string, at: number): boolean {
+  const c = text.charCodeAt(at);
+  return c === 45 || c === 58;
+}
+
 /** Parses `2017-03-28T02-09-17Z` (CTS's file-name and digest time format) to a Date. */
 export function parseCtsTime(text: string): Date | undefined {
   // Every key of a listing has one: the 20-character form is read by position, without a regular expression and
   // the array of captures it allocates (2% of a small-file scan). Anything else takes the general pattern.
   let y: number, mo: number, d: number, h: number, mi: number, s: number;
   if (text.length === 20) {
-    const c = (i: number) => text.charCodeAt(i);
-    const sep = (i: number) => c(i) === 45 /* - */ || c(i) === 58; /* : */
     const hi = digits2(text, 0);
     const lo = digits2(text, 2);
     y = hi < 0 || lo < 0 ? -1 : hi * 100 + lo;
@@ -92,12 +96,12 @@ export function parseCtsTime(text: string): Date | undefined {
       h < 0 ||
       mi < 0 ||
       s < 0 ||
-      c(4) !== 45 ||
-      c(7) !== 45 ||
-      c(10) !== 84 /* T */ ||
-      !sep(13) ||
-      !sep(16) ||
-      c(19) !== 90 /* Z */
+      text.charCodeAt(4) !== 45 ||
+      text.charCodeAt(7) !== 45 ||
+      text.charCodeAt(10) !== 84 /* T */ ||
+      !isTimeSep(text, 13) ||
+      !isTimeSep(text, 16) ||
+      text.charCodeAt(19) !== 90 /* Z */
     )
       return undefined;
   } else {

@@ -89,9 +89,11 @@ export function restoreFiles(
         return outputSlot(f, unit, windowed);
       }),
     };
-  // A key as JSON, once a unit: a digest's serves the dozen files it lists.
+  // A key as JSON: in quotes when none needs escaping; else once a unit (a digest's serves the files it lists).
   const quotedKeys: string[] = [];
-  const quoted = (n: number) => (quotedKeys[n] ??= JSON.stringify(deref(n, unit)));
+  const quoted = stored.plainKeys
+    ? (n: number) => `"${deref(n, unit)}"`
+    : (n: number) => (quotedKeys[n] ??= JSON.stringify(deref(n, unit)));
   const windowedAlerts = new Map<number, Alert[]>();
   for (const [i, all] of alerts)
     windowedAlerts.set(

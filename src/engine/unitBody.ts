@@ -40,7 +40,16 @@ export interface StoredFiles {
    * then what any run whose window cuts none of the times writes.
    */
   whole: boolean;
+  /**
+   * No key of the unit's listing has a character JSON escapes: a key's JSON is the key in quotes (JSON.stringify
+   * of a key was most of writing a replayed record; the listing is the same on replay, as the fingerprint says).
+   */
+  plainKeys: boolean;
 }
+
+/** A character `JSON.stringify` escapes in a string: a quote, a backslash, a control character, a surrogate. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /**
  * What `StoredUnit.body` holds: lines of JSON (JSON text has no raw newline), so that a part is parsed only when
@@ -91,6 +100,7 @@ export function compactOutput(
         whole: files.every(
           (s) => s.record.matched === undefined || s.record.matched === s.matchedTimes.length,
         ),
+        plainKeys: unit.objects.every((o) => !ESCAPED.test(o.object.key)),
       },
       missing: output.missing,
     },

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseObjectKey } from "../../src/cts/objectKey.js";
 import type { Alert } from "../../src/detect/types.js";
@@ -186,5 +187,37 @@ describe("a unit's stored carry keeps listed keys as their index in the listing"
     expect(restored.heldDigests.map((d) => [d.slot.object.key, d.record.object])).toEqual([[own[2], own[2]]]);
     expect([...restored.recentKeys]).toEqual([own[0], held]);
     expect([...restored.written]).toEqual(["gap:c:1"]);
+  });
+});
+
+describe("a replayed unit's record texts, for any keys", () => {
+  const key = fc.oneof(
+    fc.string({ unit: "grapheme", minLength: 1 }),
+    fc.string({ unit: fc.constantFrom("a", "/", '"', "\\", "\n", "\u0001", "\u2028", "\ud800", "é") }),
+  );
+  it("are JSON.stringify of the records stored, quoted plainly or escaped", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { minLength: 1, maxLength: 6 }), (keys) => {
+        const u: Unit = {
+          id: "u",
+          series: "s",
+          objects: keys.map((k) => ({ object: { key: k, size: 1 }, key: parseObjectKey(k) })),
+        };
+        const files = keys.map((k, i) => slot(record(k, { digest: keys[(i + 1) % keys.length]! }), []));
+        const lines = encodeUnit(
+          u,
+          { digests: [], gaps: [], files, missing: [] },
+          [],
+          undefined,
+          0,
+          false,
+        ).split("\n");
+        const output = JSON.parse(lines[1]!) as UnitBody["output"];
+        const window = new TimeWindow(undefined, undefined);
+        const { replayed } = restoreFiles(output.files, lines, RECORDS_LINE, u, window, windowedBy(window));
+        expect(files.map((_, i) => replayed!.text(i))).toEqual(files.map((s) => JSON.stringify(s.record)));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

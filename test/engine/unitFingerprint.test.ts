@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseObjectKey } from "../../src/cts/objectKey.js";
 import type { SourceObject } from "../../src/sources/types.js";
@@ -43,6 +44,35 @@ describe("chainedFingerprint", () => {
     const unit = unitOf(objects(n));
     expect(chainedFingerprint("opts", "prev", ["whole"], unit)).toBe(
       reference("opts", "prev", ["whole"], unit),
+    );
+  });
+
+  it("hashes any sizes, times, tags and flags exactly as an update an object did", () => {
+    const number = fc.oneof(
+      fc.constantFrom(0, 9, 10, 99, 100, Number.MAX_SAFE_INTEGER, -1, 1.5, NaN, 1e21, 2 ** 60),
+      fc.nat(),
+      fc.double(),
+    );
+    const listed = fc.array(
+      fc.record(
+        {
+          key: fc.string({ unit: "grapheme" }),
+          size: number,
+          etag: fc.string(),
+          lastModified: number.map((n) => new Date(n)),
+          explicit: fc.boolean(),
+          unreadable: fc.string(),
+        },
+        { requiredKeys: ["key", "size"] },
+      ),
+      { maxLength: 8 },
+    );
+    fc.assert(
+      fc.property(listed, (objects) => {
+        const unit = unitOf(objects as SourceObject[]);
+        expect(chainedFingerprint("o", "p", [], unit)).toBe(reference("o", "p", [], unit));
+      }),
+      { numRuns: 1000 },
     );
   });
 
