@@ -22,6 +22,9 @@ import { chainedFingerprint, optionsToken, uploadRange, windowToken } from "./un
  */
 const DEPTH = 3;
 
+const OPEN = 0x7b; // {
+const CLOSE = 0x7d; // }
+
 /** Per series in this run: the chained fingerprint so far, and the window tokens and cleanness of its last units. */
 interface SeriesState {
   fingerprint: string;
@@ -77,6 +80,11 @@ export class UnitReplay {
     /** The run's now, as the chains judge with it: a verdict made before a digest was due is not stored. */
     private readonly now: Date,
     private readonly clock: () => Date,
+    /**
+     * The report writer takes records as text (ReportWriter.fileText): else a replayed unit's records are parsed
+     * as it is replayed (a record that does not parse: the unit is scanned), not when written.
+     */
+    private readonly recordsAsText = false,
   ) {
     const { rules } = options.rules ?? DEFAULT_RULES;
     this.windowedRules =
@@ -120,24 +128,37 @@ export class UnitReplay {
     if (stored?.fingerprint !== fingerprint) return undefined;
     const lines = stored.body.split("\n");
     let head: UnitBody["head"];
-    let output: UnitBody["output"];
+    let settled: Settled;
     try {
       head = JSON.parse(lines[0] ?? "") as UnitBody["head"];
       if (head.v !== FORMAT || (this.windowedRules && !head.attempts)) return undefined;
-      output = JSON.parse(lines[1] ?? "") as UnitBody["output"];
+      const output = JSON.parse(lines[1] ?? "") as UnitBody["output"];
       const f = output.files;
       const n = f.refs.length;
       if (lines.length !== RECORDS_LINE + n || f.integrity.length !== n || f.times.length !== n)
         return undefined;
+      // A record written out unparsed must at least be one object a line (a damaged record: the unit is scanned).
+      for (let i = RECORDS_LINE; i < lines.length; i++) {
+        const line = lines[i]!;
+        if (line.charCodeAt(0) !== OPEN || line.charCodeAt(line.length - 1) !== CLOSE) return undefined;
+      }
+      settled = {
+        digests: output.digests.map((d) => expandRecord(d, unit)),
+        gaps: output.gaps,
+        ...restoreFiles(
+          output.files,
+          lines,
+          RECORDS_LINE,
+          unit,
+          this.window,
+          this.windowedFn,
+          this.recordsAsText,
+        ),
+        missing: output.missing,
+      };
     } catch {
       return undefined; // not what this version wrote: scanned and stored again
     }
-    const settled: Settled = {
-      digests: output.digests.map((d) => expandRecord(d, unit)),
-      gaps: output.gaps,
-      ...restoreFiles(output.files, lines, RECORDS_LINE, unit, this.window, this.windowedFn),
-      missing: output.missing,
-    };
     // As for objects reused from the ledger: the windows get the unit's attempts, and still read what earlier runs
     // kept for its day (attempts of objects not in this listing: the function's invocations, a planted context).
     // Not to be had (see outcomeAttempts): the unit is scanned (what the windows were given is given again).

@@ -57,9 +57,10 @@ export function outputSlot(f: StoredFile, unit: Unit, windowed: Windowed): Slot 
 }
 
 /**
- * A replayed unit's files (its body's `files` and record lines, from `first`). When the run's window cuts none of
- * their times (and the storing run's cut none), they are written from their records' text, never parsed
- * ({@link ReplayedFiles}); else each is restored as a slot, its count taken again.
+ * A replayed unit's files (its body's `files` and record lines, from `first`). When the report takes records as
+ * text (`asText`) and the run's window cuts none of their times (and the storing run's cut none), they are written
+ * from their records' text, never parsed ({@link ReplayedFiles}); else each is restored as a slot (parsed now: a
+ * record that does not parse throws here, and the unit is scanned), its count taken again.
  */
 export function restoreFiles(
   stored: StoredFiles,
@@ -68,13 +69,14 @@ export function restoreFiles(
   unit: Unit,
   window: TimeWindow,
   windowed: Windowed,
+  asText: boolean,
 ): Pick<Settled, "files" | "replayed"> {
   const alerts = new Map(stored.alerts);
   const overdue = new Map(stored.overdue);
   const line = (i: number) => lines[first + i] ?? "";
   const cut =
     (window.since || window.until) && stored.times.some((t) => t !== 0 && window.count(t) !== t.length);
-  if (!stored.whole || cut)
+  if (!asText || !stored.whole || cut)
     return {
       files: stored.refs.map((_, i) => {
         const t = stored.times[i];

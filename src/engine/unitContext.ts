@@ -118,6 +118,7 @@ export function unitContext(
             shared.window,
             shared.startedAt,
             shared.clock,
+            deps.report?.fileText !== undefined,
           ),
         }
       : {}),

@@ -67,9 +67,12 @@ export function chainedFingerprint(
         continue;
       }
     }
+    // `?? undefined`: as the line's `??` read them, a null tag or reason is none.
+    const etag = o.etag ?? undefined;
+    const unreadable = o.unreadable ?? undefined;
     used += LINES.write(o.key, used);
     LINES[used++] = 0;
-    if (o.etag !== undefined) used += LINES.write(o.etag, used);
+    if (etag !== undefined) used += LINES.write(etag, used);
     else {
       used = writeNumber(o.size, used);
       LINES[used++] = COLON;
@@ -79,7 +82,7 @@ export function chainedFingerprint(
     LINES[used++] = 0;
     LINES[used++] = o.explicit ? ONE : ZERO;
     LINES[used++] = 0;
-    if (o.unreadable !== undefined) used += LINES.write(o.unreadable, used);
+    if (unreadable !== undefined) used += LINES.write(unreadable, used);
     LINES[used++] = NEWLINE;
   }
   return hash.update(LINES.subarray(0, used)).digest("hex");

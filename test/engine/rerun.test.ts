@@ -18,6 +18,7 @@ import { ObsBucket } from "../../src/sources/ObsBucket.js";
 import { LocalSource } from "../../src/sources/LocalSource.js";
 import type { ObjectSource } from "../../src/sources/types.js";
 import { LocalLedger } from "../../src/state/LocalLedger.js";
+import { RECORDS_LINE } from "../../src/engine/unitBody.js";
 import { ObsLedger } from "../../src/state/ObsLedger.js";
 import type { Ledger } from "../../src/state/types.js";
 import { CtsBucket, makeTrace } from "../support/ctsBucket.js";
@@ -423,6 +424,61 @@ describe("unit replay: a rerun replays units listed as when an earlier run settl
         }
       },
     );
+    it.each(["json", "ndjson"])(
+      "%s, units stored under a window that cut a trace's time, rerun without one: replayed, counted again",
+      async (format) => {
+        const { dir } = days({ oldTrace: true });
+        const ledger = localLedger();
+        // The window holds every upload (its units are stored as any run's) but not the weeks-old trace.
+        const july = ["--since", "2024-07-01T00:00:00Z", "--until", "2024-08-01T00:00:00Z"];
+        const windowed = await runLocal(args(dir, ...july), { ledger: ledger() });
+        expect(windowed.alerts.some((a) => a.sourceIp === "198.51.100.77")).toBe(false);
+        const fresh = await written((report) => runLocal(args(dir), { report }), format);
+        let reads = new Set<string>();
+        const rerun = await written(async (report) => {
+          ({ reads } = await runNoting(args(dir), { ledger: ledger(), report }));
+        }, format);
+        expect([...reads]).toEqual([]);
+        expect(rerun).toBe(fresh);
+        expect(rerun).toContain("198.51.100.77");
+      },
+    );
+
+    it.each([
+      { name: "not one object a line, written as text", damage: () => "damaged", format: "json" },
+      {
+        name: "no JSON, given parsed to the writer",
+        damage: (line: string) => `{${line.slice(3)}`,
+        format: "",
+      },
+    ])("a replay record damaged ($name): its unit is read again", async ({ damage, format }) => {
+      const { dir } = days();
+      const ledger = localLedger();
+      await runLocal(args(dir), { ledger: ledger() });
+      const id = "CloudTraces/ap-southeast-1/2024-07-19";
+      const l = ledger();
+      await l.open({ holder: { run: "t", pid: 0, host: "t", startedAt: "", command: "t" } });
+      const stored = (await l.getUnit(id))!;
+      const lines = stored.body.split("\n");
+      lines[RECORDS_LINE + 1] = damage(lines[RECORDS_LINE + 1]!);
+      await l.putUnit(id, { ...stored, body: lines.join("\n") });
+      await l.close();
+      let reads = new Set<string>();
+      if (format) {
+        const fresh = await written((report) => runLocal(args(dir), { report }), format);
+        const rerun = await written(async (report) => {
+          ({ reads } = await runNoting(args(dir), { ledger: ledger(), report }));
+        }, format);
+        expect(rerun).toBe(fresh);
+      } else {
+        const fresh = await runLocal(args(dir));
+        let report: Report;
+        ({ report, reads } = await runNoting(args(dir), { ledger: ledger() }));
+        expect(text(report)).toBe(text(fresh));
+      }
+      expect(readsOfDay(reads, 1).length).toBeGreaterThan(0);
+      expect(readsOfDay(reads, 0)).toEqual([]);
+    });
   });
 
   it("a unit whose verdicts were pending is not replayed: a later run judges it again with its own clock", async () => {

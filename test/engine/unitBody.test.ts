@@ -56,8 +56,8 @@ describe("a unit's replay body keeps listed keys as their index in the listing",
   const encoded = encodeUnit(unit, { digests, gaps: [], files, missing }, [], undefined, 0, false);
   const lines = encoded.split("\n");
   const output = JSON.parse(lines[1]!) as UnitBody["output"];
-  const restore = (window: TimeWindow) =>
-    restoreFiles(output.files, lines, RECORDS_LINE, unit, window, windowedBy(window));
+  const restore = (window: TimeWindow, asText = true) =>
+    restoreFiles(output.files, lines, RECORDS_LINE, unit, window, windowedBy(window), asText);
 
   it("stores listed keys as numbers and others as they are", () => {
     for (const key of own) expect(encoded).not.toContain(key);
@@ -99,6 +99,12 @@ describe("a unit's replay body keeps listed keys as their index in the listing",
     expect(r.counts).toEqual(counted.counts);
     expect(r.findings).toEqual(counted.findings);
     expect(r.findings.map((f) => f.object)).toEqual([held]);
+  });
+
+  it("parses every record when the report is not given records as text", () => {
+    const { files: restored, replayed } = restore(new TimeWindow(undefined, undefined), false);
+    expect(replayed).toBeUndefined();
+    expect(restored.map((s) => JSON.stringify(s.record))).toEqual(files.map((s) => JSON.stringify(s.record)));
   });
 
   it("counts a replayed unit's files into the run as its records would be", () => {
@@ -214,7 +220,15 @@ describe("a replayed unit's record texts, for any keys", () => {
         ).split("\n");
         const output = JSON.parse(lines[1]!) as UnitBody["output"];
         const window = new TimeWindow(undefined, undefined);
-        const { replayed } = restoreFiles(output.files, lines, RECORDS_LINE, u, window, windowedBy(window));
+        const { replayed } = restoreFiles(
+          output.files,
+          lines,
+          RECORDS_LINE,
+          u,
+          window,
+          windowedBy(window),
+          true,
+        );
         expect(files.map((_, i) => replayed!.text(i))).toEqual(files.map((s) => JSON.stringify(s.record)));
       }),
       { numRuns: 500 },

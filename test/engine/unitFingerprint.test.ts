@@ -76,6 +76,12 @@ describe("chainedFingerprint", () => {
     );
   });
 
+  it("reads a null tag or reason as none, as the line did", () => {
+    const listed = objects(4).map((o) => ({ ...o, etag: null, unreadable: null }) as unknown as SourceObject);
+    const unit = unitOf(listed);
+    expect(chainedFingerprint("o", "p", [], unit)).toBe(reference("o", "p", [], unit));
+  });
+
   it("hashes keys of any length and characters exactly as an update an object did", () => {
     const listed = objects(3000).map((o, i) =>
       i % 500 === 7
