@@ -14,6 +14,7 @@ import { JsonWriter } from "../../src/report/JsonWriter.js";
 import { NdjsonWriter } from "../../src/report/NdjsonWriter.js";
 import { TextWriter } from "../../src/report/TextWriter.js";
 import type { Report, ReportWriter } from "../../src/report/types.js";
+import type { AlertDigest, Notifier } from "../../src/notify/types.js";
 import { ObsBucket } from "../../src/sources/ObsBucket.js";
 import { LocalSource } from "../../src/sources/LocalSource.js";
 import type { ObjectSource } from "../../src/sources/types.js";
@@ -255,6 +256,7 @@ async function runNoting(
     clock?: () => Date;
     shouldStop?: () => string | undefined;
     report?: ReportWriter;
+    notifier?: Notifier;
   } = {},
   failing?: ReadonlySet<string>,
 ): Promise<{ report: Report; reads: Set<string> }> {
@@ -424,6 +426,36 @@ describe("unit replay: a rerun replays units listed as when an earlier run settl
         }
       },
     );
+    it("a replayed unit's integrity finding reaches the digest as a fresh run's does", async () => {
+      const { dir, keys } = days({ unlisted: true });
+      const unlisted = keys.at(-1)!;
+      const ledger = localLedger();
+      const recording = () => {
+        const sent: AlertDigest[] = [];
+        const notifier: Notifier = {
+          sink: "stdout",
+          send: async (digest) => {
+            sent.push(digest);
+            return { sink: "stdout", parts: digest.parts.length, messageIds: [] };
+          },
+        };
+        return { sent, notifier };
+      };
+      await runLocal(args(dir), { ledger: ledger() });
+      const fresh = recording();
+      await written((report) => runLocal(args(dir), { report, notifier: fresh.notifier }), "json");
+      const rerun = recording();
+      let reads = new Set<string>();
+      await written(async (report) => {
+        ({ reads } = await runNoting(args(dir), { ledger: ledger(), report, notifier: rerun.notifier }));
+      }, "json");
+      expect([...reads]).toEqual([]);
+      const violations = (d: AlertDigest[]) => d.map((x) => x.violations);
+      expect(violations(rerun.sent)).toEqual(violations(fresh.sent));
+      expect(violations(rerun.sent)[0]).toBeGreaterThan(0);
+      expect(rerun.sent.map((d) => d.parts.join("")).join("")).toContain(unlisted.split("/").at(-1)!);
+    });
+
     it.each(["json", "ndjson"])(
       "%s, units stored under a window that cut a trace's time, rerun without one: replayed, counted again",
       async (format) => {
