@@ -5,7 +5,11 @@ import { describe, expect, it } from "vitest";
 import { AllowList } from "../../src/detect/AllowList.js";
 import { AuditRules, DEFAULT_EVENTS } from "../../src/detect/AuditRules.js";
 import { auditObject } from "../../src/parse/auditObject.js";
-import { gzipHeaderLength } from "../../src/parse/gzipMembers.js";
+import {
+  gzipHeaderLength,
+  inflateWholeMember,
+  inflateWholeMemberAsync,
+} from "../../src/parse/gzipMembers.js";
 
 const rules = new AuditRules(
   [...DEFAULT_EVENTS],
@@ -197,5 +201,59 @@ describe("gzip trailer faults (property): every alert of the bytes that inflated
     expect(audited.result.error?.code).toBe("GZIP_MEMBERS");
     expect(audited.result.error?.message).toMatch(/more than one gzip member \(2\)/);
     expect(audited.matches).toHaveLength(1);
+  });
+});
+
+describe("a whole file inflated in one call (property): one well-formed member or nothing", () => {
+  // Both one-call inflates, against zlib's gunzip: the content of a well-formed member, undefined on any fault (the
+  // caller then streams the file, which names the fault). Random padding keeps files past zlib's output chunks.
+  const inflaters = [
+    ["on the pool (gunzip, the trailer checked by zlib)", inflateWholeMemberAsync],
+    ["on this thread (raw inflate and CRC-32)", async (b: Buffer, max: number) => inflateWholeMember(b, max)],
+  ] as const;
+  const noisy = fc.array(
+    fc.record({
+      trace_name: fc.constantFrom("login", "createUser"),
+      source_ip: fc.constantFrom("192.0.2.9", "203.0.113.7"),
+      pad: fc.uint8Array({ maxLength: 4000 }).map((b) => Buffer.from(b).toString("base64")),
+    }),
+    { minLength: 1, maxLength: 60 },
+  );
+  it.each(inflaters)("%s", async (_name, inflate) => {
+    await fc.assert(
+      fc.asyncProperty(noisy, noisy, fc.option(fault, { freq: 3 }), async (set1, set2, f) => {
+        const first = gzipSync(JSON.stringify(withIds(set1, "a")));
+        const bytes = f === null ? first : corrupt(first, gzipSync(JSON.stringify(withIds(set2, "b"))), f);
+        const claimed = bytes.readUInt32LE(bytes.length - 4);
+        const got = await inflate(bytes, claimed + 1);
+        if (f === null) expect(got?.equals(gunzipSync(first))).toBe(true);
+        else expect(got).toBeUndefined();
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it.each(inflaters)("%s: an empty first member, whatever its deflate blocks", async (_name, inflate) => {
+    const json = JSON.stringify(withIds([{ trace_name: "login", source_ip: "203.0.113.7" }], "a"));
+    // An empty member written with a stored block and a flush: longer deflate data than zlib's plain empty member.
+    const emptyFlushed = gzipSync(Buffer.alloc(0), { level: 0 });
+    for (const empty of [gzipSync(Buffer.alloc(0)), emptyFlushed, gzipSync(Buffer.alloc(0), { level: 9 })]) {
+      const bytes = Buffer.concat([empty, empty, gzipSync(json)]);
+      expect(await inflate(bytes, Buffer.byteLength(json) + 1)).toBeUndefined();
+    }
+    // A one-byte first member and the file's content after it: the content outgrows the last trailer.
+    const bytes = Buffer.concat([gzipSync("["), gzipSync(json)]);
+    expect(await inflate(bytes, Buffer.byteLength(json) + 1)).toBeUndefined();
+  });
+
+  it.each(inflaters)("%s: bytes after the member that end as its trailer does", async (_name, inflate) => {
+    // zlib stops quietly at a zero byte after a member; a copy of the trailer at the end passes the size check.
+    const file = gzipSync(JSON.stringify(withIds([{ trace_name: "login", source_ip: "203.0.113.7" }], "a")));
+    const claimed = file.readUInt32LE(file.length - 4);
+    for (const after of [Buffer.from([0]), Buffer.alloc(13)]) {
+      const bytes = Buffer.concat([file, after, file.subarray(file.length - 8)]);
+      expect(await inflate(bytes, claimed + 1)).toBeUndefined();
+    }
+    expect((await inflate(file, claimed + 1))?.length).toBe(claimed);
   });
 });
