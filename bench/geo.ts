@@ -15,7 +15,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Reader } from "maxmind";
+import { Reader } from "mmdb-lib";
 import { parseIpAddress } from "../src/detect/AllowList.js";
 import { AsnTable } from "../src/enrich/AsnTable.js";
 import { compactAsnFileName, GeoLookup } from "../src/enrich/GeoLookup.js";

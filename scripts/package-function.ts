@@ -136,7 +136,7 @@ export function thirdPartyNotices(metafile: Metafile): string {
 }
 
 /**
- * The data zip's entries: the country `.mmdb` as the package ships it (maxmind reads it in tens of ms) and the
+ * The data zip's entries: the country `.mmdb` as the package ships it (mmdb-lib reads it in tens of ms) and the
  * compact ASN table derived from the package's CSVs, both named by version, with the licences their data carries.
  */
 export async function geoDataEntries(): Promise<ZipEntry[]> {

@@ -1,6 +1,8 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import fc from "fast-check";
+import { Reader } from "mmdb-lib";
 import { describe, expect, it } from "vitest";
 import { AsnTable } from "../../src/enrich/AsnTable.js";
 import { findCompactAsn, GeoLookup } from "../../src/enrich/GeoLookup.js";
@@ -83,6 +85,27 @@ describe("GeoLookup: bundled data, well-known addresses", () => {
     expect(data[1]!.licence).toBe("CC-BY-4.0");
     expect(data[1]!.attribution).toMatch(/DB-IP.*RouteViews.*NRO/);
     expect(geo.warnings).toEqual([]);
+  });
+});
+
+describe("GeoLookup: the country reader's cache of decoded records", () => {
+  it("answers as a reader without one, over more addresses than either cache holds (differential)", () => {
+    // The independent reading: mmdb-lib's Reader with no cache, each record decoded anew. 30,000 addresses cross the
+    // lookup's cache and the decoder's (10,000 entries each) three times, clears included.
+    const plain = new Reader<Record<string, unknown>>(readFileSync(bundledCountryMmdb));
+    const lookup = GeoLookup.open();
+    const rng = fc.sample(fc.ipV4(), { numRuns: 30_000, seed: 18 });
+    let countries = 0;
+    for (const ip of [...rng, ...rng.slice(0, 2_000)]) {
+      const record = plain.get(ip) as { country_code?: string } | null;
+      const expected = record?.country_code?.toUpperCase() ?? "";
+      const got = lookup.lookup(ip);
+      // Special ranges (private, documentation, ...) are named before any data is read.
+      if (got.note && !got.note.includes("data")) continue;
+      expect(got.country).toBe(expected);
+      if (expected) countries++;
+    }
+    expect(countries).toBeGreaterThan(20_000);
   });
 });
 
