@@ -105,6 +105,7 @@
     (local $i i32) (local $len i32) (local $depth i32) (local $keyNext i32) (local $nameValueNext i32)
     (local $mustParse i32) (local $start i32) (local $nrec i32) (local $status i32)
     (local $c i32) (local $kind i32) (local $from i32) (local $escapeAt i32) (local $m i32) (local $j i32)
+    (local $bb i32) (local $bq i32) (local $uq i32) (local $k i32) (local $v v128)
     (local.set $i (i32.load (i32.const 0)))
     (local.set $depth (i32.load (i32.const 4)))
     (local.set $keyNext (i32.load (i32.const 28)))
@@ -162,52 +163,84 @@
                               (then (local.set $mustParse (i32.const 1))))
                             (local.set $i (local.get $len))
                             (br $exit)))
-                        (local.set $m
+                        (local.set $v (v128.load offset=1310720 align=1 (local.get $i)))
+                        (local.set $bq
                           (i8x16.bitmask
-                            (v128.or
-                              (i8x16.eq (v128.load offset=1310720 align=1 (local.get $i))
-                                (v128.const i8x16 0x22 0x22 0x22 0x22 0x22 0x22 0x22 0x22
-                                                  0x22 0x22 0x22 0x22 0x22 0x22 0x22 0x22))
-                              (i8x16.eq (v128.load offset=1310720 align=1 (local.get $i))
-                                (v128.const i8x16 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c
-                                                  0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c)))))
+                            (i8x16.eq (local.get $v)
+                              (v128.const i8x16 0x22 0x22 0x22 0x22 0x22 0x22 0x22 0x22
+                                                0x22 0x22 0x22 0x22 0x22 0x22 0x22 0x22))))
+                        (local.set $bb
+                          (i8x16.bitmask
+                            (i8x16.eq (local.get $v)
+                              (v128.const i8x16 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c
+                                                0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c 0x5c))))
+                        (local.set $m (i32.or (local.get $bq) (local.get $bb)))
                         (if (i32.eqz (local.get $m))
                           (then
                             (local.set $i (i32.add (local.get $i) (i32.const 16)))
                             (if (i32.gt_s (local.get $i) (local.get $len)) (then (local.set $i (local.get $len))))
                             (br $str)))
-                        (local.set $j (i32.add (local.get $i) (i32.ctz (local.get $m))))
-                        ;; A hit past the window's end is slack, not data.
-                        (if (i32.ge_s (local.get $j) (local.get $len))
-                          (then (local.set $i (local.get $len)) (br $str)))
-                        (if (i32.eq (i32.load8_u offset=1310720 (local.get $j)) (i32.const 0x22))
+                        (block $found
+                          ;; A whole block in the window, no backslash after another and none last: each
+                          ;; backslash escapes the byte after it, so the closing quote is the first quote not
+                          ;; just after a backslash. Strings that hold JSON (request, response, user) have an
+                          ;; escaped quote every few bytes, each a stop of the one-hit-at-a-time walk below.
+                          (if (i32.le_s (i32.add (local.get $i) (i32.const 16)) (local.get $len))
+                            (then
+                              (if (i32.eqz (i32.and (local.get $bb)
+                                    (i32.or (i32.shl (local.get $bb) (i32.const 1)) (i32.const 0x8000))))
+                                (then
+                                  (local.set $uq
+                                    (i32.and (local.get $bq)
+                                      (i32.xor (i32.shl (local.get $bb) (i32.const 1)) (i32.const -1))))
+                                  (if (i32.eqz (local.get $uq))
+                                    (then
+                                      (if (local.get $bb)
+                                        (then (local.set $escapeAt
+                                          (i32.add (local.get $i) (i32.ctz (local.get $bb))))))
+                                      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+                                      (br $str)))
+                                  (local.set $k (i32.ctz (local.get $uq)))
+                                  (if (i32.and (local.get $bb)
+                                        (i32.sub (i32.shl (i32.const 1) (local.get $k)) (i32.const 1)))
+                                    (then (local.set $escapeAt
+                                      (i32.add (local.get $i) (i32.ctz (local.get $bb))))))
+                                  (local.set $j (i32.add (local.get $i) (local.get $k)))
+                                  (br $found)))))
+                          ;; One hit at a time: the first quote or backslash.
+                          (local.set $j (i32.add (local.get $i) (i32.ctz (local.get $m))))
+                          ;; A hit past the window's end is slack, not data.
+                          (if (i32.ge_s (local.get $j) (local.get $len))
+                            (then (local.set $i (local.get $len)) (br $str)))
+                          (if (i32.ne (i32.load8_u offset=1310720 (local.get $j)) (i32.const 0x22))
+                            (then
+                              ;; A backslash: the next byte is escaped.
+                              (local.set $escapeAt (local.get $j))
+                              (local.set $i (i32.add (local.get $j) (i32.const 2)))
+                              (br $str))))
+                        ;; The closing quote, at j.
+                        (if (i32.eq (local.get $depth) (i32.const 2))
                           (then
-                            (if (i32.eq (local.get $depth) (i32.const 2))
+                            (if (local.get $keyNext)
                               (then
-                                (if (local.get $keyNext)
-                                  (then
-                                    (local.set $keyNext (i32.const 0))
-                                    ;; A key with an escape may spell trace_name: parse such an element.
-                                    (if (i32.ge_s (local.get $escapeAt) (local.get $from))
-                                      (then (local.set $mustParse (i32.const 1)))
-                                      (else
-                                        (if (call $isTraceName (local.get $from) (local.get $j))
-                                          (then (local.set $nameValueNext (i32.const 1)))))))
+                                (local.set $keyNext (i32.const 0))
+                                ;; A key with an escape may spell trace_name: parse such an element.
+                                (if (i32.ge_s (local.get $escapeAt) (local.get $from))
+                                  (then (local.set $mustParse (i32.const 1)))
                                   (else
-                                    (if (local.get $nameValueNext)
+                                    (if (call $isTraceName (local.get $from) (local.get $j))
+                                      (then (local.set $nameValueNext (i32.const 1)))))))
+                              (else
+                                (if (local.get $nameValueNext)
+                                  (then
+                                    (local.set $nameValueNext (i32.const 0))
+                                    (if (i32.eqz (local.get $mustParse))
                                       (then
-                                        (local.set $nameValueNext (i32.const 0))
-                                        (if (i32.eqz (local.get $mustParse))
-                                          (then
-                                            (local.set $mustParse
-                                              (call $audited (local.get $from) (local.get $j)
-                                                (local.get $escapeAt)))))))))))
-                            (local.set $i (i32.add (local.get $j) (i32.const 1)))
-                            (br $closed)))
-                        ;; A backslash: the next byte is escaped.
-                        (local.set $escapeAt (local.get $j))
-                        (local.set $i (i32.add (local.get $j) (i32.const 2)))
-                        (br $str)))
+                                        (local.set $mustParse
+                                          (call $audited (local.get $from) (local.get $j)
+                                            (local.get $escapeAt)))))))))))
+                        (local.set $i (i32.add (local.get $j) (i32.const 1)))
+                        (br $closed)))
                     (br $main))
                   ;; , or : at the element's top level tells keys from values.
                   (if (i32.eq (local.get $depth) (i32.const 2))

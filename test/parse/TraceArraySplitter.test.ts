@@ -5,6 +5,7 @@
  * elements it lets through with JSON.parse of the whole file.
  */
 import { Readable } from "node:stream";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { AllowList } from "../../src/detect/AllowList.js";
 import { AuditRules } from "../../src/detect/AuditRules.js";
@@ -179,6 +180,78 @@ describe.each(["wasm", "js"] as const)(
       });
       expect(result.error).toBeUndefined();
       expect(got).toEqual(want);
+    });
+
+    it("agrees with a full parse on strings dense with escapes, at every alignment and across windows (property)", async () => {
+      // Escaped quotes and backslashes every few bytes (as in the JSON that CTS keeps in request, response and user
+      // strings), runs of backslashes, and a key of any length before them, so that each falls at every offset of
+      // the walk's 16-byte blocks; some files start just before the wasm walk's 1 MiB window ends.
+      const piece = fc.constantFrom(
+        "\\",
+        '"',
+        "\\\\",
+        '\\"',
+        "a",
+        "login",
+        "/",
+        "\u00e9",
+        "x".repeat(15),
+        "{",
+        "]",
+      );
+      const str = fc.array(piece, { maxLength: 30 }).map((p) => p.join(""));
+      const element = fc.record({
+        pad: fc.nat({ max: 40 }),
+        key: str,
+        value: str,
+        name: fc.oneof(fc.constantFrom(...NAMES), str),
+        user: str,
+      });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(element, { minLength: 1, maxLength: 25 }),
+          fc.option(fc.nat({ max: 300 })),
+          fc.integer({ min: 1, max: 70_000 }),
+          async (elements, lead, chunkSize) => {
+            const traces = elements.map((e, i) => ({
+              trace_id: `id-${i}`,
+              ["p".repeat(e.pad)]: e.value,
+              [e.key]: e.value,
+              trace_name: e.name,
+              user: JSON.stringify({ name: e.user, v: e.value }),
+              source_ip: "203.0.113.7",
+            }));
+            const text = (lead === null ? "" : " ".repeat((1 << 20) - lead)) + JSON.stringify(traces);
+            const want = fullParse(text);
+            const bytes = Buffer.from(text);
+            for (const chunk of [() => bytes.length, () => chunkSize]) {
+              expect(await fastPath(bytes, chunk, engine)).toEqual({ ...want, error: undefined });
+            }
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+
+    it("agrees with a full parse on an escaped quote or backslash run at each offset of a 16-byte block", async () => {
+      for (let offset = 0; offset < 40; offset++) {
+        for (const escape of ['\\"', "\\\\", '\\\\\\"', "\\u0022"]) {
+          // What follows the string decides how a misread shows: an error, a login missed or one let through.
+          for (const value of ["1", '"v"', `"${escape}"`]) {
+            const key = `${"x".repeat(offset)}${escape}tail`;
+            const text = `[{"${key}":${value},"trace_name":"login","source_ip":"203.0.113.7"},{"trace_id":"b","trace_name":"log${escape}in","source_ip":"203.0.113.8"},{"trace_name":"login","trace_id":"c","source_ip":"203.0.113.9"}]`;
+            const want = fullParse(text);
+            const got = await fastPath(Buffer.from(text), () => text.length, engine);
+            expect({ offset, escape, value, ...got }).toEqual({
+              offset,
+              escape,
+              value,
+              ...want,
+              error: undefined,
+            });
+          }
+        }
+      }
     });
 
     it("splits megabytes in one push: many windows, more elements than the walk's record table holds", () => {
