@@ -35,6 +35,9 @@ const BLOCKS: ReadonlyArray<readonly [cidr: string, note: string]> = [
   ["100::/64", "reserved range (discard-only)"],
   ["2001:2::/48", "reserved range (benchmarking)"],
   ["2001:10::/28", "reserved range (deprecated ORCHID)"],
+  // The rest of the IETF protocol assignments block, not globally reachable "unless allowed by a more specific
+  // allocation" (the registry's footnote): those are GLOBAL_IN_SPECIAL, below, looked up like any address.
+  ["2001::/23", "reserved range (IETF protocol assignments)"],
   ["2001:db8::/32", "documentation range"],
   ["3fff::/20", "documentation range"],
   ["fc00::/7", "private range (unique local)"],
@@ -43,6 +46,22 @@ const BLOCKS: ReadonlyArray<readonly [cidr: string, note: string]> = [
   ["fec0::/10", "private range (deprecated site-local)"],
   ["ff00::/8", "multicast address"],
 ];
+
+/**
+ * Allocations inside a block above that the IPv6 registry marks globally reachable (or leaves to the routing
+ * table: Teredo): looked up, never given a note. https://www.iana.org/assignments/iana-ipv6-special-registry
+ */
+export const GLOBAL_IN_SPECIAL: readonly string[] = [
+  "2001::/32", // Teredo: relays are announced by the networks that run them
+  "2001:1::1/128", // Port Control Protocol anycast
+  "2001:1::2/128", // TURN anycast
+  "2001:1::3/128", // DNS-SD Service Registration Protocol anycast
+  "2001:3::/32", // AMT
+  "2001:4:112::/48", // AS112-v6
+  "2001:20::/28", // ORCHIDv2
+  "2001:30::/28", // Drone Remote ID Protocol Entity Tags
+];
+const GLOBAL_V6 = GLOBAL_IN_SPECIAL.map((c) => ipaddr.IPv6.parseCIDR(c));
 
 const V4 = BLOCKS.filter(([c]) => !c.includes(":")).map(([c, note]) => ({
   range: ipaddr.IPv4.parseCIDR(c),
@@ -66,5 +85,6 @@ export function specialRangeNote(address: ipaddr.IPv4 | ipaddr.IPv6): string | u
     return V4.find((b) => v4.match(b.range))?.note;
   }
   const v6 = address as ipaddr.IPv6;
-  return V6.find((b) => v6.match(b.range))?.note;
+  const note = V6.find((b) => v6.match(b.range))?.note;
+  return note && GLOBAL_V6.some((range) => v6.match(range)) ? undefined : note;
 }

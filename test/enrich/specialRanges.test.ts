@@ -1,7 +1,7 @@
 import ipaddr from "ipaddr.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { SPECIAL_BLOCKS, specialRangeNote } from "../../src/enrich/specialRanges.js";
+import { GLOBAL_IN_SPECIAL, SPECIAL_BLOCKS, specialRangeNote } from "../../src/enrich/specialRanges.js";
 
 /**
  * Differential: ipaddr.js's own classification (an independent table) calls every address of our blocks something
@@ -24,26 +24,37 @@ const THEY_ALSO_EXCLUDE = new Set([
   "droneRemoteIdProtocolEntityTags",
 ]);
 
+const globals = GLOBAL_IN_SPECIAL.map((c) => ipaddr.IPv6.parseCIDR(c));
+const isGlobalAllocation = (address: ipaddr.IPv4 | ipaddr.IPv6) =>
+  address.kind() === "ipv6" && globals.some((r) => (address as ipaddr.IPv6).match(r));
+
 const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => new ipaddr.IPv4(o));
 const v6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((p) => new ipaddr.IPv6(p));
-// Addresses inside our blocks, so the property sees them often.
-const inBlock = fc.tuple(fc.constantFrom(...SPECIAL_BLOCKS), fc.nat()).map(([[cidr], n]) => {
-  const [net, bits] = ipaddr.parseCIDR(cidr);
-  const bytes = net.toByteArray();
-  for (let i = bytes.length - 1, r = n, hostBits = bytes.length * 8 - bits; i >= 0 && hostBits > 0; i--) {
-    const take = Math.min(8, hostBits);
-    bytes[i]! |= r & ((1 << take) - 1);
-    r >>>= take;
-    hostBits -= take;
-  }
-  return ipaddr.fromByteArray(bytes);
-});
+// Addresses inside our blocks and the allocations inside them, so the property sees them often.
+const inBlock = fc
+  .tuple(fc.constantFrom(...SPECIAL_BLOCKS.map(([c]) => c), ...GLOBAL_IN_SPECIAL), fc.nat())
+  .map(([cidr, n]) => {
+    const [net, bits] = ipaddr.parseCIDR(cidr);
+    const bytes = net.toByteArray();
+    for (let i = bytes.length - 1, r = n, hostBits = bytes.length * 8 - bits; i >= 0 && hostBits > 0; i--) {
+      const take = Math.min(8, hostBits);
+      bytes[i]! |= r & ((1 << take) - 1);
+      r >>>= take;
+      hostBits -= take;
+    }
+    return ipaddr.fromByteArray(bytes);
+  });
 
 describe("specialRangeNote", () => {
   it("agrees with ipaddr.js's range() over generated addresses", () => {
     fc.assert(
       fc.property(fc.oneof(v4, v6, inBlock), (address) => {
         if (address.kind() === "ipv6" && (address as ipaddr.IPv6).isIPv4MappedAddress()) return;
+        // ipaddr.js files the globally reachable anycast addresses of 2001:1::/48 under "reserved".
+        if (isGlobalAllocation(address)) {
+          expect(specialRangeNote(address), address.toString()).toBeUndefined();
+          return;
+        }
         const theirs = address.range();
         const ours = specialRangeNote(address);
         const ourBlock = SPECIAL_BLOCKS.find(([c]) => {
@@ -70,12 +81,31 @@ describe("specialRangeNote", () => {
       const last =
         net.kind() === "ipv4" ? ipaddr.IPv4.broadcastAddressFromCIDR(cidr) : lastV6(net as ipaddr.IPv6, bits);
       // Blocks nested in a wider one (::1 in ::/96) answer with the narrower one's note, which comes first.
+      // A globally reachable allocation at a block's edge (Teredo at the start of 2001::/23) is looked up.
+      const expected = (a: ipaddr.IPv4 | ipaddr.IPv6, n: string) => (isGlobalAllocation(a) ? undefined : n);
       expect([specialRangeNote(first), specialRangeNote(last)]).toEqual([
-        cidr === "::/96" ? "unspecified address" : note,
-        cidr === "::/96" ? note : note,
+        expected(first, cidr === "::/96" ? "unspecified address" : note),
+        expected(last, note),
       ]);
     },
   );
+
+  it.each([
+    ["2001:1::5", "reserved range (IETF protocol assignments)"],
+    ["2001:5::1", "reserved range (IETF protocol assignments)"],
+    ["2001:1ff:ffff::1", "reserved range (IETF protocol assignments)"],
+    ["2001:2::1", "reserved range (benchmarking)"],
+    ["2001:1::1", undefined],
+    ["2001:1::3", undefined],
+    ["2001:0:4136:e378::1", undefined],
+    ["2001:3::1", undefined],
+    ["2001:4:112::1", undefined],
+    ["2001:20::1", undefined],
+    ["2001:30::1", undefined],
+    ["2001:200::1", undefined],
+  ])("%s in or beside the IETF protocol assignments (2001::/23): %s", (text, note) => {
+    expect(specialRangeNote(ipaddr.parse(text))).toBe(note);
+  });
 });
 
 function lastV6(net: ipaddr.IPv6, bits: number): ipaddr.IPv6 {
