@@ -2,6 +2,7 @@ import {
   closeSync,
   createReadStream,
   openSync,
+  read as fsRead,
   readdirSync,
   readSync,
   realpathSync,
@@ -26,6 +27,16 @@ export const SIDECAR_SUFFIX = ".meta.json";
  * busy account) never starts one. Measured on the scale corpora (docs/benchmarks.md, "Listing on a worker").
  */
 export const LIST_ON_WORKER_AFTER = 5_000;
+
+/** Files read whole from this size on are read on the thread pool (see LocalSource.read). */
+export const ASYNC_READ_BYTES = 256 * 1024;
+
+/** One read(2) of `fd` at its current position, on the thread pool. */
+function readOnPool(fd: number, buffer: Buffer, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fsRead(fd, buffer, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
 
 /** How a LocalSource lists. */
 export interface LocalSourceOptions {
@@ -148,8 +159,11 @@ export class LocalSource implements ObjectSource {
   }
 
   async read(key: string, maxBytes: number): Promise<Buffer | Readable> {
-    // Synchronous on purpose: whole reads are for files of a few KB to a few MB (the common CTS file), where
-    // fs.promises' four thread-pool round trips (open, fstat, read, close) cost far more than the calls.
+    // Synchronous open and close on purpose: whole reads are for files of a few KB to a few MB (the common CTS
+    // file), where fs.promises' four thread-pool round trips (open, fstat, read, close) cost far more than the
+    // calls. The read itself goes to the thread pool from ASYNC_READ_BYTES on: there the copy from the page cache
+    // (about 1.2 ms a megabyte here, page faults included) outweighs one round trip, and this thread parses
+    // meanwhile.
     const file = this.resolve(key);
     let fd: number;
     try {
@@ -166,7 +180,10 @@ export class LocalSource implements ObjectSource {
       const buffer = Buffer.allocUnsafe(maxBytes + 1);
       let filled = 0;
       for (;;) {
-        const n = readSync(fd, buffer, filled, buffer.length - filled, null);
+        const n =
+          maxBytes >= ASYNC_READ_BYTES
+            ? await readOnPool(fd, buffer, filled, buffer.length - filled)
+            : readSync(fd, buffer, filled, buffer.length - filled, null);
         filled += n;
         if (n === 0 || filled === maxBytes) {
           whole = buffer.subarray(0, filled);

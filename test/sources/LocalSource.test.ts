@@ -1,9 +1,10 @@
 import { listObjects } from "../../src/sources/types.js";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LocalSource } from "../../src/sources/LocalSource.js";
+import { ASYNC_READ_BYTES, LocalSource } from "../../src/sources/LocalSource.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "cts-audit-local-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -76,6 +77,26 @@ describe("LocalSource", () => {
       for await (const c of got as AsyncIterable<Buffer>) chunks.push(c);
       expect(Buffer.concat(chunks).toString()).toBe("0123456789");
     } else expect(Buffer.isBuffer(got) && got.toString()).toBe(want);
+  });
+
+  it.each([
+    ["at the pool's threshold", ASYNC_READ_BYTES, ASYNC_READ_BYTES],
+    ["above it, several megabytes", 3 * 1024 * 1024 + 7, 3 * 1024 * 1024 + 7],
+    ["above it, and grown since the listing: streamed", ASYNC_READ_BYTES + 10, ASYNC_READ_BYTES + 9],
+    ["just under it", ASYNC_READ_BYTES - 1, ASYNC_READ_BYTES - 1],
+  ])("reads a large file %s whole, byte for byte", async (_case, size, maxBytes) => {
+    const dir = path.join(root, `large-${size}-${maxBytes}`);
+    mkdirSync(dir, { recursive: true });
+    const bytes = randomBytes(size);
+    writeFileSync(path.join(dir, "big.json.gz"), bytes);
+    const source = await LocalSource.open(dir);
+    const got = await source.read("big.json.gz", maxBytes);
+    if (size > maxBytes) {
+      expect(Buffer.isBuffer(got)).toBe(false);
+      const chunks: Buffer[] = [];
+      for await (const c of got as AsyncIterable<Buffer>) chunks.push(c);
+      expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+    } else expect(Buffer.isBuffer(got) && got.equals(bytes)).toBe(true);
   });
 
   it("names the object that cannot be read, and refuses keys outside the root", async () => {
