@@ -9,7 +9,9 @@ import { ParseError } from "../errors.js";
  * concatenated members and skips trailing zero bytes without a word. Here every inflated byte is handed out
  * first, and the trailer is judged after, so the alerts stand and the file still fails. The raw inflate with a
  * separate CRC-32 costs less than gunzip (zlib's crc32 runs at several GB/s). Differential tests check the result
- * against zlib's own gunzip on well-formed files.
+ * against zlib's own gunzip on well-formed files. One place uses gunzip: inflateWholeMemberAsync, a whole file in
+ * one call on the thread pool, where its checks run off the main thread and nothing is lost to them: any fault
+ * there sends the file to the careful path here.
  *
  * CTS writes each trace file as one gzip member (one GZIPOutputStream over the JSON array), nothing after it. A
  * file of more members is not one CTS wrote: a reader that stops after the first member (as many do) sees other
