@@ -29,7 +29,7 @@ execFileSync(
     stdio: "inherit",
   },
 );
-await build({
+const built = await build({
   absWorkingDir: root,
   entryPoints: ["src/cli.ts", "src/handler.ts", "src/run.ts"],
   outdir: "dist",
@@ -45,7 +45,20 @@ await build({
   external: Object.keys(pkg.dependencies).filter((name) => !BUNDLED.includes(name)),
   sourcemap: true,
   logLevel: "warning",
+  metafile: true,
 });
+// Only the packages named in BUNDLED may be in dist: another one would come in silently (a devDependency, a
+// transitive one imported by name) and be loaded from dist, not from the installed version.
+const bundled = new Set(
+  Object.keys(built.metafile.inputs)
+    .map((input) => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1])
+    .filter((name) => name !== undefined),
+);
+const unexpected = [...bundled].filter((name) => !BUNDLED.includes(name));
+if (unexpected.length > 0)
+  throw new Error(
+    `scripts/build.mjs: ${unexpected.join(", ")} would be bundled into dist: list it in package.json dependencies (imported from node_modules) or in BUNDLED`,
+  );
 // Through tsx: the table's writer is the TypeScript reader's own class (src/enrich/AsnTable.ts), one format in one
 // place.
 execFileSync(

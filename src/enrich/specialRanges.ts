@@ -48,10 +48,13 @@ const BLOCKS: ReadonlyArray<readonly [cidr: string, note: string]> = [
 ];
 
 /**
- * Allocations inside a block above that the IPv6 registry marks globally reachable (or leaves to the routing
- * table: Teredo): looked up, never given a note. https://www.iana.org/assignments/iana-ipv6-special-registry
+ * Allocations inside a block above that the registries mark globally reachable (or leave to the routing table:
+ * Teredo): looked up, never given a note. https://www.iana.org/assignments/iana-ipv4-special-registry and
+ * https://www.iana.org/assignments/iana-ipv6-special-registry
  */
 export const GLOBAL_IN_SPECIAL: readonly string[] = [
+  "192.0.0.9/32", // Port Control Protocol anycast (RFC 7723)
+  "192.0.0.10/32", // TURN anycast (RFC 8155)
   "2001::/32", // Teredo: relays are announced by the networks that run them
   "2001:1::1/128", // Port Control Protocol anycast
   "2001:1::2/128", // TURN anycast
@@ -61,7 +64,8 @@ export const GLOBAL_IN_SPECIAL: readonly string[] = [
   "2001:20::/28", // ORCHIDv2
   "2001:30::/28", // Drone Remote ID Protocol Entity Tags
 ];
-const GLOBAL_V6 = GLOBAL_IN_SPECIAL.map((c) => ipaddr.IPv6.parseCIDR(c));
+const GLOBAL_V4 = GLOBAL_IN_SPECIAL.filter((c) => !c.includes(":")).map((c) => ipaddr.IPv4.parseCIDR(c));
+const GLOBAL_V6 = GLOBAL_IN_SPECIAL.filter((c) => c.includes(":")).map((c) => ipaddr.IPv6.parseCIDR(c));
 
 const V4 = BLOCKS.filter(([c]) => !c.includes(":")).map(([c, note]) => ({
   range: ipaddr.IPv4.parseCIDR(c),
@@ -82,7 +86,8 @@ export const SPECIAL_BLOCKS = BLOCKS;
 export function specialRangeNote(address: ipaddr.IPv4 | ipaddr.IPv6): string | undefined {
   if (address.kind() === "ipv4") {
     const v4 = address as ipaddr.IPv4;
-    return V4.find((b) => v4.match(b.range))?.note;
+    const note = V4.find((b) => v4.match(b.range))?.note;
+    return note && GLOBAL_V4.some((range) => v4.match(range)) ? undefined : note;
   }
   const v6 = address as ipaddr.IPv6;
   const note = V6.find((b) => v6.match(b.range))?.note;

@@ -148,13 +148,19 @@ export async function inflateWholeMemberAsync(
   const header = gzipHeaderLength(stored);
   if (typeof header !== "number" || !firstMemberMayBeWhole(stored, header)) return undefined;
   const inflated = await new Promise<{ buffer: Buffer; engine: { bytesWritten: number } } | undefined>(
-    (resolve) =>
-      gunzip(
-        stored,
-        // One output buffer for the whole file (the caller sizes maxOutput from the trailer).
-        { info: true, maxOutputLength: maxOutput, chunkSize: Math.max(4095, maxOutput) },
-        (error, result) => resolve(error ? undefined : (result as unknown as typeof inflated)),
-      ),
+    (resolve) => {
+      try {
+        gunzip(
+          stored,
+          // One output buffer for the whole file (the caller sizes maxOutput from the trailer).
+          { info: true, maxOutputLength: maxOutput, chunkSize: Math.max(4095, maxOutput) },
+          (error, result) => resolve(error ? undefined : (result as unknown as typeof inflated)),
+        );
+      } catch {
+        // Options zlib refuses (a bound out of its range): undefined, as the one-call inflate on this thread says.
+        resolve(undefined);
+      }
+    },
   );
   if (!inflated || inflated.engine.bytesWritten !== stored.length) return undefined;
   const content = inflated.buffer;

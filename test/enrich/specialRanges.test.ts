@@ -24,9 +24,9 @@ const THEY_ALSO_EXCLUDE = new Set([
   "droneRemoteIdProtocolEntityTags",
 ]);
 
-const globals = GLOBAL_IN_SPECIAL.map((c) => ipaddr.IPv6.parseCIDR(c));
+const globals = GLOBAL_IN_SPECIAL.map((c) => ipaddr.parseCIDR(c));
 const isGlobalAllocation = (address: ipaddr.IPv4 | ipaddr.IPv6) =>
-  address.kind() === "ipv6" && globals.some((r) => (address as ipaddr.IPv6).match(r));
+  globals.some((r) => r[0].kind() === address.kind() && address.match(r));
 
 const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => new ipaddr.IPv4(o));
 const v6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map((p) => new ipaddr.IPv6(p));
@@ -50,7 +50,7 @@ describe("specialRangeNote", () => {
     fc.assert(
       fc.property(fc.oneof(v4, v6, inBlock), (address) => {
         if (address.kind() === "ipv6" && (address as ipaddr.IPv6).isIPv4MappedAddress()) return;
-        // ipaddr.js files the globally reachable anycast addresses of 2001:1::/48 under "reserved".
+        // ipaddr.js files the globally reachable anycast addresses (192.0.0.9, 2001:1::1, ...) under "reserved".
         if (isGlobalAllocation(address)) {
           expect(specialRangeNote(address), address.toString()).toBeUndefined();
           return;
@@ -103,7 +103,11 @@ describe("specialRangeNote", () => {
     ["2001:20::1", undefined],
     ["2001:30::1", undefined],
     ["2001:200::1", undefined],
-  ])("%s in or beside the IETF protocol assignments (2001::/23): %s", (text, note) => {
+    ["192.0.0.8", "reserved range (IETF protocol assignments)"],
+    ["192.0.0.9", undefined],
+    ["192.0.0.10", undefined],
+    ["192.0.0.11", "reserved range (IETF protocol assignments)"],
+  ])("%s in or beside the IETF protocol assignments (192.0.0.0/24, 2001::/23): %s", (text, note) => {
     expect(specialRangeNote(ipaddr.parse(text))).toBe(note);
   });
 });

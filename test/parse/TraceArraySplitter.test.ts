@@ -254,6 +254,42 @@ describe.each(["wasm", "js"] as const)(
       }
     });
 
+    it("parses every element whose key or audited name is spelled with a \\u escape, at any position, past one block", async () => {
+      // A name or key whose escape sits in one 16-byte block and whose closing quote in a later one: the walk must
+      // remember the escape across blocks (it may spell an audited name), or the element is skipped unparsed.
+      const long = "federationLoginNoPwdFailed";
+      const events = new AuditRules([long, "loginFailed"], AllowList.parse([]));
+      const spell = (text: string, at: number) =>
+        `${text.slice(0, at)}\\u${text.charCodeAt(at).toString(16).padStart(4, "0")}${text.slice(at + 1)}`;
+      const names = [long, "loginFailed"].flatMap((n) => [...n].map((_, at) => spell(n, at)));
+      const keys = [..."trace_name"].map((_, at) => spell("trace_name", at));
+      const elements = [
+        ...names.map((name, i) => `{"trace_id":"n${i}","trace_name":"${name}","source_ip":"203.0.113.7"}`),
+        ...keys.map((key, i) => `{"trace_id":"k${i}","${key}":"${long}","source_ip":"203.0.113.7"}`),
+        // Padding before the name moves its escape to every offset of a block.
+        ...Array.from(
+          { length: 16 },
+          (_, pad) => `{"trace_id":"p${pad}","${"q".repeat(pad)}":1,"trace_name":"${spell(long, 3)}"}`,
+        ),
+      ];
+      const text = `[${elements.join(",")}]`;
+      const want = (JSON.parse(text) as Array<Record<string, unknown>>)
+        .filter((t) => events.audit(t).matched)
+        .map((t) => t.trace_id);
+      expect(want).toHaveLength(elements.length);
+      const got: unknown[] = [];
+      const result = await readTraceFile(Readable.from([Buffer.from(text)]), {
+        hashAlgorithms: [],
+        maxDecompressedBytes: 1 << 20,
+        bufferLimit: 0,
+        prefilter: events.events,
+        splitter: engine,
+        onTrace: (raw) => void (events.audit(raw).matched && got.push(raw.trace_id)),
+      });
+      expect(result.error).toBeUndefined();
+      expect(got).toEqual(want);
+    });
+
     it("splits megabytes in one push: many windows, more elements than the walk's record table holds", () => {
       // 200,000 elements of about 40 bytes: 8 MB, over 100,000 elements in each 1 MB window of the wasm walk.
       const elements = Array.from({ length: 200_000 }, (_, i) => ({

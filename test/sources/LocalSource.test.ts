@@ -105,6 +105,13 @@ describe("LocalSource", () => {
       /object a\/missing.json.gz cannot be read/,
     );
     await expect(source.read("../outside", 100)).rejects.toThrow(/outside the source/);
+    // A read that fails once the file is open (a directory: EISDIR), on this thread and on the pool alike.
+    mkdirSync(path.join(root, "b", "a", "dir.json.gz"), { recursive: true });
+    for (const bound of [100, ASYNC_READ_BYTES])
+      await expect(source.read("a/dir.json.gz", bound)).rejects.toMatchObject({
+        code: "READ",
+        message: expect.stringMatching(/object a\/dir.json.gz cannot be read: .*EISDIR/) as unknown,
+      });
     await expect(LocalSource.open(path.join(root, "nope"))).rejects.toThrow(/does not exist/);
   });
 });
