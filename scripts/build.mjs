@@ -5,11 +5,12 @@
 // (scripts/build-geo-data.ts) goes to dist/data/: derived from the pinned package's CSVs, it loads in milliseconds
 // where parsing the CSVs takes a second.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { cleanBuild } from "./cleanBuild.mjs";
+import { thirdPartyNotices } from "./thirdPartyNotices.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
@@ -59,6 +60,11 @@ if (unexpected.length > 0)
   throw new Error(
     `scripts/build.mjs: ${unexpected.join(", ")} would be bundled into dist: list it in package.json dependencies (imported from node_modules) or in BUNDLED`,
   );
+// dist/ is what npm publishes: the bundled packages' licences go with their code.
+writeFileSync(
+  path.join(root, "dist", "THIRD-PARTY-NOTICES.txt"),
+  thirdPartyNotices(root, built.metafile, "dist/"),
+);
 // Through tsx: the table's writer is the TypeScript reader's own class (src/enrich/AsnTable.ts), one format in one
 // place.
 execFileSync(

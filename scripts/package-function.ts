@@ -31,7 +31,7 @@ import { createWriteStream } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Metafile } from "esbuild";
+import { build } from "esbuild";
 import yazl from "yazl";
 import {
   ASN_PACKAGE,
@@ -41,6 +41,7 @@ import {
   packagedCountryFileName,
 } from "../src/enrich/GeoLookup.js";
 import { compactAsnBytes } from "./build-geo-data.js";
+import { thirdPartyNotices } from "./thirdPartyNotices.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const requireFromHere = createRequire(import.meta.url);
@@ -105,34 +106,11 @@ export async function functionCodeEntries(): Promise<ZipEntry[]> {
         `${JSON.stringify({ name: "cts-audit-function", private: true, main: "index.js" }, null, 2)}\n`,
       ),
     },
-    { name: "THIRD-PARTY-NOTICES.txt", data: Buffer.from(thirdPartyNotices(result.metafile)) },
+    {
+      name: "THIRD-PARTY-NOTICES.txt",
+      data: Buffer.from(thirdPartyNotices(root, result.metafile, "index.js")),
+    },
   ];
-}
-
-/** The licence text of every package esbuild put into the bundle (MIT and Apache-2.0 ask for it to go along). */
-export function thirdPartyNotices(metafile: Metafile): string {
-  const packages = new Set<string>();
-  for (const input of Object.keys(metafile.inputs)) {
-    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
-    if (m) packages.add(m[1]!);
-  }
-  const parts = ["Packages bundled into index.js, with their licences.\n"];
-  for (const dir of [...packages].sort()) {
-    const full = path.join(root, dir);
-    const pkg = JSON.parse(readFileSync(path.join(full, "package.json"), "utf8")) as {
-      name: string;
-      version: string;
-      license?: string;
-    };
-    const file = readdirSync(full).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
-    const text = file
-      ? readFileSync(path.join(full, file), "utf8").trim()
-      : "(no licence file in the package)";
-    parts.push(
-      `${"=".repeat(78)}\n${pkg.name}@${pkg.version} (${pkg.license ?? "licence not stated"})\n\n${text}\n`,
-    );
-  }
-  return parts.join("\n");
 }
 
 /**
