@@ -85,6 +85,8 @@ export class TraceArraySplitter {
   private nameValueNext = false;
   /** The current element must be parsed. */
   private mustParseElement = false;
+  /** A bare element (a number or literal, not an object) cut by the chunk's end. */
+  private inBareElement = false;
   private elements = 0;
 
   /**
@@ -151,6 +153,12 @@ export class TraceArraySplitter {
       if (status === 1) continue;
       walk.save();
       if (status === 7) return this.continueInJs(walk, window);
+      // An element that is not an object (the module stopped just after its first byte): rare, and never a
+      // trace, so the JavaScript walk, which hands such elements over to be named and skipped, takes the rest.
+      if (status === 6) {
+        walk.state[S_POS]!--;
+        return this.continueInJs(walk, window);
+      }
       if (status !== 0) throw this.walkError(status, window[walk.state[S_POS]!]!, walk.state[S_CLOSED] !== 0);
       break;
     }
@@ -228,6 +236,20 @@ export class TraceArraySplitter {
       if (!this.inString && depth === 2) {
         if (keyNext) keyNext = false;
         else nameValueNext = false;
+      }
+      // A string element (not a trace) ended.
+      if (!this.inString && depth === 1) {
+        this.finishElement(chunk, start, i, true);
+        start = -1;
+        this.afterElement = true;
+      }
+    } else if (this.inBareElement) {
+      i = skipBare(chunk, 0);
+      if (i < len) {
+        this.inBareElement = false;
+        this.finishElement(chunk, start, i, true);
+        start = -1;
+        this.afterElement = true;
       }
     }
     // One tight loop, one table lookup a byte outside strings and two comparisons a byte inside them: a walk
@@ -339,8 +361,34 @@ export class TraceArraySplitter {
         keyNext = true;
         nameValueNext = false;
         mustParse = this.names === undefined;
+      } else if (kind === OPEN_BRACKET_KIND || kind === QUOTE_KIND || kind === ORDINARY) {
+        // Not an object, so not a trace, yet an element of the array: handed over whole to be named and
+        // skipped, so that one bad element never costs the traces after it.
+        if (this.afterElement)
+          throw new ParseError("JSON", `malformed JSON: missing , before element ${this.elements}`);
+        start = i - 1;
+        mustParse = true;
+        if (kind === OPEN_BRACKET_KIND) {
+          stack.push(kind);
+          depth = 2;
+          keyNext = false;
+          nameValueNext = false;
+          continue;
+        }
+        i = kind === QUOTE_KIND ? this.skipString(chunk, i) : skipBare(chunk, i);
+        if (kind === QUOTE_KIND ? this.inString : i >= len) {
+          this.inBareElement = kind === ORDINARY;
+          break;
+        }
+        this.depth = depth;
+        this.finishElement(chunk, start, i, true);
+        start = -1;
+        this.afterElement = true;
       } else {
-        throw new ParseError("SHAPE", `element ${this.elements} is not a JSON object`);
+        throw new ParseError(
+          "JSON",
+          `malformed JSON: unexpected ${String.fromCharCode(chunk[i - 1]!)} before element ${this.elements}`,
+        );
       }
     }
     this.depth = depth;
@@ -649,4 +697,10 @@ class WasmWalk {
   release(): void {
     if (this.scanner.owner === this) this.scanner.owner = undefined;
   }
+}
+
+/** The end of a bare value's bytes (a number, a literal, or garbage JSON.parse will name) from `i`. */
+function skipBare(chunk: Buffer, i: number): number {
+  while (i < chunk.length && KIND[chunk[i]!] === ORDINARY) i++;
+  return i;
 }

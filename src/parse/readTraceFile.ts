@@ -19,14 +19,45 @@ function noteOversized(result: ReadTraceResult, index: number, offset: number, b
     result.oversized.elements.push({ index, offset, bytes });
 }
 
-/** The failure of a file whose only fault is skipped elements: they were not audited, and it must show. */
-function oversizedError(result: ReadTraceResult): { code: string; message: string } | undefined {
+/**
+ * Notes one element that is not a trace (not a JSON object, or malformed JSON within bounds the walk found; it
+ * was counted among the file's traces): it is skipped, and the elements after it are read, so that one bad
+ * element never costs the traces after it.
+ */
+function noteNotTrace(result: ReadTraceResult, where: string, reason: string): void {
+  result.notTraces ??= { count: 0, elements: [] };
+  result.notTraces.count++;
+  if (result.notTraces.elements.length < MAX_OVERSIZED_LISTED)
+    result.notTraces.elements.push({ where, reason });
+}
+
+/**
+ * The failure of a file whose only faults are skipped elements (too large, or not traces): they were not
+ * audited, and it must show.
+ */
+function skippedElementsError(result: ReadTraceResult): { code: string; message: string } | undefined {
   const o = result.oversized;
-  if (!o) return undefined;
-  const listed = o.elements.map((e) => `element ${e.index} at byte ${e.offset}: ${e.bytes} bytes`).join("; ");
+  const n = result.notTraces;
+  if (!o && !n) return undefined;
+  const parts: string[] = [];
+  if (o) {
+    const listed = o.elements
+      .map((e) => `element ${e.index} at byte ${e.offset}: ${e.bytes} bytes`)
+      .join("; ");
+    parts.push(
+      `${o.count} element(s) over ${MAX_ELEMENT_BYTES} bytes skipped unread, not a CTS trace (${listed}${o.count > o.elements.length ? "; ..." : ""})`,
+    );
+  }
+  if (n) {
+    const listed = n.elements.map((e) => `${e.where}: ${e.reason}`).join("; ");
+    parts.push(
+      `${n.count} element(s) skipped, not a trace (${listed}${n.count > n.elements.length ? "; ..." : ""})`,
+    );
+  }
+  const skipped = (o?.count ?? 0) + (n?.count ?? 0);
   return {
-    code: "OVERSIZED",
-    message: `${o.count} element(s) over ${MAX_ELEMENT_BYTES} bytes skipped unread, not a CTS trace (${listed}${o.count > o.elements.length ? "; ..." : ""}); the other ${result.traces - o.count} traces were read`,
+    code: o ? "OVERSIZED" : "NOT_TRACE",
+    message: `${parts.join("; and ")}; the other ${result.traces - skipped} traces were read`,
   };
 }
 
@@ -116,7 +147,7 @@ export async function readTraceFile(input: Readable, options: ReadTraceOptions):
   } catch (err) {
     result.error = toError(err);
   }
-  result.error ??= oversizedError(result);
+  result.error ??= skippedElementsError(result);
   if (!inputFailed) {
     // Drain what the parser did not need, so that the hashes cover every stored byte: integrity of a file
     // that fails to parse is still known (and a failing file is read once, not twice).
@@ -210,7 +241,7 @@ async function parseWhole(
   } catch (err) {
     result.error = toError(err);
   }
-  result.error ??= oversizedError(result);
+  result.error ??= skippedElementsError(result);
   return result;
 }
 
@@ -358,12 +389,12 @@ function arraySplitter(options: ReadTraceOptions, result: ReadTraceResult): Trac
       try {
         value = JSON.parse(bytes.toString("utf8"));
       } catch (err) {
-        throw new ParseError("JSON", `malformed JSON in element ${index}: ${describeError(err)}`, {
-          cause: err,
-        });
+        // The walk found the element's bounds (its strings and brackets balance): the next element starts after
+        // them whatever is wrong inside, so this one is skipped and named, and the file read on.
+        return noteNotTrace(result, `element ${index}`, `malformed JSON (${describeError(err)})`);
       }
       if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        throw new ParseError("SHAPE", `element ${index} is not a JSON object`);
+        return noteNotTrace(result, `element ${index}`, `not a JSON object (found ${kindOf(value)})`);
       }
       options.onTrace(value as Record<string, unknown>);
     },
@@ -405,14 +436,17 @@ async function salvage(partial: Buffer, options: ReadTraceOptions, result: ReadT
   }
 }
 
+/** What a JSON value is, for a message: `null`, `an array`, or its typeof. */
+function kindOf(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+}
+
+/** Hands one element, line or value to `onTrace`; one that is not a JSON object is counted, named and skipped. */
 function deliver(value: unknown, where: string, options: ReadTraceOptions, result: ReadTraceResult): void {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new ParseError(
-      "SHAPE",
-      `${where} is not a JSON object (found ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value})`,
-    );
-  }
   result.traces++;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return noteNotTrace(result, where, `not a JSON object (found ${kindOf(value)})`);
+  }
   options.onTrace(value as Record<string, unknown>);
 }
 
@@ -470,9 +504,9 @@ function parseNdjsonText(text: string, options: ReadTraceOptions, result: ReadTr
     try {
       value = JSON.parse(line);
     } catch (err) {
-      throw new ParseError("JSON", `malformed NDJSON at line ${i + 1}: ${describeError(err)}`, {
-        cause: err,
-      });
+      // Lines stand alone: a malformed one costs no other.
+      result.traces++;
+      return noteNotTrace(result, `line ${i + 1}`, `malformed JSON (${describeError(err)})`);
     }
     deliver(value, `line ${i + 1}`, options, result);
   });

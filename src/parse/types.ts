@@ -36,6 +36,19 @@ export interface ReadTraceResult {
    * when there were any; the file then fails (`error.code` `OVERSIZED`, unless it failed otherwise first).
    */
   oversized?: OversizedElements;
+  /**
+   * Elements that are not traces (not a JSON object, or malformed JSON inside an element whose bounds the walk
+   * found), skipped: the elements after them were read. Set only when there were any; the file then fails
+   * (`error.code` `NOT_TRACE`, unless it failed otherwise first).
+   */
+  notTraces?: NotTraceElements;
+}
+
+/** Elements skipped as not traces: how many, and the first few by place and reason. */
+export interface NotTraceElements {
+  count: number;
+  /** The first MAX_OVERSIZED_LISTED of them, in file order: where (`element 3`, `line 4`) and why. */
+  elements: Array<{ where: string; reason: string }>;
 }
 
 /** Elements skipped for their size: how many, and the first few by place and size. */

@@ -394,7 +394,13 @@ describe.each(["wasm", "js"] as const)(
       ['[{"a":1},,{"b":2}]', /unexpected ,/],
       ['[{"a":[1}]', /mismatched/],
       ['[{"a":1}] x', /after the end/],
-      ["[1, 2]", /not a JSON object/],
+      ['[{"a":1},}]', /unexpected \}/],
+      ['[{"a":1},:{"b":2}]', /unexpected :/],
+      ['[{"a":1} 1]', /missing ,/],
+      ['[1 {"a":1}]', /missing ,/],
+      ['[[1]{"a":1}]', /missing ,/],
+      ['["x"', /truncated/],
+      ["[1", /truncated/],
       ['{"a": 1}', /not a JSON array/],
       ["", /empty/],
     ])("reports %j as %s", (text, error) => {
@@ -403,6 +409,71 @@ describe.each(["wasm", "js"] as const)(
         s.push(Buffer.from(text));
         s.end();
       }).toThrow(error);
+    });
+
+    it("hands over elements that are not objects whole, chunked anywhere, and the traces after them as usual", () => {
+      const elements: unknown[] = [
+        1,
+        { trace_name: "login", a: 1 },
+        'x,]"}{[',
+        [1, [{ trace_name: "login" }, "]"]],
+        null,
+        true,
+        -1.5e3,
+        { trace_name: "createUser" },
+        "",
+        [],
+        { trace_name: "logout" },
+      ];
+      const text = ` [ ${elements.map((e) => JSON.stringify(e)).join(" ,\n ")} ] `;
+      for (let size = 1; size <= text.length; size++) {
+        const got: Array<[number, unknown]> = [];
+        const s = new TraceArraySplitter(
+          rules.events,
+          (i, b) => void (b && got.push([i, JSON.parse(b.toString())])),
+          engine,
+        );
+        for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
+        s.end();
+        // Every element that is not an object, and the audited traces (createUser may be parsed too, when a
+        // chunk's end cuts its name).
+        const notCreateUser = ([, e]: [number, unknown]) =>
+          (e as { trace_name?: unknown } | null)?.trace_name !== "createUser";
+        const expected = elements.map((e, i) => [i, e] as [number, unknown]).filter(notCreateUser);
+        expect(got.filter(notCreateUser), `chunks of ${size}`).toEqual(expected);
+      }
+    });
+
+    it("hands over every element that is not an object, whatever JSON value it is (property)", () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof(fc.jsonValue(), fc.record({ trace_name: fc.constantFrom("login", "x") })), {
+            maxLength: 12,
+          }),
+          fc.integer({ min: 1, max: 64 }),
+          (values, size) => {
+            const text = JSON.stringify(values);
+            const parsed = JSON.parse(text) as unknown[];
+            const got: Array<[number, unknown]> = [];
+            const s = new TraceArraySplitter(
+              rules.events,
+              (i, b) => void (b && got.push([i, JSON.parse(b.toString())])),
+              engine,
+            );
+            for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
+            s.end();
+            const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+            // Objects may be handed over (when their name may be audited) or not; the others always are.
+            const handed = new Map(got);
+            parsed.forEach((v, i) => {
+              if (!isObject(v)) expect(handed.get(i)).toEqual(v);
+              else if (handed.has(i)) expect(handed.get(i)).toEqual(v);
+            });
+            expect(got.every(([i]) => i < parsed.length)).toBe(true);
+          },
+        ),
+        { numRuns: 300 },
+      );
     });
 
     it("never hides a login on corrupted inputs: it reports an error, or every alert a tolerant reader finds", async () => {

@@ -147,10 +147,36 @@ describe("readTraceFile", () => {
       ["malformed JSON", '[{"trace_id": "a"}, {"trace_id": ', /malformed JSON|JSON/],
       ["a JSON string", '"hello"', /not a trace file|not JSON|expected/],
       ["an object that is not a trace", '{"foo": 1, "bar": 2}', /not a trace file|no "traces" array/],
-      ["an array of non-objects", "[1, 2]", /not a JSON object/],
     ])("fails on %s with a clear message", async (_name, text, pattern) => {
       const { result } = await read(gzipSync(Buffer.from(text)), bufferLimit);
       expect(result.error?.message).toMatch(pattern);
+    });
+
+    // One element that is not a trace never costs the traces after it: it is counted, named and skipped, and the
+    // file fails at the end (NOT_TRACE) with every trace read.
+    const [t0, t1, t2] = traces.map((t) => JSON.stringify(t));
+    it.each([
+      ["numbers, null and arrays in an array", `[1, ${t0}, null, [${t1}], ${t1}, "x", ${t2}, true]`, 5, 8],
+      [
+        "an array element that is malformed JSON inside",
+        `[${t0}, {"trace_id": "z", "x": tru}, ${t1}, ${t2}]`,
+        1,
+        4,
+      ],
+      ["an array of non-objects only", "[1, 2]", 2, 2],
+      ["non-objects in an export's traces", `{"traces": [${t0}, 1, ${t1}, [], ${t2}]}`, 2, 5],
+    ])("skips and names %s, and reads on", async (_name, text, skipped, total) => {
+      for (const bytes of [gzipSync(Buffer.from(text)), Buffer.from(text)]) {
+        const { result, seen } = await read(bytes, bufferLimit, 5);
+        expect(seen.map((t) => t.trace_id)).toEqual(["a", "b", "c"].slice(0, total - skipped));
+        expect(result.traces).toBe(total);
+        expect(result.error?.code).toBe("NOT_TRACE");
+        expect(result.error?.message).toContain(`${skipped} element(s) skipped, not a trace`);
+        expect(result.error?.message).toContain(`the other ${total - skipped} traces were read`);
+        expect(result.notTraces?.count).toBe(skipped);
+        // Every stored byte was read: the file's hash is still known.
+        expect(result.hashes.md5).toBe(md5(bytes));
+      }
     });
   });
 
@@ -194,6 +220,19 @@ describe("readTraceFile", () => {
     const { result, seen } = await read(Buffer.from(`${ndjson}{"trace_id": oops}\n`), 1024 * 1024);
     expect(result.error?.message).toContain("line 4");
     expect(seen).toHaveLength(3);
+  });
+
+  // Buffered only: NDJSON over the buffer limit goes to stream-json, whose parser stops at the first bad line.
+  it("skips and names malformed NDJSON lines and values that are not objects, and reads the lines after them", async () => {
+    const [t0, t1, t2] = traces.map((t) => JSON.stringify(t));
+    const text = `${t0}\n{"trace_id": oops}\n${t1}\n7\n${t2}\n`;
+    const { result, seen } = await read(Buffer.from(text), 1024 * 1024);
+    expect(seen.map((t) => t.trace_id)).toEqual(["a", "b", "c"]);
+    expect(result.traces).toBe(5);
+    expect(result.error?.code).toBe("NOT_TRACE");
+    expect(result.error?.message).toMatch(
+      /line 2: malformed JSON .*; line 4: not a JSON object \(found number\)/,
+    );
   });
 });
 
