@@ -66,6 +66,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
+    // Before anything is parsed: a configuration error quotes values back, and a secret given to the wrong option
+    // or variable (the SK as an endpoint) must come out redacted.
+    registerSecrets(
+      process.env.HUAWEICLOUD_SDK_AK,
+      process.env.HUAWEICLOUD_SDK_SK,
+      process.env.HUAWEICLOUD_SDK_SECURITY_TOKEN,
+    );
     if (wantsRules(argv, process.env)) await loadRulesParser();
     const request = parseCli(argv, process.env);
     if (request.kind === "help") {

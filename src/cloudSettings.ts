@@ -19,3 +19,24 @@ export function sdkCredentials(get: (name: string) => string | undefined): Cloud
     projectId: get("HUAWEICLOUD_SDK_PROJECT_ID") ?? "",
   };
 }
+
+/** What a region id looks like (`ap-southeast-1`, `cn-north-4`): it becomes part of the endpoints' host names. */
+export const REGION_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/i;
+
+/**
+ * Why `value` cannot be an OBS or SMN endpoint, or undefined when it can: it must parse as an http(s) URL (a port
+ * in range, a host) and carry no credentials (those go in HUAWEICLOUD_SDK_AK/SK, and a URL is printed in errors).
+ */
+export function endpointProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "is not an http(s) URL (check its scheme, host and port: 1 to 65535)";
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return "is not an http(s) URL";
+  if (url.username !== "" || url.password !== "")
+    return "has credentials in it (remove them from the URL, and set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK)";
+  if (url.hostname === "") return "has no host";
+  return undefined;
+}

@@ -13,7 +13,7 @@ import type { CloudCredentials } from "./notify/SmnClient.js";
 import type { TopicRef } from "./notify/SmnNotifier.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
 import { DEFAULT_FAN_OUT_SHARD_OBJECTS } from "./fanout/Manifest.js";
-import { sdkCredentials, topicRef } from "./cloudSettings.js";
+import { endpointProblem, REGION_ID, sdkCredentials, topicRef } from "./cloudSettings.js";
 
 import type { EngineOptions } from "./engine/types.js";
 export type { VerifyMode } from "./engine/types.js";
@@ -205,9 +205,12 @@ export function parseTime(text: string, now: Date): Date | undefined {
   const duration = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/i.exec(text.trim());
   if (duration) {
     const unit = { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[duration[2]!.toLowerCase() as "s"]!;
-    return new Date(now.getTime() - Number(duration[1]) * unit);
+    const back = new Date(now.getTime() - Number(duration[1]) * unit);
+    // Beyond what a Date holds (about 270,000 years): not a time, so the caller's message names the option.
+    return Number.isNaN(back.getTime()) ? undefined : back;
   }
-  return parseIsoTime(text.trim());
+  const time = parseIsoTime(text.trim());
+  return time && !Number.isNaN(time.getTime()) ? time : undefined;
 }
 
 // Hand-written because Date.parse reads `2024-07-19T00:00:00` as local time but `2024-07-19` as UTC, and rolls
@@ -360,7 +363,9 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
     const parsedTime = parseTime(text, now);
     if (!parsedTime)
       problems.push(
-        `--${option}: "${text}" is neither ISO-8601 (2024-07-19T00:00:00Z) nor a duration (24h, 7d)`,
+        /^\s*\d+(?:\.\d+)?\s*[smhdw]\s*$/i.test(text)
+          ? `--${option}: "${text}" reaches back further than a date can: give a shorter duration (24h, 7d, 52w)`
+          : `--${option}: "${text}" is neither ISO-8601 (2024-07-19T00:00:00Z) nor a duration (24h, 7d)`,
       );
     return parsedTime;
   };
@@ -430,9 +435,14 @@ export function parseCli(argv: readonly string[], env: Env, now = new Date()): C
   let stateRetentionMs = 90 * 864e5;
   if (values["state-retention"] !== undefined) {
     const back = parseTime(values["state-retention"], new Date(0));
-    if (!back || !/^\d/.test(values["state-retention"]) || values["state-retention"].includes("-")) {
+    if (
+      !back ||
+      back.getTime() >= 0 ||
+      !/^\d/.test(values["state-retention"]) ||
+      values["state-retention"].includes("-")
+    ) {
       problems.push(
-        `--state-retention: "${values["state-retention"]}" must be a duration such as 30d or 26w`,
+        `--state-retention: "${values["state-retention"]}" must be a duration longer than 0 and within a date's range, such as 30d or 26w`,
       );
     } else stateRetentionMs = -back.getTime();
   }
@@ -649,12 +659,21 @@ function parseCloud(
 ): CloudConfig {
   // An empty variable counts as unset: `OBS_ENDPOINT=` in a job file means "not configured".
   const get = (name: string) => (env[name] === "" ? undefined : env[name]);
-  const region = values.region ?? get("RegionName");
+  let region = values.region ?? get("RegionName");
+  if (region !== undefined && !REGION_ID.test(region)) {
+    problems.push(
+      `--region (env RegionName): "${region.slice(0, 80)}" is not a region id: give one such as ap-southeast-1`,
+    );
+    region = undefined;
+  }
   const endpoint = (flag: string | undefined, envName: string, service: string): string | undefined => {
     const value =
       flag ?? get(envName) ?? (region ? `https://${service}.${region}.myhuaweicloud.com` : undefined);
-    if (value !== undefined && !/^https?:\/\/[^/\s]+/.test(value)) {
-      problems.push(`--${service}-endpoint (env ${envName}): "${value}" is not an http(s) URL`);
+    const problem = value === undefined ? undefined : endpointProblem(value);
+    if (problem) {
+      problems.push(
+        `--${service}-endpoint (env ${envName}): "${value!.slice(0, 200)}" ${problem}; or leave it out and give --region`,
+      );
     }
     return value;
   };

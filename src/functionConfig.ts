@@ -9,7 +9,7 @@ import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
 import { readPublicKey } from "./readPublicKey.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
-import { sdkCredentials, topicRef } from "./cloudSettings.js";
+import { endpointProblem, REGION_ID, sdkCredentials, topicRef } from "./cloudSettings.js";
 
 /** The function's variables (user data, else process.env); DESIGN "Function configuration". */
 export const FUNCTION_VARIABLES = [
@@ -104,6 +104,11 @@ export function functionConfig(
 
   const eventsText = get("CTS_AUDIT_EVENTS");
   const events = (eventsText?.split(",").map((e) => e.trim()) ?? [...DEFAULT_EVENTS]).filter((e) => e !== "");
+  // A list of separators only would audit nothing and report every run clean.
+  if (eventsText !== undefined && events.length === 0)
+    problems.push(
+      `env CTS_AUDIT_EVENTS: "${eventsText.slice(0, 80)}" names no trace: set it in the function's environment variables to names such as login,logout,loginFailed, or remove it for the defaults`,
+    );
   for (const e of events) {
     if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(e))
       problems.push(
@@ -178,7 +183,7 @@ export function functionConfig(
     );
 
   let region = get("RegionName");
-  if (region !== undefined && !/^[a-z0-9]+(?:-[a-z0-9]+)*$/i.test(region)) {
+  if (region !== undefined && !REGION_ID.test(region)) {
     problems.push(
       `env RegionName: "${region.slice(0, 80)}" is not a region id: set RegionName in the function's environment variables to one such as ap-southeast-1`,
     );
@@ -186,9 +191,10 @@ export function functionConfig(
   }
   const endpoint = (variable: string, service: "obs" | "smn"): string | undefined => {
     const value = get(variable) ?? (region ? `https://${service}.${region}.myhuaweicloud.com` : undefined);
-    if (value !== undefined && !/^https?:\/\/[^/\s]+(?:\/\S*)?$/.test(value)) {
+    const problem = value === undefined ? undefined : endpointProblem(value);
+    if (problem) {
       problems.push(
-        `env ${variable}: "${value.slice(0, 200)}" is not an http(s) URL: fix it in the function's environment variables, or remove it and set RegionName`,
+        `env ${variable}: "${value!.slice(0, 200)}" ${problem}: fix it in the function's environment variables, or remove it and set RegionName`,
       );
     }
     return value;

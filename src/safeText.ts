@@ -74,9 +74,10 @@ export function clearRegisteredSecrets(): void {
 // The characters a header, query, JSON or XML value ends at. Quotes may come JSON-escaped (`\"`).
 const VALUE = String.raw`[^\s"'<>&,;\\)}\]]+`;
 // A separator between a name and its value: `=`, `:`, `%3D`, `%3A`, with quotes (JSON, possibly escaped) and spaces.
-const SEP = String.raw`(?:\\?["'])?\s*(?:=|:|%3[dDaA])\s*(?:%20)*(?:\\?["'])?\s*`;
+const SEP = String.raw`(?:\\*["']|%2[27]|\\u002[27])?\s*(?:=|:|%3[dDaA]|\\u003[dDaA])\s*(?:%20)*(?:\\*["']|%2[27]|\\u002[27])?\s*`;
 
-// Names whose value is a credential, a token or a signature, in headers, query strings, JSON and XML.
+// Names whose value is a credential, a token or a signature, in headers, query strings, JSON and XML: matched
+// as a whole name (`ak` must not match `mask`).
 const SECRET_NAMES = [
   "x-obs-security-token",
   "x-amz-security-token",
@@ -99,21 +100,39 @@ const SECRET_NAMES = [
   "sk",
   "token",
   "password",
+  "pass",
+  "passwd",
+  "pwd",
   "x-auth-token",
   "x-subject-token",
 ];
+// Words that make any name a secret's wherever they stand in it: `access_token`, `client_secret`, `apiKey`,
+// `userPassword`, `Set-Cookie`. (Not `signature`: `previous_digest_signature` is a public value.)
+const SECRET_WORDS = String.raw`pass[_-]?word|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|credentials?|cookie`;
+const NAME = String.raw`(?:(?<![A-Za-z0-9_-])(?:${SECRET_NAMES.join("|")})(?![A-Za-z0-9_-])|[A-Za-z0-9_-]*(?:${SECRET_WORDS})[A-Za-z0-9_-]*)`;
+
+/**
+ * `prefix` + REDACTED + `suffix`, unless the value is already redacted (a later pattern may see it, and a value's
+ * pattern may stop before REDACTED's closing bracket).
+ */
+const redactValue = (m: string, prefix: string, value: string, suffix = "") =>
+  value.includes(REDACTED.slice(0, -1)) ? m : `${prefix}${REDACTED}${suffix}`;
 
 const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) => string)]> = [
   // Authorization header or field, whatever its scheme: the whole value, up to the end of the line, a quote or a
-  // tag. Covers `OBS AK:sig`, `AWS AK:sig`, AWS4-HMAC-SHA256 and SDK-HMAC-SHA256 (which contain `,` and `;`).
-  [
-    new RegExp(String.raw`(authorization${SEP})[^\r\n"'<\\&]+`, "gi"),
-    (_m, prefix: string) => `${prefix}${REDACTED}`,
-  ],
-  // `<Name>value</Name>` in an XML body (S3/OBS error bodies echo headers and credentials this way).
+  // tag. Covers `OBS AK:sig`, `AWS AK:sig`, AWS4-HMAC-SHA256 and SDK-HMAC-SHA256 (which contain `,` and `;`), and
+  // a value in a list (`"authorization": ["Bearer x"]`).
   [
     new RegExp(
-      String.raw`(<(${SECRET_NAMES.join("|")}|authorization|signatureprovided|stringtosign|stringtosignbytes|canonicalrequest|canonicalrequestbytes)>)[^<]*(</)`,
+      String.raw`((?:proxy-)?authorization${SEP})(?!(?:\s|%20)*\[REDACTED\])(?:\[\s*\\?["']?)?[^\r\n"'<\\&]+`,
+      "gi",
+    ),
+    (_m, prefix: string) => `${prefix}${REDACTED}`,
+  ],
+  // `<Name ...>value</Name>` in an XML body (S3/OBS error bodies echo headers and credentials this way).
+  [
+    new RegExp(
+      String.raw`(<(${NAME}|authorization|signatureprovided|stringtosign|stringtosignbytes|canonicalrequest|canonicalrequestbytes)(?:\s[^<>]*)?>)[^<]*(</)`,
       "gi",
     ),
     (_m, open: string, _name: string, close: string) => `${open}${REDACTED}${close}`,
@@ -121,11 +140,54 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
   // The schemes themselves, wherever they appear without a header name in front.
   [/\b(OBS|AWS)(\s+|%20|\+)[A-Za-z0-9]{8,}(:|%3A)[A-Za-z0-9+/%]{20,}={0,2}/gi, `$1$2${REDACTED}`],
   [/\b(AWS4-HMAC-SHA256|SDK-HMAC-SHA256|OBS4-HMAC-SHA256)(\s+|%20|\+)[^\r\n"'<\\&]+/gi, `$1$2${REDACTED}`],
+  // Bearer and Basic credentials without a header name: a token, not a word of prose (it has a digit, a symbol
+  // or an upper-case letter after a lower-case one).
+  [
+    /\b(Bearer|Basic)(\s+|%20|\+)(?=[A-Za-z]*(?:[0-9._~+/=-]|[a-z][A-Z]))[A-Za-z0-9._~+/-]{6,}={0,2}/g,
+    `$1$2${REDACTED}`,
+  ],
+  // A signature given after a space (`Signature 95ca...`): long enough not to be a word.
+  [/\b(signature)(\s+)[A-Za-z0-9+/]{20,}={0,2}/gi, `$1$2${REDACTED}`],
+  // Credentials in a URL: `scheme://user:password@host`.
+  [/\b([a-z][a-z0-9+.-]*:\/\/)(?!\[REDACTED\]@)[^\s/?#@"'<>\\]+@/gi, `$1${REDACTED}@`],
+  // A quoted value, whole, whatever it holds (spaces, commas, escaped quotes): JSON, JSON escaped inside a JSON
+  // string (once or more), and single-quoted (a language's literal).
+  [
+    new RegExp(String.raw`("(${NAME})"\s*:\s*")((?:[^"\\]|\\.)*)(")`, "gi"),
+    (m, prefix: string, _name: string, value: string, close: string) => redactValue(m, prefix, value, close),
+  ],
+  [
+    new RegExp(String.raw`((\\+)"(${NAME})\2"\s*:\s*\2")((?:(?!\2").)*)(\2")`, "gi"),
+    (m, prefix: string, _slashes: string, _name: string, value: string, close: string) =>
+      redactValue(m, prefix, value, close),
+  ],
+  [
+    new RegExp(String.raw`('(${NAME})'\s*:\s*')([^']*)(')`, "gi"),
+    (m, prefix: string, _name: string, value: string, close: string) => redactValue(m, prefix, value, close),
+  ],
+  // A list or an object as the value (`"password": ["x"]`, `password=[x]`, `"password": {"value": "x"}`).
+  [
+    new RegExp(String.raw`((?:\\?["'])?(${NAME})${SEP})(\[[^\]]*\]|\{[^}]*\})`, "gi"),
+    (m, prefix: string, name: string, value: string) =>
+      // Temporary credentials' object: its fields are named (access, secret, securitytoken) and redacted one by
+      // one, and its expiry stays readable.
+      value === REDACTED || (value.startsWith("{") && /^credentials?$/i.test(name))
+        ? m
+        : `${prefix}${REDACTED}`,
+  ],
+  // name: value in a header or a line of text, unquoted: the value runs to the end of the line (or a quote, a
+  // tag, a list separator), spaces included.
+  [
+    new RegExp(
+      String.raw`((?<![\\"'])(${NAME})[ \t]*:[ \t]*)(?![\\"'\[{])([^\s"'<>&,;][^\r\n"'<>&,;]*)`,
+      "gi",
+    ),
+    (m, prefix: string, _name: string, value: string) => redactValue(m, prefix, value),
+  ],
   // name=value, name: value, "name": "value", name%3Dvalue: headers, query parameters, JSON fields.
   [
-    new RegExp(String.raw`((?<![A-Za-z0-9_-])(?:${SECRET_NAMES.join("|")})${SEP})(${VALUE})`, "gi"),
-    (m, prefix: string, value: string) =>
-      value === REDACTED || value.startsWith("[") ? m : `${prefix}${REDACTED}`,
+    new RegExp(String.raw`((?:\\?["'])?(${NAME})${SEP})(?![{[])(${VALUE})`, "gi"),
+    (m, prefix: string, _name: string, value: string) => redactValue(m, prefix, value),
   ],
 ];
 
@@ -138,9 +200,21 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
 export function redactSecrets(text: string): string {
   let out = text;
   for (const secret of ordered) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  if (!MAY_HOLD_SECRET.test(out)) return out;
+  return applyPatterns(out);
+}
+
+/** Every pattern, whatever the text holds: {@link redactSecrets} without its shortcut (its tests compare both). */
+export function applyPatterns(text: string): string {
+  let out = text;
   for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement as never);
   return out;
 }
+
+// What every pattern above needs somewhere in a text to match: a separator (`=`, `:`, their URL and JSON
+// escapes), a tag, a URL's `@`, or a scheme's word. Most texts that leave the process (addresses, user names, user
+// agents, times) have none of these and skip the patterns: alerts are redacted field by field, thousands a run.
+const MAY_HOLD_SECRET = /[=:<%@]|\\u00|hmac|bearer|basic|signature/i;
 
 // C0 controls, DEL, C1 controls, line and paragraph separators, bidi embeddings/overrides/isolates, and the other
 // invisible format characters a terminal or mail client may act on (zero-width, BOM). Built from text: a regex

@@ -91,6 +91,47 @@ describe("parseCli", () => {
     [["scan", "d", "--public-key", "/nonexistent.pem"], /--public-key: cannot read public key file/],
     [["scan", "d", "--max-decompressed-bytes", "lots"], /--max-decompressed-bytes: "lots" must be a size/],
     [["scan", "d", "--bogus"], /^--bogus: unknown option: check its spelling or remove it$/],
+    // Values that parse but cannot be used: each named, with its fix, before the run.
+    [
+      ["scan", "d", "--since", "99999999999w"],
+      /--since: "99999999999w" reaches back further than a date can/,
+    ],
+    [["scan", "d", "--until", "9999999999d"], /--until: "9999999999d" reaches back further than a date can/],
+    [["scan", "d", "--since", "275760-01-01"], /--since: "275760-01-01" is neither ISO-8601/],
+    [
+      ["scan", "d", "--state-retention", "99999999999w"],
+      /--state-retention: "99999999999w" must be a duration longer than 0/,
+    ],
+    [["scan", "d", "--state-retention", "0d"], /--state-retention: "0d" must be a duration longer than 0/],
+    [
+      ["scan", "obs://b/p", "--obs-endpoint", "https://obs.example.com:99999"],
+      /--obs-endpoint \(env OBS_ENDPOINT\): "https:\/\/obs.example.com:99999" is not an http\(s\) URL \(check its scheme, host and port/,
+    ],
+    [
+      ["scan", "obs://b/p", "--obs-endpoint", "http://[::1"],
+      /--obs-endpoint \(env OBS_ENDPOINT\): .* is not an http\(s\) URL/,
+    ],
+    [
+      ["scan", "obs://b/p", "--obs-endpoint", "ftp://obs.example.com"],
+      /--obs-endpoint .* is not an http\(s\) URL/,
+    ],
+    [
+      [
+        "scan",
+        "d",
+        "--notify",
+        "smn",
+        "--smn-topic",
+        "t",
+        "--smn-endpoint",
+        "https://u:ENDPOINTPW1@smn.example.com",
+      ],
+      /--smn-endpoint \(env SMN_ENDPOINT\): "https:\/\/\[REDACTED\]@smn.example.com" has credentials in it \(remove them from the URL, and set HUAWEICLOUD_SDK_AK/,
+    ],
+    [
+      ["scan", "obs://b/p", "--region", "a b"],
+      /--region \(env RegionName\): "a b" is not a region id: give one such as ap-southeast-1/,
+    ],
   ])("%j is a usage error: %s", (args, pattern) => {
     const found = problems(args);
     expect(found.join("\n")).toMatch(pattern);

@@ -381,7 +381,7 @@ describe("handler configuration speaks FunctionGraph", () => {
     [{ CTS_AUDIT_EVENTS: "login,drop table" }, 'env CTS_AUDIT_EVENTS: "drop table" is not a CTS trace name'],
     [
       { OBS_ENDPOINT: "obs.example.com" },
-      'env OBS_ENDPOINT: "obs.example.com" is not an http(s) URL: fix it in the function\'s environment variables',
+      'env OBS_ENDPOINT: "obs.example.com" is not an http(s) URL (check its scheme, host and port: 1 to 65535): fix it in the function\'s environment variables',
     ],
     [
       { OBS_ENDPOINT: "" },
@@ -392,6 +392,15 @@ describe("handler configuration speaks FunctionGraph", () => {
       "SMN endpoint unknown: set RegionName (or SMN_ENDPOINT) in the function's environment variables",
     ],
     [{ RegionName: "a b", OBS_ENDPOINT: "" }, 'env RegionName: "a b" is not a region id'],
+    [
+      { SMN_ENDPOINT: "https://u:SMNENDPOINTPW@127.0.0.1:99999" },
+      'env SMN_ENDPOINT: "https://[REDACTED]@127.0.0.1:99999" is not an http(s) URL (check its scheme, host and port',
+    ],
+    [
+      { OBS_ENDPOINT: "https://u:OBSENDPOINTPW@obs.example.com" },
+      'env OBS_ENDPOINT: "https://[REDACTED]@obs.example.com" has credentials in it',
+    ],
+    [{ CTS_AUDIT_EVENTS: ",,," }, 'env CTS_AUDIT_EVENTS: ",,," names no trace'],
     [{ CTS_AUDIT_STATE: "obs://" }, "env CTS_AUDIT_STATE: write obs://bucket/prefix"],
     [
       { CTS_AUDIT_PUBLIC_KEY: privatePem },

@@ -5,7 +5,7 @@
  * record and saved digest). Each case runs with the run's secrets registered and with the registry empty, so the
  * patterns alone are shown to catch every signature scheme the clients send.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { describeError } from "../src/errors.js";
@@ -17,6 +17,7 @@ import type { Report } from "../src/report/types.js";
 import { clearRegisteredSecrets, registerSecrets } from "../src/safeText.js";
 import { ObsBucket } from "../src/sources/ObsBucket.js";
 import { runCli, sampleScanToSmn } from "./support/cli.js";
+import { makeTrace } from "./support/ctsBucket.js";
 import { startEchoObsServer, type TestServer } from "./support/echoObsServer.js";
 import { tempDir } from "./support/harness.js";
 import { SmnTestServer } from "./support/smnServer.js";
@@ -295,4 +296,107 @@ describe("configuration errors quote values back safely", () => {
     expect(r.stderr.split("\n").some((l) => l.startsWith("FORGED") || l.startsWith("\x1b"))).toBe(false);
     expectClean(r.stderr, [TOKEN]);
   });
+
+  it("a credential given to the wrong option or variable is quoted back redacted", async () => {
+    const r = await runCli(["scan", "obs://bucket/CloudTraces/", "--obs-endpoint", SK], {
+      HUAWEICLOUD_SDK_AK: AK,
+      HUAWEICLOUD_SDK_SK: SK,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--obs-endpoint");
+    expectClean(r.stderr, [SK, encodeURIComponent(SK)]);
+    const inEnv = await runCli(["scan", "obs://bucket/CloudTraces/"], {
+      HUAWEICLOUD_SDK_AK: AK,
+      HUAWEICLOUD_SDK_SK: SK,
+      OBS_ENDPOINT: `https://${AK}:${encodeURIComponent(SK)}@obs.example.com`,
+    });
+    expect(inEnv.code).toBe(2);
+    expect(inEnv.stderr).toContain("OBS_ENDPOINT");
+    expectClean(inEnv.stderr, [AK, SK, encodeURIComponent(SK)]);
+  });
+});
+
+describe("secrets inside traces", () => {
+  // What an attacker, a misconfigured client or a CTS field can put in a login trace: each must reach no output.
+  const carried = {
+    sourceIp: ["password=hunter2SRCIP", "http://u:PASSINURL99@h"],
+    userAgent: [
+      "curl/8 Authorization: Bearer eyJUAUAxyz.bbb.ccc",
+      "Mozilla access_token=ACCESSTOKENUA55",
+      "ua Bearer eyJBAREBEARER6.sig",
+    ],
+    user: ["carol token=TOKUSERNAME123", 'dave {"client_secret":"CLIENTSECRET7"}'],
+    domain: ["acme password: DOMAINPW77 rest"],
+  };
+  const secrets = [
+    "hunter2SRCIP",
+    "PASSINURL99",
+    "eyJUAUAxyz",
+    "ACCESSTOKENUA55",
+    "eyJBAREBEARER6",
+    "TOKUSERNAME123",
+    "CLIENTSECRET7",
+    "DOMAINPW77",
+  ];
+
+  function exportWithSecrets(): string {
+    const dir = tempDir();
+    const time = new Date("2024-07-19T10:00:00Z");
+    const traces: Array<Record<string, unknown>> = [];
+    let n = 0;
+    for (const sourceIp of [...carried.sourceIp, "203.0.113.9"])
+      for (const userAgent of carried.userAgent)
+        for (const user of [...carried.user, "erin"])
+          for (const domain of [...carried.domain, "acme"])
+            for (const traceName of ["login", "loginFailed"])
+              traces.push(
+                makeTrace({
+                  traceName,
+                  sourceIp,
+                  user,
+                  domain,
+                  time: new Date(time.getTime() + n++ * 1000),
+                  extra: { user_agent: userAgent },
+                }),
+              );
+    const file = path.join(dir, "traces.json");
+    writeFileSync(file, JSON.stringify({ traces }));
+    return file;
+  }
+
+  it.each(["json", "ndjson", "text", "html"])(
+    "reach neither the %s report, stderr, the notification nor the ledger",
+    async (format) => {
+      const file = exportWithSecrets();
+      const state = tempDir();
+      const notified = path.join(tempDir(), "digest.txt");
+      const r = await runCli(
+        [
+          "scan",
+          file,
+          "--verify",
+          "off",
+          "--format",
+          format,
+          "--state",
+          path.join(state, "ledger"),
+          "--notify",
+          `file:${notified}`,
+        ],
+        {},
+      );
+      expect(r.code).toBe(0);
+      // The alerts are there, with what could be kept of each field.
+      expect(r.stdout).toContain("203.0.113.9");
+      expect(r.stdout).toMatch(/\[REDACTED\]/);
+      expectClean(r.stdout, secrets);
+      expectClean(r.stderr, secrets);
+      expectClean(readFileSync(notified, "utf8"), secrets);
+      // The ledger's files, byte for byte (an embedded database: values and keys).
+      for (const f of readdirSync(state, { recursive: true, withFileTypes: true }))
+        if (f.isFile())
+          expectClean(readFileSync(path.join(f.parentPath, f.name)).toString("latin1"), secrets);
+    },
+    60_000,
+  );
 });

@@ -5,6 +5,7 @@ import type { LoginAttempt } from "./LoginAttempt.js";
 import { DEFAULT_RULES, maxSeverity, type RulesConfig } from "./RulesConfig.js";
 import { rulesHash } from "./rulesHash.js";
 import type { Alert, AlertReason } from "./types.js";
+import { redactSecrets } from "../safeText.js";
 
 /**
  * Successful logins (reference §2.3): the console login, QR-code, OIDC, SSO, federated (cached and SAML), Cloud
@@ -309,17 +310,19 @@ export class AuditRules {
       matched: true,
       trace,
       alerts,
+      // Redacted as an alert's fields are (see alert()): attempts become windowed and new-location alerts, and
+      // the ledger keeps them and names baselines after their users.
       attempt: {
         time: trace.time,
-        traceId: trace.traceId,
-        traceName: trace.traceName,
+        traceId: redactSecrets(trace.traceId),
+        traceName: redactSecrets(trace.traceName),
         outcome,
-        user,
+        user: redactSecrets(user),
         // The name before the id: CTS writes a failed login without the user's id (reference §2.4), and a
         // failure and a success of one user must fall in one group.
-        userKey: `${domain}/${user || trace.user.id}`.toLowerCase(),
-        domain,
-        sourceIp: trace.sourceIp,
+        userKey: redactSecrets(`${domain}/${user || trace.user.id}`.toLowerCase()),
+        domain: redactSecrets(domain),
+        sourceIp: redactSecrets(trace.sourceIp),
       },
     };
   }
@@ -357,21 +360,23 @@ export class AuditRules {
     ctx: LoginContext,
     time: string,
   ): AuditAlert {
+    // Every text taken from the trace is redacted here, once: an alert reaches every report, the ledger, SMN and
+    // the fan-out's results, and a secret in a trace's field must reach none of them.
     return {
-      traceId: trace.traceId,
-      traceName: trace.traceName,
-      user: trace.user.name,
-      userId: trace.user.id,
-      domain: trace.user.domain,
-      sourceIp: trace.sourceIp,
+      traceId: redactSecrets(trace.traceId),
+      traceName: redactSecrets(trace.traceName),
+      user: redactSecrets(trace.user.name),
+      userId: redactSecrets(trace.user.id),
+      domain: redactSecrets(trace.user.domain),
+      sourceIp: redactSecrets(trace.sourceIp),
       time,
       reason,
       rule,
       severity: this.config.rules[rule].severity,
-      traceType: ctx.traceType,
-      userType: ctx.userType,
+      traceType: redactSecrets(ctx.traceType),
+      userType: redactSecrets(ctx.userType),
       mfa: ctx.mfa,
-      userAgent: ctx.userAgent,
+      userAgent: redactSecrets(ctx.userAgent),
     };
   }
 }

@@ -1,6 +1,6 @@
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { ConfigError } from "../errors.js";
+import { ConfigError, describeError } from "../errors.js";
 import { AllowList } from "./AllowList.js";
 import { DEFAULT_RULES, type AllowRule, type RulesConfig } from "./RulesConfig.js";
 
@@ -112,14 +112,29 @@ export interface ParsedRules {
  * a misspelt threshold silently left at its default would hide the mistake.
  */
 export function parseRules(text: string, origin: string): ParsedRules {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // resolveKnownTags off: `!!binary`, `!!set` and the other YAML 1.1 types are plain scalars, not Buffers or Sets
+  // that the schema would then report key by key.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, resolveKnownTags: false });
   const at = (p: string) => `${origin}: ${p}`;
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => at(`not valid YAML: ${e.message.split("\n")[0]}: fix the file's syntax`)),
     );
   }
-  const value: unknown = doc.toJS() ?? {};
+  let value: unknown;
+  try {
+    // Aliases are expanded here, and the yaml library refuses one that would blow up (a "billion laughs" file).
+    value = doc.toJS() ?? {};
+  } catch (err) {
+    throw new ConfigError(
+      [
+        at(
+          `cannot be read: ${describeError(err)}: write the values out instead of repeating them through YAML aliases (*name)`,
+        ),
+      ],
+      { cause: err },
+    );
+  }
   const checked = SCHEMA.safeParse(value);
   if (!checked.success) throw new ConfigError(checked.error.issues.flatMap(describeIssue).map(at));
   const file: RulesFile = checked.data;
