@@ -83,7 +83,8 @@ export function parseDigestFile(json: unknown): { digest: DigestFile } | { probl
       object: prevObject,
       hashValue: text(d, "previous_digest_hash_value", problems).toLowerCase(),
       hashAlgorithm: node ?? "",
-      signature: text(d, "previous_digest_signature", problems).toLowerCase(),
+      // As written: it is part of the next signing string (reference §3.4), which signs these very characters.
+      signature: text(d, "previous_digest_signature", problems),
     };
   }
   const logFiles: DigestLogFile[] = [];

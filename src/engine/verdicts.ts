@@ -17,7 +17,20 @@ export function digestVerdict(slot: Slot, d: DigestRecord | undefined): void {
  */
 export function fileVerdict(slot: Slot, chains: DigestChains, partial: boolean): boolean {
   const record = slot.record;
-  if (record.kind !== "trace" || (record.status === "skipped" && !slot.hashes)) return false;
+  if (record.kind !== "trace") return false;
+  if (record.status === "skipped" && !slot.hashes) {
+    // Listed but unreadable (a dangling link, one that leaves the source) where a digest vouches for a file: the
+    // file the digest lists is not there to read, which is a missing file, not a skipped one.
+    if (!slot.object.unreadable) return false;
+    const v = chains.verdict(slot.key, undefined);
+    if (!v.digest) return false;
+    record.status = "failed";
+    record.integrity = "missing";
+    record.digest = v.digest;
+    record.error = `listed in digest ${v.digest} but cannot be read: ${slot.object.unreadable}`;
+    delete record.reason;
+    return false;
+  }
   const v = chains.verdict(slot.key, slot.hashes);
   // A held file is judged again: its reason is rebuilt from what it was before any verdict.
   slot.baseReason ??= record.reason ?? "";

@@ -62,6 +62,19 @@ describe("digest chains across units (midnight, month end)", () => {
     expect(r.exitCode).toBe(0);
   });
 
+  it("verifies a chain whose signatures are upper-case hex: the previous signature is signed as written", async () => {
+    const bucket = new CtsBucket(testKeys().privateKey, "bucket");
+    const from = t("2024-07-19T00:00:00Z");
+    const to = t("2024-07-19T05:00:00Z");
+    for (let at = from.getTime() + 10 * 60_000; at < to.getTime(); at += 30 * 60_000)
+      bucket.addTraceFile({ uploadTime: new Date(at), traces: [] });
+    const digests = bucket.addDigests({ service: "IAM", from, to, upperCaseSignatures: true });
+    const r = await runLocal(["verify", write(bucket)]);
+    expect(r.digests.map((d) => d.status)).toEqual(digests.map(() => "valid"));
+    expect(r.summary.integrityViolations).toBe(0);
+    expect(r.exitCode).toBe(0);
+  });
+
   it("keeps a chain of several days whole: no link is missing where one day's context ends", async () => {
     const bucket = new CtsBucket(testKeys().privateKey, "bucket");
     const from = t("2024-07-29T00:00:00Z");

@@ -2,7 +2,7 @@
  * Input an attacker or an accident controls, end to end through the engine: a trace delivered twice, padded
  * addresses, symbolic links in a local copy of a bucket.
  */
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
@@ -82,4 +82,59 @@ describe("hostile input through the engine", () => {
     expect(r.files).toHaveLength(5);
     expect(r.alerts.map((a) => a.sourceIp)).not.toContain("203.0.113.99");
   });
+});
+
+describe("a link in place of a file a digest lists", () => {
+  it.each([
+    ["outside the source", (_dir: string) => path.join(tempDir(), "elsewhere.json.gz")],
+    ["dangling", (dir: string) => path.join(dir, "gone.json.gz")],
+  ])(
+    "(%s) is a missing file: an integrity violation naming the digest, and the other files read",
+    async (_kind, target) => {
+      const bucket = new CtsBucket(testKeys().privateKey, "b");
+      const from = t("2024-07-19T00:00:00Z");
+      const files = [5, 25, 45].map((m) =>
+        bucket.addTraceFile({
+          uploadTime: new Date(from.getTime() + m * 60_000),
+          traces: [
+            makeTrace({
+              traceName: "login",
+              sourceIp: `203.0.113.${m}`,
+              time: new Date(from.getTime() + (m - 1) * 60_000),
+            }),
+          ],
+        }),
+      );
+      bucket.addDigests({ service: "IAM", from, to: t("2024-07-19T02:00:00Z") });
+      const dir = tempDir();
+      bucket.writeTo(dir);
+      const replaced = path.join(dir, files[1]!);
+      const to = target(dir);
+      if (to.includes("elsewhere")) writeFileSync(to, gzipSync("[]"));
+      rmSync(replaced);
+      symlinkSync(to, replaced);
+      for (const args of [
+        ["verify", dir],
+        ["scan", dir, "--verify", "require", "--notify", "none"],
+      ]) {
+        const r = await runLocal(args);
+        const records = r.files.filter((f) => f.object === files[1]);
+        expect(records).toEqual([
+          expect.objectContaining({
+            status: "failed",
+            integrity: "missing",
+            error: expect.stringMatching(
+              /^listed in digest .*Digest.* but cannot be read: .*(outside the source|dangling)/,
+            ),
+          }),
+        ]);
+        expect(r.summary.integrityViolations).toBeGreaterThan(0);
+        expect(r.exitCode).toBe(3);
+        for (const f of [files[0], files[2]])
+          expect(r.files.find((x) => x.object === f)).toMatchObject({ integrity: "valid" });
+        if (args[0] === "scan")
+          expect(r.alerts.map((a) => a.sourceIp).sort()).toEqual(["203.0.113.45", "203.0.113.5"]);
+      }
+    },
+  );
 });

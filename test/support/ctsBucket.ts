@@ -38,6 +38,8 @@ export interface DigestSpec {
   from: Date;
   to: Date;
   prefix?: string;
+  /** Signatures in upper-case hex (in metadata and in the next digest's previous_digest_signature). */
+  upperCaseSignatures?: boolean;
 }
 
 /** `2024-07-19T03-08-47Z`: CTS's time format in file names and digests. */
@@ -200,7 +202,8 @@ export class CtsBucket {
       }
       const bytes = gzipSync(Buffer.from(JSON.stringify(body)));
       const md5 = md5Hex(bytes);
-      const signature = this.sign(`${ctsTime(endDate)}${key}${md5}${prev?.signature ?? ""}`);
+      const signed = this.sign(`${ctsTime(endDate)}${key}${md5}${prev?.signature ?? ""}`);
+      const signature = spec.upperCaseSignatures ? signed.toUpperCase() : signed;
       this.objects.set(key, bytes);
       this.metadata.set(key, { signature, "signature-algorithm": "SHA256withRSA" });
       this.lastDigest.set(chain, { key, md5, signature });
