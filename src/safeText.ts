@@ -65,10 +65,24 @@ export function registerSecrets(...values: ReadonlyArray<string | undefined | nu
   if (changed) ordered = [...secrets].sort((a, b) => b.length - a.length);
 }
 
+// The signatures of the run's own recent requests (SMN, FunctionGraph), newest last: an endpoint may echo one back
+// in an error body, bare (`client sent: <hex>`), where no pattern knows it. Bounded: a warm function instance signs
+// requests for as long as it lives.
+const RECENT_SIGNATURES = 64;
+const signatures: string[] = [];
+
+/** Registers the signature of a request this process just signed, among the last RECENT_SIGNATURES redacted. */
+export function registerRequestSignature(signature: string): void {
+  if (signature.length < 16 || signatures.includes(signature)) return;
+  signatures.push(signature);
+  if (signatures.length > RECENT_SIGNATURES) signatures.shift();
+}
+
 /** Forgets every registered secret (tests). */
 export function clearRegisteredSecrets(): void {
   secrets.clear();
   ordered = [];
+  signatures.length = 0;
 }
 
 // The characters a header, query, JSON or XML value ends at. Quotes may come JSON-escaped (`\"`).
@@ -200,6 +214,7 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
 export function redactSecrets(text: string): string {
   let out = text;
   for (const secret of ordered) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  for (const signature of signatures) if (out.includes(signature)) out = out.split(signature).join(REDACTED);
   if (!MAY_HOLD_SECRET.test(out)) return out;
   return applyPatterns(out);
 }

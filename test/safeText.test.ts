@@ -7,6 +7,7 @@ import {
   escapeControlKeepNewlines,
   hasControl,
   redactSecrets,
+  registerRequestSignature,
   registerSecrets,
   REDACTED,
   safeLine,
@@ -258,6 +259,17 @@ describe("redactSecrets: its shortcut", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe("redactSecrets: the signatures of the run's own requests", () => {
+  it("redacts a recent request's signature echoed bare, and forgets the oldest past 64", () => {
+    const sig = (i: number) => `${String(i).padStart(4, "0")}${HEX64.slice(4)}`;
+    for (let i = 0; i < 65; i++) registerRequestSignature(sig(i));
+    expect(redactSecrets(`client sent: ${sig(64)} (mismatch)`)).toBe(`client sent: ${REDACTED} (mismatch)`);
+    expect(redactSecrets(`got ${sig(1)}`)).toBe(`got ${REDACTED}`);
+    // The oldest is no longer held: a warm function instance must not grow without bound.
+    expect(redactSecrets(`got ${sig(0)}`)).toBe(`got ${sig(0)}`);
   });
 });
 

@@ -10,6 +10,7 @@
  */
 import { createHash, createHmac } from "node:crypto";
 import { NotifyError } from "../errors.js";
+import { registerRequestSignature } from "../safeText.js";
 
 /** A request to sign: `path` is the raw path (a topic URN's `:` unencoded), `query` unencoded values. */
 export interface AkSkRequest {
@@ -97,6 +98,8 @@ export function signAkSk(
   const canonical = [request.method, uri, query, canonicalHeaders, signedNames, payloadHash].join("\n");
   const toSign = `${ALGORITHM}\n${date}\n${sha256(canonical)}`;
   const signature = createHmac("sha256", credentials.secretAccessKey).update(toSign).digest("hex");
+  // An endpoint may echo it back bare in an error body, where no pattern can tell it from other hex.
+  registerRequestSignature(signature);
   headers.Authorization = `${ALGORITHM} Access=${credentials.accessKeyId}, SignedHeaders=${signedNames}, Signature=${signature}`;
   return headers;
 }
