@@ -40,3 +40,17 @@ export function endpointProblem(value: string): string | undefined {
   if (url.hostname === "") return "has no host";
   return undefined;
 }
+
+/**
+ * Why `text` cannot name an SMN topic, or undefined when it can: a URN `urn:smn:<region>:<project_id>:<name>`, or
+ * a topic's name (letters, digits, `-` and `_`, starting with a letter or a digit).
+ */
+export function topicProblem(text: string): string | undefined {
+  if (text.startsWith("urn:smn:"))
+    return /^urn:smn:[^:\s]+:[^:\s]+:[^:\s]+$/.test(text)
+      ? undefined
+      : "is not a topic URN: write urn:smn:<region>:<project_id>:<topic name>";
+  return /^[A-Za-z0-9][A-Za-z0-9_-]{0,255}$/.test(text)
+    ? undefined
+    : "is not a topic name (letters, digits, - and _) nor a URN (urn:smn:<region>:<project_id>:<topic name>)";
+}

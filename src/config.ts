@@ -13,7 +13,7 @@ import type { CloudCredentials } from "./notify/SmnClient.js";
 import type { TopicRef } from "./notify/SmnNotifier.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
 import { DEFAULT_FAN_OUT_SHARD_OBJECTS } from "./fanout/Manifest.js";
-import { endpointProblem, REGION_ID, sdkCredentials, topicRef } from "./cloudSettings.js";
+import { endpointProblem, REGION_ID, sdkCredentials, topicProblem, topicRef } from "./cloudSettings.js";
 
 import type { EngineOptions } from "./engine/types.js";
 export type { VerifyMode } from "./engine/types.js";
@@ -681,6 +681,9 @@ function parseCloud(
   const smnEndpoint = endpoint(values["smn-endpoint"], "SMN_ENDPOINT", "smn");
   const topicText = values["smn-topic"] ?? get("SMN_TOPIC_URN") ?? get("SMN_Topic");
   const smnTopic = topicRef(topicText);
+  const topicWrong = topicText === undefined ? undefined : topicProblem(topicText);
+  if (topicWrong)
+    problems.push(`--smn-topic (env SMN_TOPIC_URN, SMN_Topic): "${topicText!.slice(0, 300)}" ${topicWrong}`);
   const credentials = sdkCredentials(get);
 
   const obsSources = sources.filter((s) => s.startsWith("obs://"));

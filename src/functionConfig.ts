@@ -9,7 +9,7 @@ import { ConfigError } from "./errors.js";
 import { CTS_PUBLIC_KEY_BASE64 } from "./integrity/signature.js";
 import { readPublicKey } from "./readPublicKey.js";
 import { parseObsUrl } from "./sources/obsUrl.js";
-import { endpointProblem, REGION_ID, sdkCredentials, topicRef } from "./cloudSettings.js";
+import { endpointProblem, REGION_ID, sdkCredentials, topicProblem, topicRef } from "./cloudSettings.js";
 
 /** The function's variables (user data, else process.env); DESIGN "Function configuration". */
 export const FUNCTION_VARIABLES = [
@@ -203,6 +203,11 @@ export function functionConfig(
   const smnEndpoint = endpoint("SMN_ENDPOINT", "smn");
   const topicText = get("SMN_TOPIC_URN") ?? get("SMN_Topic");
   const smnTopic = topicRef(topicText);
+  const topicWrong = topicText === undefined ? undefined : topicProblem(topicText);
+  if (topicWrong)
+    problems.push(
+      `env ${get("SMN_TOPIC_URN") !== undefined ? "SMN_TOPIC_URN" : "SMN_Topic"}: "${topicText!.slice(0, 300)}" ${topicWrong}: fix it in the function's environment variables`,
+    );
   const credentials = sdkCredentials(get);
 
   // A ledger on OBS needs OBS even for the CTS trigger event.
@@ -235,7 +240,7 @@ export function functionConfig(
   // Seconds one OBS or SMN request may take: a function's time is short, 30 s a request may not fit.
   const timeoutText = get("CTS_AUDIT_TIMEOUT");
   const timeoutSeconds = timeoutText === undefined ? TIMEOUT_SECONDS : Number(timeoutText);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 900)
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 900)
     problems.push(
       "CTS_AUDIT_TIMEOUT must be a number of seconds between 1 and 900: set it in the function's environment variables",
     );

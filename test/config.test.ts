@@ -129,6 +129,14 @@ describe("parseCli", () => {
       /--smn-endpoint \(env SMN_ENDPOINT\): "https:\/\/\[REDACTED\]@smn.example.com" has credentials in it \(remove them from the URL, and set HUAWEICLOUD_SDK_AK/,
     ],
     [
+      ["scan", "d", "--notify", "smn", "--smn-topic", ""],
+      /--smn-topic \(env SMN_TOPIC_URN, SMN_Topic\): "" is not a topic name/,
+    ],
+    [
+      ["scan", "d", "--notify", "smn", "--smn-topic", "urn:smn:"],
+      /--smn-topic .*"urn:smn:" is not a topic URN: write urn:smn:<region>/,
+    ],
+    [
       ["scan", "obs://b/p", "--region", "a b"],
       /--region \(env RegionName\): "a b" is not a region id: give one such as ap-southeast-1/,
     ],

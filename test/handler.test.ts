@@ -401,6 +401,8 @@ describe("handler configuration speaks FunctionGraph", () => {
       'env OBS_ENDPOINT: "https://[REDACTED]@obs.example.com" has credentials in it',
     ],
     [{ CTS_AUDIT_EVENTS: ",,," }, 'env CTS_AUDIT_EVENTS: ",,," names no trace'],
+    [{ CTS_AUDIT_TIMEOUT: "0.5" }, "CTS_AUDIT_TIMEOUT must be a number of seconds between 1 and 900"],
+    [{ SMN_TOPIC_URN: "urn:smn:" }, 'env SMN_TOPIC_URN: "urn:smn:" is not a topic URN'],
     [{ CTS_AUDIT_STATE: "obs://" }, "env CTS_AUDIT_STATE: write obs://bucket/prefix"],
     [
       { CTS_AUDIT_PUBLIC_KEY: privatePem },
