@@ -96,7 +96,8 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === "invalid_type") fix = `must be ${TYPE_TEXT[issue.expected] ?? issue.expected}`;
   if (issue.code === "invalid_value") fix = `must be one of ${issue.values.map(String).join(", ")}`;
   if (issue.code === "too_small" && issue.origin === "array") fix = "must list at least one entry";
-  if (issue.code === "too_small" && issue.origin === "string") fix = "must not be empty: give a value or remove it";
+  if (issue.code === "too_small" && issue.origin === "string")
+    fix = "must not be empty: give a value or remove it";
   if (issue.code === "too_big" && typeof issue.maximum === "number")
     fix = `must be at most ${issue.maximum}: give a smaller number`;
   return [`${keyPath(issue.path)}: ${fix}`];

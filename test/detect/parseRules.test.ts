@@ -133,8 +133,14 @@ describe("parseRules", () => {
     ["- just\n- a list", "rules.yaml: (the whole file): must be a mapping of keys"],
     ["rules:\n  owner-login: {}\n  owner-login: {}", "rules.yaml: not valid YAML"],
     ["rules: {brute-force: {threshold: 3}", "rules.yaml: not valid YAML"],
-    ['allow:\n  - cidrs: [""]', "rules.yaml: allow[0].cidrs[0]: must not be empty: give a value or remove it"],
-    ['allow:\n  - cidrs: [192.0.2.0/24]\n    users: [""]', "rules.yaml: allow[0].users[0]: must not be empty"],
+    [
+      'allow:\n  - cidrs: [""]',
+      "rules.yaml: allow[0].cidrs[0]: must not be empty: give a value or remove it",
+    ],
+    [
+      'allow:\n  - cidrs: [192.0.2.0/24]\n    users: [""]',
+      "rules.yaml: allow[0].users[0]: must not be empty",
+    ],
     [
       "rules:\n  password-spray: { users: 99999999999999999999 }",
       "rules.yaml: rules.password-spray.users: must be at most 9007199254740991: give a smaller number",
