@@ -6,6 +6,7 @@ import {
   escapeControl,
   escapeControlKeepNewlines,
   hasControl,
+  redactField,
   redactSecrets,
   registerRequestSignature,
   registerSecrets,
@@ -258,6 +259,27 @@ describe("redactSecrets: its shortcut", () => {
         expect(redactSecrets(text)).toBe(applyPatterns(text));
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe("redactField: memoised redaction of record fields", () => {
+  it("gives what redactSecrets gives, before and after secrets are registered (property)", () => {
+    const value = fc.oneof(
+      fc.constantFrom("alice", "203.0.113.7", "2001:db8::1", "password=hunter2xyz", "SECRETVALUE99", ""),
+      fc.string({ maxLength: 300 }),
+    );
+    fc.assert(
+      fc.property(fc.array(value, { maxLength: 30 }), fc.nat({ max: 30 }), (values, at) => {
+        clearRegisteredSecrets();
+        values.forEach((v, i) => {
+          if (i === at) registerSecrets("SECRETVALUE99");
+          expect(redactField(v)).toBe(redactSecrets(v));
+        });
+        // Asked again, from the memo.
+        for (const v of values) expect(redactField(v)).toBe(redactSecrets(v));
+      }),
+      { numRuns: 300 },
     );
   });
 });

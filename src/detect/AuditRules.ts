@@ -5,7 +5,7 @@ import type { LoginAttempt } from "./LoginAttempt.js";
 import { DEFAULT_RULES, maxSeverity, type RulesConfig } from "./RulesConfig.js";
 import { rulesHash } from "./rulesHash.js";
 import type { Alert, AlertReason } from "./types.js";
-import { redactSecrets } from "../safeText.js";
+import { redactField } from "../safeText.js";
 
 /**
  * Successful logins (reference §2.3): the console login, QR-code, OIDC, SSO, federated (cached and SAML), Cloud
@@ -314,15 +314,16 @@ export class AuditRules {
       // the ledger keeps them and names baselines after their users.
       attempt: {
         time: trace.time,
-        traceId: redactSecrets(trace.traceId),
-        traceName: redactSecrets(trace.traceName),
+        traceId: redactField(trace.traceId),
+        // One of the audited names, whatever its case: nothing to redact.
+        traceName: trace.traceName,
         outcome,
-        user: redactSecrets(user),
+        user: redactField(user),
         // The name before the id: CTS writes a failed login without the user's id (reference §2.4), and a
         // failure and a success of one user must fall in one group.
-        userKey: redactSecrets(`${domain}/${user || trace.user.id}`.toLowerCase()),
-        domain: redactSecrets(domain),
-        sourceIp: redactSecrets(trace.sourceIp),
+        userKey: redactField(`${domain}/${user || trace.user.id}`.toLowerCase()),
+        domain: redactField(domain),
+        sourceIp: redactField(trace.sourceIp),
       },
     };
   }
@@ -363,20 +364,20 @@ export class AuditRules {
     // Every text taken from the trace is redacted here, once: an alert reaches every report, the ledger, SMN and
     // the fan-out's results, and a secret in a trace's field must reach none of them.
     return {
-      traceId: redactSecrets(trace.traceId),
-      traceName: redactSecrets(trace.traceName),
-      user: redactSecrets(trace.user.name),
-      userId: redactSecrets(trace.user.id),
-      domain: redactSecrets(trace.user.domain),
-      sourceIp: redactSecrets(trace.sourceIp),
+      traceId: redactField(trace.traceId),
+      traceName: redactField(trace.traceName),
+      user: redactField(trace.user.name),
+      userId: redactField(trace.user.id),
+      domain: redactField(trace.user.domain),
+      sourceIp: redactField(trace.sourceIp),
       time,
       reason,
       rule,
       severity: this.config.rules[rule].severity,
-      traceType: redactSecrets(ctx.traceType),
-      userType: redactSecrets(ctx.userType),
+      traceType: redactField(ctx.traceType),
+      userType: redactField(ctx.userType),
       mfa: ctx.mfa,
-      userAgent: redactSecrets(ctx.userAgent),
+      userAgent: redactField(ctx.userAgent),
     };
   }
 }
