@@ -553,6 +553,12 @@ function readArgv(argv: readonly string[]): { values: Values; positionals: strin
       );
       continue;
     }
+    // An empty value is a script's unset variable (`--state "$STATE"`), never a choice: taken as "not given", it
+    // would silently turn the ledger, an allowlist or a data file off.
+    if (value.trim() === "") {
+      problems.push(`${flag} has an empty value: write ${flag} ${spec.example}, or leave the option out`);
+      continue;
+    }
     if ("multiple" in spec) {
       ((values[name] as string[] | undefined) ?? (values[name] = [])).push(value);
     } else if (values[name] !== undefined && values[name] !== value) {

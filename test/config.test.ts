@@ -128,10 +128,15 @@ describe("parseCli", () => {
       ],
       /--smn-endpoint \(env SMN_ENDPOINT\): "https:\/\/\[REDACTED\]@smn.example.com" has credentials in it \(remove them from the URL, and set HUAWEICLOUD_SDK_AK/,
     ],
-    [
-      ["scan", "d", "--notify", "smn", "--smn-topic", ""],
-      /--smn-topic \(env SMN_TOPIC_URN, SMN_Topic\): "" is not a topic name/,
-    ],
+    // An empty value (a script's unset variable) is refused, not taken as "not given".
+    ...["--state", "--allow", "--geo-db", "--asn-db", "--smn-topic", "--concurrency", "--since"].map(
+      (flag): [string[], RegExp] => [
+        ["scan", "d", flag, ""],
+        new RegExp(`^${flag} has an empty value: write ${flag} \\S+, or leave the option out$`),
+      ],
+    ),
+    [["scan", "d", "--notify", "smn", "--smn-topic", " "], /--smn-topic has an empty value/],
+    [["scan", "d", "--notify", "smn"], /--notify smn needs a topic/],
     [
       ["scan", "d", "--notify", "smn", "--smn-topic", "urn:smn:"],
       /--smn-topic .*"urn:smn:" is not a topic URN: write urn:smn:<region>/,
