@@ -105,7 +105,8 @@ export function clearRegisteredSecrets(): void {
 // The characters a header, query, JSON or XML value ends at. Quotes may come JSON-escaped (`\"`).
 const VALUE = String.raw`[^\s"'<>&,;\\)}\]]+`;
 // A separator between a name and its value: `=`, `:`, `%3D`, `%3A`, with quotes (JSON, possibly escaped) and spaces.
-const SEP = String.raw`(?:\\*["']|%2[27]|\\u002[27])?\s*(?:=|:|%3[dDaA]|\\u003[dDaA])\s*(?:%20)*(?:\\*["']|%2[27]|\\u002[27])?\s*`;
+// Each run of spaces is matched by one part only: parts that could share a run would backtrack quadratically.
+const SEP = String.raw`(?:\\*["']|%2[27]|\\u002[27])?\s*(?:=|:|%3[dDaA]|\\u003[dDaA])(?:\s|%20)*(?:(?:\\*["']|%2[27]|\\u002[27])\s*)?`;
 
 // Names whose value is a credential, a token or a signature, in headers, query strings, JSON and XML: matched
 // as a whole name (`ak` must not match `mask`).
@@ -137,10 +138,12 @@ const SECRET_NAMES = [
   "x-auth-token",
   "x-subject-token",
 ];
-// Words that make any name a secret's wherever they stand in it: `access_token`, `client_secret`, `apiKey`,
-// `userPassword`, `Set-Cookie`. (Not `signature`: `previous_digest_signature` is a public value.)
-const SECRET_WORDS = String.raw`pass[_-]?word|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|credentials?|cookie`;
-const NAME = String.raw`(?:(?<![A-Za-z0-9_-])(?:${SECRET_NAMES.join("|")})(?![A-Za-z0-9_-])|[A-Za-z0-9_-]*(?:${SECRET_WORDS})[A-Za-z0-9_-]*)`;
+// Words that make a name a secret's when it ends with them: `access_token`, `client_secret`, `apiKey`,
+// `userPassword`, `Set-Cookie`. Only at the end: `password-spray` (a rule), `tokenType` and `passwordPolicy` name
+// no secret. (Not `signature`: `previous_digest_signature` is a public value.) Both branches start at a name's
+// first character: a name matched from any position inside a long word would backtrack quadratically.
+const SECRET_WORDS = String.raw`pass[_-]?word|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|credentials|cookie`;
+const NAME = String.raw`(?<![A-Za-z0-9_-])(?:(?:${SECRET_NAMES.join("|")})|[A-Za-z0-9_-]*?(?:${SECRET_WORDS}))(?![A-Za-z0-9_-])`;
 
 /**
  * `prefix` + REDACTED + `suffix`, unless the value is already redacted (a later pattern may see it, and a value's
@@ -180,7 +183,7 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
   // A signature given after a space (`Signature 95ca...`): long enough not to be a word.
   [/\b(signature)(\s+)[A-Za-z0-9+/]{20,}={0,2}/gi, `$1$2${REDACTED}`],
   // Credentials in a URL: `scheme://user:password@host`.
-  [/\b([a-z][a-z0-9+.-]*:\/\/)(?!\[REDACTED\]@)[^\s/?#@"'<>\\]+@/gi, `$1${REDACTED}@`],
+  [/(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/)(?!\[REDACTED\]@)[^\s/?#@"'<>\\]+@/gi, `$1${REDACTED}@`],
   // A quoted value, whole, whatever it holds (spaces, commas, escaped quotes): JSON, JSON escaped inside a JSON
   // string (once or more), and single-quoted (a language's literal).
   [
@@ -188,7 +191,7 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
     (m, prefix: string, _name: string, value: string, close: string) => redactValue(m, prefix, value, close),
   ],
   [
-    new RegExp(String.raw`((\\+)"(${NAME})\2"\s*:\s*\2")((?:(?!\2").)*)(\2")`, "gi"),
+    new RegExp(String.raw`((?<!\\)(\\+)"(${NAME})\2"\s*:\s*\2")((?:(?!\2").)*)(\2")`, "gi"),
     (m, prefix: string, _slashes: string, _name: string, value: string, close: string) =>
       redactValue(m, prefix, value, close),
   ],
@@ -198,7 +201,7 @@ const PATTERNS: Array<[RegExp, string | ((substring: string, ...args: string[]) 
   ],
   // A list or an object as the value (`"password": ["x"]`, `password=[x]`, `"password": {"value": "x"}`).
   [
-    new RegExp(String.raw`((?:\\?["'])?(${NAME})${SEP})(\[[^\]]*\]|\{[^}]*\})`, "gi"),
+    new RegExp(String.raw`((?:\\?["'])?(${NAME})${SEP})(\[[^[\]]*\]|\{[^{}]*\})`, "gi"),
     (m, prefix: string, name: string, value: string) =>
       // Temporary credentials' object: its fields are named (access, secret, securitytoken) and redacted one by
       // one, and its expiry stays readable.

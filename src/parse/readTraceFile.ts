@@ -348,10 +348,11 @@ async function parseContent(
       parseBuffered(head.toString("utf8"), options, result);
     } catch (err) {
       if (!(err instanceof ParseError) || err.code !== "JSON" || result.traces > 0) throw err;
-      // JSON.parse saw an error somewhere: stream the same bytes, to deliver what stands before it, exactly as
-      // the streaming path would for a large file. Its error (with position) is the one reported.
+      // JSON.parse saw an error somewhere: stream the same bytes, exactly as the streaming path would for a large
+      // file. Its error (with position) is the one reported, after what stands before it was delivered; content
+      // it reads whole (values one after another, as jq writes them) is read, as it would be were it large.
       await parseStreamingBuffer(head, options, result);
-      throw err;
+      return;
     }
     return;
   }
@@ -498,16 +499,24 @@ function parseBuffered(text: string, options: ReadTraceOptions, result: ReadTrac
 function parseNdjsonText(text: string, options: ReadTraceOptions, result: ReadTraceResult): void {
   result.shape = "ndjson";
   const lines = text.split("\n");
+  let read = 0;
   lines.forEach((line, i) => {
     if (line.trim() === "") return;
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (err) {
-      // Lines stand alone: a malformed one costs no other.
+      // Not one value a line from the start (concatenated pretty-printed objects, jq's output): the caller reads
+      // the text as a stream of values instead.
+      if (read === 0)
+        throw new ParseError("JSON", `malformed NDJSON at line ${i + 1}: ${describeError(err)}`, {
+          cause: err,
+        });
+      // NDJSON it is, and its lines stand alone: a malformed one costs no other.
       result.traces++;
       return noteNotTrace(result, `line ${i + 1}`, `malformed JSON (${describeError(err)})`);
     }
+    read++;
     deliver(value, `line ${i + 1}`, options, result);
   });
 }

@@ -45,6 +45,8 @@ const shapes: Array<[string, string, number]> = [
   ["cts", JSON.stringify({ cts: traces[0] }), 1],
   ["object", JSON.stringify(traces[1]), 1],
   ["ndjson", ndjson, 3],
+  // Values one after another, pretty-printed (jq's output): not NDJSON line by line, read as a stream of values.
+  ["concatenated pretty-printed objects", traces.map((t) => JSON.stringify(t, null, 2)).join("\n") + "\n", 3],
 ];
 
 describe("readTraceFile", () => {
