@@ -30,7 +30,11 @@ export const REGION_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/i;
 export function endpointProblem(value: string): string | undefined {
   let url: URL;
   try {
+    // The text itself must be the URL: `http:host` and `https:///host` parse, normalised, yet the text is what
+    // the clients are given.
+    if (!/^https?:\/\/[^/\s]/i.test(value)) throw new Error("not a URL as written");
     url = new URL(value);
+    if (url.port === "0") throw new Error("port 0");
   } catch {
     return "is not an http(s) URL (check its scheme, host and port: 1 to 65535)";
   }

@@ -111,6 +111,12 @@ describe("parseCli", () => {
       ["scan", "obs://b/p", "--obs-endpoint", "http://[::1"],
       /--obs-endpoint \(env OBS_ENDPOINT\): .* is not an http\(s\) URL/,
     ],
+    ...["https://obs.example.com:0", "http:obs.example.com", "https:///obs.example.com"].map(
+      (endpoint): [string[], RegExp] => [
+        ["scan", "obs://b/p", "--obs-endpoint", endpoint],
+        /--obs-endpoint \(env OBS_ENDPOINT\): .* is not an http\(s\) URL \(check its scheme, host and port/,
+      ],
+    ),
     [
       ["scan", "obs://b/p", "--obs-endpoint", "ftp://obs.example.com"],
       /--obs-endpoint .* is not an http\(s\) URL/,
@@ -148,6 +154,16 @@ describe("parseCli", () => {
   ])("%j is a usage error: %s", (args, pattern) => {
     const found = problems(args);
     expect(found.join("\n")).toMatch(pattern);
+  });
+
+  it.each([
+    "http://[::1]:9000",
+    "https://obs.ap-southeast-1.myhuaweicloud.com",
+    "http://localhost:9000/prefix",
+  ])("takes %s as an endpoint", (endpoint) => {
+    expect(problems(["scan", "obs://b/p", "--obs-endpoint", endpoint]).join("\n")).not.toContain(
+      "--obs-endpoint",
+    );
   });
 
   it("reports every problem at once", () => {

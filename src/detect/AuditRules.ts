@@ -177,6 +177,16 @@ function loginContext(raw: Record<string, unknown>): LoginContext {
   };
 }
 
+/**
+ * A user's key for grouping attempts and keeping baselines, safe to store: as it is, or, when it holds a secret (a
+ * failed login's user name is whatever was typed), redacted with a hash of the whole appended, so that two such
+ * users stay two groups and the ledger keeps no secret.
+ */
+function groupKey(key: string): string {
+  const shown = redactField(key);
+  return shown === key ? key : `${shown}#${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
+}
+
 /** A trace's time as an alert shows it: ISO-8601, or empty when the trace has none. */
 const isoTime = (trace: Trace) => (trace.time === undefined ? "" : new Date(trace.time).toISOString());
 
@@ -321,7 +331,7 @@ export class AuditRules {
         user: redactField(user),
         // The name before the id: CTS writes a failed login without the user's id (reference §2.4), and a
         // failure and a success of one user must fall in one group.
-        userKey: redactField(`${domain}/${user || trace.user.id}`.toLowerCase()),
+        userKey: groupKey(`${domain}/${user || trace.user.id}`.toLowerCase()),
         domain: redactField(domain),
         sourceIp: redactField(trace.sourceIp),
       },

@@ -16,7 +16,9 @@ import { countFiles, type FileCounts } from "./RunTally.js";
  */
 
 /** The body's own format: a body of another version is not replayed (the unit is scanned and stored again). */
-export const FORMAT = 6;
+// 7: alert and attempt fields are redacted, and an unreadable file a digest lists is missing: bodies stored by
+// earlier versions carry neither, so they are scanned again.
+export const FORMAT = 7;
 
 /**
  * A unit's settled files as a body keeps them, column by column; their records are the body's last lines (see

@@ -23,7 +23,9 @@ export function fileVerdict(slot: Slot, chains: DigestChains, partial: boolean):
     // file the digest lists is not there to read, which is a missing file, not a skipped one.
     if (!slot.object.unreadable) return false;
     const v = chains.verdict(slot.key, undefined);
-    if (!v.digest) return false;
+    // Not listed here: held like any file no digest lists yet, for a digest of the next unit (a file of 23:50 is
+    // listed in the next day's folder).
+    if (!v.digest) return !partial && (v.integrity === "pending" || v.integrity === "unverified");
     record.status = "failed";
     record.integrity = "missing";
     record.digest = v.digest;

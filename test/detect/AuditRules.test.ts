@@ -118,3 +118,29 @@ describe("TimeWindow", () => {
     expect(new TimeWindow(undefined, undefined).contains(0)).toBe(true);
   });
 });
+
+describe("AuditRules: secrets in a trace's text", () => {
+  const named = (name: string) => {
+    const o = rules.audit(
+      trace({ trace_name: "loginFailed", user: { name, id: "", domain: { name: "acme", id: "d" } } }),
+    );
+    if (!o.matched) throw new Error("not audited");
+    return o;
+  };
+
+  it("are redacted in alerts and attempts, and two users that differ only in a secret stay two groups", () => {
+    const a = named("svc-token: build");
+    const b = named("svc-token: deploy");
+    for (const o of [a, b]) {
+      expect(o.alerts?.[0]?.user).toBe("svc-token: [REDACTED]");
+      expect(o.attempt?.user).toBe("svc-token: [REDACTED]");
+      expect(JSON.stringify(o.attempt)).not.toMatch(/build|deploy/);
+    }
+    expect(a.attempt?.userKey).toMatch(/^acme\/svc-token: \[REDACTED\]#[0-9a-f]{12}$/);
+    expect(a.attempt?.userKey).not.toBe(b.attempt?.userKey);
+    // The same user, the same key (baselines and windows across runs).
+    expect(named("svc-token: build").attempt?.userKey).toBe(a.attempt?.userKey);
+    // A user name without a secret keeps its key as it is.
+    expect(named("Alice").attempt?.userKey).toBe("acme/alice");
+  });
+});

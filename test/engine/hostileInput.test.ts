@@ -86,14 +86,18 @@ describe("hostile input through the engine", () => {
 
 describe("a link in place of a file a digest lists", () => {
   it.each([
-    ["outside the source", (_dir: string) => path.join(tempDir(), "elsewhere.json.gz")],
-    ["dangling", (dir: string) => path.join(dir, "gone.json.gz")],
-  ])(
+    ["outside the source, mid-day", "outside", "2024-07-19T00:00:00Z", 1],
+    ["dangling, mid-day", "dangling", "2024-07-19T00:00:00Z", 1],
+    // The file of 23:45 is listed by the digest of 00:00, in the next day's folder (the next unit).
+    ["outside the source, listed in the next day's folder", "outside", "2024-07-19T23:00:00Z", 2],
+    ["dangling, listed in the next day's folder", "dangling", "2024-07-19T23:00:00Z", 2],
+  ] as const)(
     "(%s) is a missing file: an integrity violation naming the digest, and the other files read",
-    async (_kind, target) => {
+    async (_what, kind, fromIso, replacedAt) => {
       const bucket = new CtsBucket(testKeys().privateKey, "b");
-      const from = t("2024-07-19T00:00:00Z");
-      const files = [5, 25, 45].map((m) =>
+      const from = t(fromIso);
+      const minutes = [5, 25, 45];
+      const files = minutes.map((m) =>
         bucket.addTraceFile({
           uploadTime: new Date(from.getTime() + m * 60_000),
           traces: [
@@ -105,12 +109,13 @@ describe("a link in place of a file a digest lists", () => {
           ],
         }),
       );
-      bucket.addDigests({ service: "IAM", from, to: t("2024-07-19T02:00:00Z") });
+      bucket.addDigests({ service: "IAM", from, to: new Date(from.getTime() + 2 * 3600_000) });
       const dir = tempDir();
       bucket.writeTo(dir);
-      const replaced = path.join(dir, files[1]!);
-      const to = target(dir);
-      if (to.includes("elsewhere")) writeFileSync(to, gzipSync("[]"));
+      const replaced = path.join(dir, files[replacedAt]!);
+      const to =
+        kind === "outside" ? path.join(tempDir(), "elsewhere.json.gz") : path.join(dir, "gone.json.gz");
+      if (kind === "outside") writeFileSync(to, gzipSync("[]"));
       rmSync(replaced);
       symlinkSync(to, replaced);
       for (const args of [
@@ -118,7 +123,7 @@ describe("a link in place of a file a digest lists", () => {
         ["scan", dir, "--verify", "require", "--notify", "none"],
       ]) {
         const r = await runLocal(args);
-        const records = r.files.filter((f) => f.object === files[1]);
+        const records = r.files.filter((f) => f.object === files[replacedAt]);
         expect(records).toEqual([
           expect.objectContaining({
             status: "failed",
@@ -130,10 +135,16 @@ describe("a link in place of a file a digest lists", () => {
         ]);
         expect(r.summary.integrityViolations).toBeGreaterThan(0);
         expect(r.exitCode).toBe(3);
-        for (const f of [files[0], files[2]])
+        const others = files.filter((_, i) => i !== replacedAt);
+        for (const f of others)
           expect(r.files.find((x) => x.object === f)).toMatchObject({ integrity: "valid" });
         if (args[0] === "scan")
-          expect(r.alerts.map((a) => a.sourceIp).sort()).toEqual(["203.0.113.45", "203.0.113.5"]);
+          expect(r.alerts.map((a) => a.sourceIp).sort()).toEqual(
+            minutes
+              .filter((_, i) => i !== replacedAt)
+              .map((m) => `203.0.113.${m}`)
+              .sort(),
+          );
       }
     },
   );
