@@ -128,6 +128,19 @@ async function fastPath(
   return { traces: result.traces, alerts, error: result.error?.message };
 }
 
+/** The elements a splitter of the audited names hands over, parsed, with their indices: `text` in chunks of `size`. */
+function handedOver(text: string, size: number, engine: SplitterEngine): Array<[number, unknown]> {
+  const got: Array<[number, unknown]> = [];
+  const s = new TraceArraySplitter(
+    rules.events,
+    (i, b) => void (b && got.push([i, JSON.parse(b.toString())])),
+    engine,
+  );
+  for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
+  s.end();
+  return got;
+}
+
 describe.each(["wasm", "js"] as const)(
   "TraceArraySplitter, %s walk (property tests against a full parse)",
   (engine) => {
@@ -427,14 +440,7 @@ describe.each(["wasm", "js"] as const)(
       ];
       const text = ` [ ${elements.map((e) => JSON.stringify(e)).join(" ,\n ")} ] `;
       for (let size = 1; size <= text.length; size++) {
-        const got: Array<[number, unknown]> = [];
-        const s = new TraceArraySplitter(
-          rules.events,
-          (i, b) => void (b && got.push([i, JSON.parse(b.toString())])),
-          engine,
-        );
-        for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
-        s.end();
+        const got = handedOver(text, size, engine);
         // Every element that is not an object, and the audited traces (createUser may be parsed too, when a
         // chunk's end cuts its name).
         const notCreateUser = ([, e]: [number, unknown]) =>
@@ -454,14 +460,7 @@ describe.each(["wasm", "js"] as const)(
           (values, size) => {
             const text = JSON.stringify(values);
             const parsed = JSON.parse(text) as unknown[];
-            const got: Array<[number, unknown]> = [];
-            const s = new TraceArraySplitter(
-              rules.events,
-              (i, b) => void (b && got.push([i, JSON.parse(b.toString())])),
-              engine,
-            );
-            for (let i = 0; i < text.length; i += size) s.push(Buffer.from(text.slice(i, i + size)));
-            s.end();
+            const got = handedOver(text, size, engine);
             const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
             // Objects may be handed over (when their name may be audited) or not; the others always are.
             const handed = new Map(got);
