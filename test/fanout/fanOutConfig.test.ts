@@ -175,7 +175,13 @@ describe("--fan-out options", () => {
     ).toBe(true);
   });
 
-  it.each(["0", "-5", "2.5", "ten", "1e4", "10000001", ""])(
+  it("rejects an empty --fan-out-shard-objects as an empty value, naming the option", () => {
+    expect(problems([...SCAN, ...STATE, "--fan-out", URN, "--fan-out-shard-objects", ""])).toContain(
+      "--fan-out-shard-objects has an empty value: write --fan-out-shard-objects 10000, or leave the option out",
+    );
+  });
+
+  it.each(["0", "-5", "2.5", "ten", "1e4", "10000001"])(
     "rejects --fan-out-shard-objects %j, naming the option and the range",
     (value) => {
       const found = problems([...SCAN, ...STATE, "--fan-out", URN, "--fan-out-shard-objects", value]);
