@@ -375,7 +375,8 @@ export class AuditRules {
     // the fan-out's results, and a secret in a trace's field must reach none of them.
     return {
       traceId: redactField(trace.traceId),
-      traceName: redactField(trace.traceName),
+      // An audited login name or a tamper operation's, whatever its case: nothing to redact.
+      traceName: trace.traceName,
       user: redactField(trace.user.name),
       userId: redactField(trace.user.id),
       domain: redactField(trace.user.domain),

@@ -352,7 +352,6 @@ async function parseContent(
       // file. Its error (with position) is the one reported, after what stands before it was delivered; content
       // it reads whole (values one after another, as jq writes them) is read, as it would be were it large.
       await parseStreamingBuffer(head, options, result);
-      return;
     }
     return;
   }
